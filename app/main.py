@@ -1,0 +1,82 @@
+"""create_app(): the FastAPI application, its routers and its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+
+from app.bootstrap import bootstrap
+from app.monitoring.probes import ReadinessProbe
+from app.monitoring.routes import router as monitoring_router
+from app.settings import Settings
+from app.shared.migrations import head_revisions
+from app.shared.observability import (
+    RequestContextMiddleware,
+    configure_logging,
+    init_sentry,
+)
+from app.shared.problems import install_problem_handlers
+from app.users.api.routes import admin_router, auth_router, users_router
+
+log = structlog.get_logger(__name__)
+
+DESCRIPTION = """
+Self-hosted control plane for Minecraft Java servers.
+
+Authenticate with `POST /api/v2/auth/login`, then send the access token as
+`Authorization: Bearer <token>`. Errors are `application/problem+json` (RFC 9457).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, json_output=settings.log_json)
+    init_sentry(
+        settings.sentry_dsn.get_secret_value() if settings.sentry_dsn else None,
+        environment=settings.environment,
+        traces_sample_rate=settings.sentry_traces_sample_rate,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = bootstrap(settings)
+        app.state.settings = settings
+        app.state.container = container
+        app.state.bus = container.bus
+        app.state.authenticator = container.authenticator
+        app.state.limiter = container.limiter
+        app.state.readiness = ReadinessProbe(container.engine, container.redis, head_revisions())
+        relay_task = (
+            asyncio.create_task(container.relay.run(), name="event-relay")
+            if settings.relay_enabled
+            else None
+        )
+        log.info("api_started", environment=settings.environment)
+        try:
+            yield
+        finally:
+            if relay_task is not None:
+                relay_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay_task
+            await container.close()
+            log.info("api_stopped")
+
+    app = FastAPI(
+        title="mcdash",
+        version="2.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url="/redoc",
+        openapi_url="/openapi.json",
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    for router in (monitoring_router, auth_router, users_router, admin_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,92 @@
+"""Runtime configuration, read from MCDASH_* environment variables and an optional .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MCDASH_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: str = "development"
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    jwt_secret: SecretStr | None = None
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str = "mcdash"
+    access_token_ttl_seconds: int = Field(default=15 * 60, ge=30)
+    refresh_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+    rate_limits_enabled: bool = True
+    rate_limit_auth: str = "5/minute"
+
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    relay_enabled: bool = True
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+    relay_batch_size: int = Field(default=200, ge=1)
+    permissions_cache_ttl_seconds: int = Field(default=15 * 60, ge=1)
+
+    node_name: str = "local"
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    scheduler_lock_ttl_seconds: float = Field(default=30.0, gt=1)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    sentry_dsn: SecretStr | None = None
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError(
+                "MCDASH_DATABASE_URL is not set (use `mcdash up` to run with an embedded database)"
+            )
+        return self.database_url
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError(
+                "MCDASH_REDIS_URL is not set (use `mcdash up` to run with an embedded Redis)"
+            )
+        return self.redis_url
+
+    def jwt_key(self) -> str:
+        """The signing key; a per-data-dir key is created on first use when none is configured."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        key_file = self.resolved_data_dir / "jwt.key"
+        if not key_file.exists():
+            _create_key_file(key_file)
+        return key_file.read_text().strip()
+
+
+def _create_key_file(key_file: Path) -> None:
+    """Write a random key atomically; when two processes race, the first link wins."""
+    import contextlib
+    import os
+    import secrets
+    import tempfile
+
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=key_file.parent, prefix=".jwt-")
+    try:
+        os.write(fd, secrets.token_urlsafe(48).encode())
+        os.fsync(fd)
+        os.close(fd)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, key_file)
+    finally:
+        os.unlink(tmp)

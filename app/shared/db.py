@@ -1,0 +1,51 @@
+"""Database metadata shared by all contexts, the event store table, and the engine factory."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+domain_events = sa.Table(
+    "domain_events",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("position", sa.BigInteger, sa.Identity(always=True), nullable=False, unique=True),
+    sa.Column("aggregate_type", sa.String(50), nullable=False),
+    sa.Column("aggregate_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("event_data", JSONB, nullable=False),
+    sa.Column("event_version", sa.Integer, nullable=False),
+    sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("processed_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("aggregate_id", "event_version"),
+    sa.Index("ix_domain_events_aggregate", "aggregate_type", "aggregate_id"),
+    sa.Index(
+        "ix_domain_events_unprocessed",
+        "position",
+        postgresql_where=sa.text("processed_at IS NULL"),
+    ),
+)
+
+EVENTS_CHANNEL = "mcdash_domain_events"
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": "mcdash"}},
+    )

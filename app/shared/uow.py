@@ -1,0 +1,117 @@
+"""Unit of work over one database transaction: aggregates and their new events commit together."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.shared.domain import Aggregate, ConcurrencyConflict, DomainEvent
+from app.shared.events import EventCodec, append_events
+
+
+class SqlRepository[A: Aggregate]:
+    """Tracks the aggregates it hands out and writes the changed ones with a version check."""
+
+    table: sa.Table
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.seen: dict[uuid.UUID, A] = {}
+
+    def to_row(self, aggregate: A) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def track(self, aggregate: A) -> A:
+        return self.seen.setdefault(aggregate.id, aggregate)
+
+    def add(self, aggregate: A) -> None:
+        aggregate.changed = True
+        self.seen[aggregate.id] = aggregate
+
+    async def flush(self) -> list[DomainEvent]:
+        events: list[DomainEvent] = []
+        for aggregate in self.seen.values():
+            if not aggregate.changed:
+                continue
+            row = self.to_row(aggregate)
+            if aggregate.version == 0:
+                await self.conn.execute(self.table.insert().values(**row, version=1))
+            else:
+                result = await self.conn.execute(
+                    self.table.update()
+                    .where(
+                        self.table.c.id == aggregate.id, self.table.c.version == aggregate.version
+                    )
+                    .values(**row, version=aggregate.version + 1)
+                )
+                if result.rowcount != 1:
+                    raise ConcurrencyConflict(
+                        f"{type(aggregate).__name__} {aggregate.id} was changed by someone else; "
+                        "reload it and try again"
+                    )
+            aggregate.version += 1
+            aggregate.changed = False
+            events.extend(aggregate.collect_events())
+        return events
+
+
+class SqlUnitOfWork:
+    """Base for each context's unit of work; subclasses create their repositories in `start`."""
+
+    def __init__(
+        self, engine: AsyncEngine, codec: EventCodec, on_commit: Callable[[], None] | None = None
+    ) -> None:
+        self._engine = engine
+        self._codec = codec
+        self._on_commit = on_commit
+        self._repositories: list[SqlRepository[Any]] = []
+        self._conn: AsyncConnection | None = None
+
+    @property
+    def conn(self) -> AsyncConnection:
+        if self._conn is None:
+            raise RuntimeError("unit of work used outside `async with`")
+        return self._conn
+
+    def start(self, conn: AsyncConnection) -> None:
+        """Create the context's repositories on the connection."""
+
+    def repository[R: SqlRepository[Any]](self, repository: R) -> R:
+        self._repositories.append(repository)
+        return repository
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._engine.connect()
+        await self._conn.begin()
+        self._repositories = []
+        self.start(self._conn)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            if conn.in_transaction():
+                await conn.rollback()
+            await conn.close()
+
+    async def commit(self) -> None:
+        events: list[DomainEvent] = []
+        for repository in self._repositories:
+            events.extend(await repository.flush())
+        await append_events(self.conn, self._codec, events)
+        await self.conn.commit()
+        if events and self._on_commit is not None:
+            self._on_commit()
+
+    async def rollback(self) -> None:
+        await self.conn.rollback()

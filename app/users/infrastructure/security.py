@@ -1,0 +1,192 @@
+"""Password hashing, JWTs, and the Redis-backed checks that make revocation immediate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from jose import ExpiredSignatureError, JWTError, jwt
+from passlib.context import CryptContext
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.shared.domain import Unauthorized
+from app.shared.security import Principal, Role
+from app.users.domain.model import User
+from app.users.domain.ports import RefreshClaims
+from app.users.infrastructure.tables import users
+
+ACCESS, REFRESH = "access", "refresh"
+
+
+class PasslibHasher:
+    """argon2 for new hashes; bcrypt hashes still verify and are upgraded on login."""
+
+    def __init__(self) -> None:
+        self._context = CryptContext(schemes=["argon2", "bcrypt"], deprecated="auto")
+        self._dummy = self._context.hash("dummy password for timing")
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._context.hash, password)
+
+    async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
+        if password_hash is None:
+            await asyncio.to_thread(self._context.verify, password, self._dummy)
+            return False, None
+        try:
+            return await asyncio.to_thread(self._context.verify_and_update, password, password_hash)
+        except ValueError:
+            return False, None
+
+
+class JwtTokenService:
+    def __init__(
+        self, *, secret: str, algorithm: str, issuer: str, access_ttl: int, refresh_ttl: int
+    ) -> None:
+        self._secret = secret
+        self._algorithm = algorithm
+        self._issuer = issuer
+        self._access_ttl = access_ttl
+        self._refresh_ttl = refresh_ttl
+
+    @property
+    def access_ttl(self) -> int:
+        return self._access_ttl
+
+    @property
+    def refresh_ttl(self) -> int:
+        return self._refresh_ttl
+
+    def _encode(self, claims: dict[str, Any], now: datetime, ttl: int) -> str:
+        issued = int(now.timestamp())
+        payload = {**claims, "iss": self._issuer, "iat": issued, "exp": issued + ttl}
+        return jwt.encode(payload, self._secret, algorithm=self._algorithm)
+
+    def issue_access(self, user: User, *, session_id: uuid.UUID, now: datetime) -> str:
+        principal = Principal(
+            user_id=user.id, username=user.username, role=user.role, session_id=session_id
+        )
+        claims = {
+            "sub": str(user.id),
+            "username": user.username,
+            "role": user.role.value,
+            "permissions": sorted(p.value for p in principal.permissions),
+            "sid": str(session_id),
+            "jti": str(uuid.uuid4()),
+            "type": ACCESS,
+        }
+        return self._encode(claims, now, self._access_ttl)
+
+    def issue_refresh(
+        self, *, token_id: uuid.UUID, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime
+    ) -> str:
+        claims = {"sub": str(user_id), "jti": str(token_id), "sid": str(family_id), "type": REFRESH}
+        return self._encode(claims, now, self._refresh_ttl)
+
+    def decode(self, token: str, expected_type: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[self._algorithm],
+                issuer=self._issuer,
+                options={"require_exp": True, "require_iat": True, "require_sub": True},
+            )
+        except ExpiredSignatureError as exc:
+            raise Unauthorized(
+                f"{expected_type} token has expired", reason="token-expired"
+            ) from exc
+        except JWTError as exc:
+            raise Unauthorized(
+                f"{expected_type} token is not valid", reason="token-invalid"
+            ) from exc
+        if claims.get("type") != expected_type:
+            raise Unauthorized(
+                f"a {claims.get('type', 'unknown')} token was given where a {expected_type} token "
+                "is required",
+                reason="wrong-token-type",
+            )
+        try:
+            uuid.UUID(str(claims["sub"]))
+            uuid.UUID(str(claims["sid"]))
+            uuid.UUID(str(claims["jti"]))
+        except (KeyError, ValueError) as exc:
+            raise Unauthorized(
+                f"{expected_type} token is not valid", reason="token-invalid"
+            ) from exc
+        return claims
+
+    def decode_refresh(self, token: str) -> RefreshClaims:
+        claims = self.decode(token, REFRESH)
+        return RefreshClaims(
+            token_id=uuid.UUID(claims["jti"]),
+            user_id=uuid.UUID(claims["sub"]),
+            family_id=uuid.UUID(claims["sid"]),
+        )
+
+
+def _perms_key(user_id: uuid.UUID | str) -> str:
+    return f"user:{user_id}:perms"
+
+
+def _revoked_key(session_id: uuid.UUID | str) -> str:
+    return f"auth:session:{session_id}:revoked"
+
+
+class RedisSessionRevocations:
+    def __init__(self, redis: Redis, *, access_ttl: int) -> None:
+        self._redis = redis
+        self._access_ttl = access_ttl
+
+    async def revoke_session(self, session_id: uuid.UUID) -> None:
+        await self._redis.set(_revoked_key(session_id), "1", ex=self._access_ttl + 60)
+
+    async def forget_user(self, user_id: uuid.UUID) -> None:
+        await self._redis.delete(_perms_key(user_id))
+
+
+class JwtAuthenticator:
+    """Checks an access token, its session's revocation, and the user's current role and status."""
+
+    def __init__(
+        self, tokens: JwtTokenService, redis: Redis, engine: AsyncEngine, *, cache_ttl: int
+    ) -> None:
+        self._tokens = tokens
+        self._redis = redis
+        self._engine = engine
+        self._cache_ttl = cache_ttl
+
+    async def authenticate(self, access_token: str) -> Principal:
+        claims = self._tokens.decode(access_token, ACCESS)
+        user_id = uuid.UUID(claims["sub"])
+        revoked, cached = await self._redis.mget(_revoked_key(claims["sid"]), _perms_key(user_id))
+        if revoked is not None:
+            raise Unauthorized("this session has been logged out", reason="session-revoked")
+        state = json.loads(cached) if cached is not None else await self._load(user_id)
+        if state is None or not state["active"] or not state["approved"]:
+            raise Unauthorized("this account can no longer sign in", reason="account-disabled")
+        return Principal(
+            user_id=user_id,
+            username=state["username"],
+            role=Role(state["role"]),
+            session_id=uuid.UUID(claims["sid"]),
+        )
+
+    async def _load(self, user_id: uuid.UUID) -> dict[str, Any] | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        users.c.username, users.c.role, users.c.is_active, users.c.is_approved
+                    ).where(users.c.id == user_id)
+                )
+            ).first()
+        if row is None:
+            return None
+        state = {"username": row[0], "role": row[1], "active": row[2], "approved": row[3]}
+        await self._redis.set(_perms_key(user_id), json.dumps(state), ex=self._cache_ttl)
+        return state

@@ -1,0 +1,78 @@
+"""The RQ node worker: runs the jobs of one node's queues and advertises the node in Redis."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import structlog
+from redis import Redis
+from rq import Queue, Worker
+
+from app.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+PRIORITIES = ("high", "normal", "low")
+
+
+def queue_names(node: str) -> list[str]:
+    """A node's queues, most urgent first: start/stop, then backups, then metrics and cleanup."""
+    return [f"node:{node}:{priority}" for priority in PRIORITIES]
+
+
+def node_key(node: str) -> str:
+    return f"mcdash:nodes:{node}"
+
+
+def ping(message: str = "pong") -> dict[str, object]:
+    """A job that proves a node's worker is alive and which process runs it."""
+    return {"message": message, "pid": os.getpid(), "host": socket.gethostname()}
+
+
+class NodeHeartbeat(threading.Thread):
+    """Refreshes the node's record every few seconds; it expires when the worker is gone."""
+
+    def __init__(self, redis: Redis, node: str, *, interval: float) -> None:
+        super().__init__(name=f"heartbeat-{node}", daemon=True)
+        self._redis = redis
+        self._node = node
+        self._interval = interval
+        self._stopped = threading.Event()
+
+    def beat(self) -> None:
+        key = node_key(self._node)
+        self._redis.hset(
+            key,
+            mapping={"pid": os.getpid(), "host": socket.gethostname(), "last_seen": time.time()},
+        )
+        self._redis.expire(key, int(self._interval * 3) + 1)
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self.beat()
+            except Exception:
+                log.warning("node_heartbeat_failed", node=self._node, exc_info=True)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._redis.delete(node_key(self._node))
+
+
+def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
+    redis = Redis.from_url(settings.require_redis_url())
+    queues = [Queue(name, connection=redis) for name in queue_names(node)]
+    heartbeat = NodeHeartbeat(redis, node, interval=settings.worker_heartbeat_seconds)
+    heartbeat.beat()
+    heartbeat.start()
+    log.info("worker_started", node=node, queues=[q.name for q in queues])
+    try:
+        Worker(queues, connection=redis, name=f"{node}.{os.getpid()}").work(
+            burst=burst, with_scheduler=False, logging_level="WARNING"
+        )
+    finally:
+        heartbeat.stop()
+        log.info("worker_stopped", node=node)
