@@ -52,9 +52,6 @@ class MessageBus:
             raise HandlerMissing(f"no handler for {type(message).__name__}")
         return cast(R, await handler(message))
 
-    def has_subscribers(self, event_type: type[DomainEvent]) -> bool:
-        return bool(self._event_handlers.get(event_type))
-
     async def publish(self, event: DomainEvent) -> None:
         """Run every handler of the event; the first failure propagates after all have run."""
         failure: Exception | None = None
@@ -63,7 +60,7 @@ class MessageBus:
                 await handler(event)
             except Exception as exc:
                 log.exception(
-                    "event_handler_failed", event=event.event_type(), handler=repr(handler)
+                    "event_handler_failed", event_type=event.event_type(), handler=repr(handler)
                 )
                 failure = failure or exc
         if failure is not None:

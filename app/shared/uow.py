@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from types import TracebackType
@@ -10,8 +11,10 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.shared.domain import Aggregate, ConcurrencyConflict, DomainEvent
+from app.shared.domain import Aggregate, ConcurrencyConflict, Conflict, DomainEvent
 from app.shared.events import EventCodec, append_events
+
+_CONSTRAINT = re.compile(r'constraint "([^"]+)"')
 
 
 class SqlRepository[A: Aggregate]:
@@ -106,10 +109,18 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         events: list[DomainEvent] = []
-        for repository in self._repositories:
-            events.extend(await repository.flush())
-        await append_events(self.conn, self._codec, events)
-        await self.conn.commit()
+        try:
+            for repository in self._repositories:
+                events.extend(await repository.flush())
+            await append_events(self.conn, self._codec, events)
+            await self.conn.commit()
+        except sa.exc.IntegrityError as exc:
+            await self.conn.rollback()
+            match = _CONSTRAINT.search(str(exc.orig))
+            constraint = match.group(1) if match else "a database constraint"
+            raise Conflict(
+                f"this change conflicts with existing data ({constraint})", constraint=constraint
+            ) from exc
         if events and self._on_commit is not None:
             self._on_commit()
 

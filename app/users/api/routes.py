@@ -110,6 +110,7 @@ async def update_me(body: UpdateMeRequest, principal: CurrentPrincipal, bus: Bus
     await bus.handle(
         UpdateProfile(
             user_id=principal.user_id,
+            session_id=principal.session_id,
             email=body.email,
             full_name=body.full_name,
             current_password=body.current_password,

@@ -39,7 +39,7 @@ class UpdateMeRequest(Strict):
 
 
 class RoleRequest(Strict):
-    role: Role
+    role: Role = Field(strict=False, description="admin, operator or user")
 
 
 class TokenResponse(BaseModel):

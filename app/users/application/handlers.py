@@ -137,7 +137,9 @@ async def handle_refresh_session(
         stored = await work.refresh_tokens.get_for_update(claims.token_id)
         if stored is None or stored.family_id != claims.family_id:
             raise Unauthorized("refresh token is not known")
-        if stored.is_spent:
+        if stored.revoked_at is not None:
+            raise Unauthorized("refresh token has been revoked", reason="token-revoked")
+        if stored.replaced_by is not None:
             await work.refresh_tokens.revoke_family(
                 stored.family_id, now=clock.now(), reason="refresh token reused"
             )
@@ -183,19 +185,33 @@ async def handle_log_out(
 
 
 async def handle_update_profile(
-    cmd: UpdateProfile, *, uow: UowFactory, hasher: PasswordHasher, clock: Clock
+    cmd: UpdateProfile,
+    *,
+    uow: UowFactory,
+    hasher: PasswordHasher,
+    clock: Clock,
+    revocations: SessionRevocations,
 ) -> None:
     email = validate_email(cmd.email) if cmd.email is not None else None
     full_name = validate_full_name(cmd.full_name) if cmd.full_name is not None else None
+    ended_sessions: set[uuid.UUID] = set()
     async with uow() as work:
         user = await _get_user(work, cmd.user_id)
         new_hash = None
-        if cmd.new_password is not None:
-            matches, _ = await hasher.verify(cmd.current_password or "", user.password_hash)
+        if cmd.new_password is not None or (email is not None and email != user.email):
+            if cmd.current_password is None:
+                raise Forbidden(
+                    "changing email or password needs current_password", field="current_password"
+                )
+            matches, _ = await hasher.verify(cmd.current_password, user.password_hash)
             if not matches:
                 raise Forbidden("current_password is wrong", field="current_password")
+        if cmd.new_password is not None:
             validate_password(cmd.new_password, username=user.username)
             new_hash = await hasher.hash(cmd.new_password)
+            ended_sessions = await work.refresh_tokens.revoke_all_of_user(
+                user.id, now=clock.now(), reason="password changed", keep_family=cmd.session_id
+            )
         if (
             email is not None
             and email != user.email
@@ -206,6 +222,8 @@ async def handle_update_profile(
             email=email, full_name=full_name, password_hash=new_hash, now=clock.now()
         )
         await work.commit()
+    for session_id in ended_sessions:
+        await revocations.revoke_session(session_id)
 
 
 async def _get_user(work: UsersUnitOfWork, user_id: uuid.UUID) -> User:
@@ -216,7 +234,12 @@ async def _get_user(work: UsersUnitOfWork, user_id: uuid.UUID) -> User:
 
 
 async def _ensure_another_admin_remains(work: UsersUnitOfWork, user: User) -> None:
-    if user.role is Role.ADMIN and user.is_active and await work.users.count_active_admins() <= 1:
+    if (
+        user.role is Role.ADMIN
+        and user.is_active
+        and user.is_approved
+        and await work.users.count_active_admins() <= 1
+    ):
         raise Conflict("this is the last active admin; promote another admin first")
 
 

@@ -53,7 +53,10 @@ class LogOut(Command[None]):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateProfile(Command[None]):
+    """Email and password changes need the current password; a new password ends other sessions."""
+
     user_id: uuid.UUID
+    session_id: uuid.UUID | None = None
     email: str | None = None
     full_name: str | None = None
     current_password: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -92,7 +93,7 @@ def validate_full_name(full_name: str | None) -> str | None:
         raise InvalidInput(
             f"full_name must be at most {FULL_NAME_MAX} characters", field="full_name"
         )
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in full_name):
+    if any(unicodedata.category(ch) == "Cc" for ch in full_name):
         raise InvalidInput("full_name must not contain control characters", field="full_name")
     return full_name or None
 
@@ -230,7 +231,3 @@ class RefreshToken:
     revoked_at: datetime | None = None
     replaced_by: uuid.UUID | None = None
     revoke_reason: str | None = field(default=None)
-
-    @property
-    def is_spent(self) -> bool:
-        return self.revoked_at is not None or self.replaced_by is not None

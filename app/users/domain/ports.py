@@ -31,8 +31,15 @@ class RefreshTokenRepository(Protocol):
     async def mark_replaced(self, token_id: uuid.UUID, replaced_by: uuid.UUID) -> None: ...
     async def revoke_family(self, family_id: uuid.UUID, *, now: datetime, reason: str) -> None: ...
     async def revoke_all_of_user(
-        self, user_id: uuid.UUID, *, now: datetime, reason: str
-    ) -> None: ...
+        self,
+        user_id: uuid.UUID,
+        *,
+        now: datetime,
+        reason: str,
+        keep_family: uuid.UUID | None = None,
+    ) -> set[uuid.UUID]:
+        """Revoke every live token of the user but `keep_family`'s; returns the revoked families."""
+        ...
 
 
 class UsersUnitOfWork(Protocol):

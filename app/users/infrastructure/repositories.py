@@ -91,7 +91,7 @@ class SqlUserRepository(SqlRepository[User]):
         count = await self.conn.scalar(
             sa.select(sa.func.count())
             .select_from(users)
-            .where(users.c.role == Role.ADMIN.value, users.c.is_active)
+            .where(users.c.role == Role.ADMIN.value, users.c.is_active, users.c.is_approved)
         )
         return int(count or 0)
 
@@ -132,18 +132,32 @@ class SqlRefreshTokenRepository:
             .values(replaced_by=replaced_by)
         )
 
-    async def _revoke(self, condition: sa.ColumnElement[bool], now: datetime, reason: str) -> None:
-        await self.conn.execute(
+    async def _revoke(
+        self, condition: sa.ColumnElement[bool], now: datetime, reason: str
+    ) -> set[uuid.UUID]:
+        rows = await self.conn.execute(
             refresh_tokens.update()
             .where(condition, refresh_tokens.c.revoked_at.is_(None))
             .values(revoked_at=now, revoke_reason=reason)
+            .returning(refresh_tokens.c.family_id)
         )
+        return {row[0] for row in rows}
 
     async def revoke_family(self, family_id: uuid.UUID, *, now: datetime, reason: str) -> None:
         await self._revoke(refresh_tokens.c.family_id == family_id, now, reason)
 
-    async def revoke_all_of_user(self, user_id: uuid.UUID, *, now: datetime, reason: str) -> None:
-        await self._revoke(refresh_tokens.c.user_id == user_id, now, reason)
+    async def revoke_all_of_user(
+        self,
+        user_id: uuid.UUID,
+        *,
+        now: datetime,
+        reason: str,
+        keep_family: uuid.UUID | None = None,
+    ) -> set[uuid.UUID]:
+        condition = refresh_tokens.c.user_id == user_id
+        if keep_family is not None:
+            condition = condition & (refresh_tokens.c.family_id != keep_family)
+        return await self._revoke(condition, now, reason)
 
 
 class SqlUsersUnitOfWork(SqlUnitOfWork):
