@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
     scheduler_lock_ttl_seconds: float = Field(default=30.0, gt=1)
 
+    mojang_manifest_url: str = "https://piston-meta.mojang.com/mc/game/version_manifest_v2.json"
+    paper_api_url: str = "https://fill.papermc.io/v3"
+    download_user_agent: str = "mcdash/0.1 (self-hosted Minecraft dashboard; admin@localhost)"
+    download_timeout_seconds: float = Field(default=120.0, gt=0)
+    catalog_cache_ttl_seconds: int = Field(default=3600, ge=1)
+    java_paths: list[Path] = Field(default_factory=list)
+    max_jar_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+
     log_level: str = "INFO"
     log_json: bool = True
     sentry_dsn: SecretStr | None = None

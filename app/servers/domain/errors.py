@@ -1,0 +1,42 @@
+"""Errors of the servers context, each with the HTTP status the API answers with."""
+
+from __future__ import annotations
+
+from app.shared.domain import Conflict, DomainError, InvalidInput, NotFound
+
+
+class ServerNotFound(NotFound):
+    slug = "server-not-found"
+
+
+class UnknownVersion(InvalidInput):
+    slug = "unknown-version"
+    title = "Unknown version"
+
+
+class DownloadFailed(DomainError):
+    """An upstream jar or manifest could not be fetched, or its checksum or size did not match."""
+
+    status = 502
+    slug = "download-failed"
+    title = "Download failed"
+
+
+class JavaRuntimeMissing(InvalidInput):
+    slug = "java-runtime-missing"
+    title = "Java runtime missing"
+
+
+class InvalidJar(InvalidInput):
+    slug = "invalid-jar"
+    title = "Invalid jar"
+
+
+class PortUnavailable(Conflict):
+    slug = "port-unavailable"
+    title = "Port unavailable"
+
+
+class InvalidTransition(Conflict):
+    slug = "invalid-state"
+    title = "Not possible in the server's current state"
