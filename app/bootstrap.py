@@ -8,17 +8,34 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from slowapi import Limiter
 from slowapi.util import get_remote_address
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.servers.application import handlers as servers
+from app.servers.application import messages as server_messages
+from app.servers.application.handlers import ServerPolicy
+from app.servers.domain import events as server_events
+from app.servers.domain.console import ConsolePolicy
+from app.servers.infrastructure.jars import JarCache, VersionCatalog
+from app.servers.infrastructure.java import JavaRuntimes
+from app.servers.infrastructure.releases import CatalogReleaseCheck
+from app.servers.infrastructure.repositories import SqlServerListReadModel, SqlServersUnitOfWork
+from app.servers.infrastructure.runtime import (
+    RedisNodeGateway,
+    RedisRuntimeStore,
+    SocketPortProbe,
+)
 from app.settings import Settings
 from app.shared.bus import MessageBus
 from app.shared.cache import CacheService
 from app.shared.db import create_engine
 from app.shared.domain import Clock, SystemClock
 from app.shared.events import EventCodec, EventRelay
+from app.shared.projections import MaterializedView
 from app.users.application import handlers as users
 from app.users.application import messages as user_messages
 from app.users.domain import events as user_events
@@ -38,6 +55,17 @@ def inject(handler: Callable[..., Awaitable[Any]], **deps: Any) -> Callable[[Any
 
 
 @dataclass(kw_only=True)
+class ServersComponents:
+    catalog: VersionCatalog
+    jars: JarCache
+    java: JavaRuntimes
+    nodes: RedisNodeGateway
+    runtime: RedisRuntimeStore
+    server_list: MaterializedView
+    policy: ServerPolicy
+
+
+@dataclass(kw_only=True)
 class Container:
     settings: Settings
     engine: AsyncEngine
@@ -49,9 +77,14 @@ class Container:
     authenticator: JwtAuthenticator
     limiter: Limiter | None
     clock: Clock
+    servers: ServersComponents
+    http: httpx.AsyncClient
+    sync_redis: SyncRedis
 
     async def close(self) -> None:
+        await self.http.aclose()
         await self.redis.aclose()
+        self.sync_redis.close()
         await self.engine.dispose()
 
 
@@ -64,8 +97,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     )
     redis_url = settings.require_redis_url()
     redis = Redis.from_url(redis_url, decode_responses=True)
+    sync_redis = SyncRedis.from_url(redis_url)
     bus = MessageBus()
-    codec = EventCodec(user_events.USER_EVENTS)
+    codec = EventCodec((*user_events.USER_EVENTS, *server_events.SERVER_EVENTS))
     relay = EventRelay(
         engine,
         bus,
@@ -90,6 +124,27 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         "read_model": SqlUserReadModel(engine),
     }
     _register_users(bus, deps)
+    http = httpx.AsyncClient(
+        headers={"User-Agent": settings.download_user_agent},
+        timeout=settings.download_timeout_seconds,
+        follow_redirects=True,
+    )
+    cache = CacheService(redis)
+    components = _servers_components(settings, engine, redis, sync_redis, http, cache)
+    _register_servers(
+        bus,
+        {
+            **deps,
+            "servers_uow": lambda: SqlServersUnitOfWork(engine, codec, on_commit=relay.wake),
+            "servers_read": SqlServerListReadModel(engine),
+            "ports": SocketPortProbe(),
+            "policy": components.policy,
+            "releases": CatalogReleaseCheck(components.catalog, components.nodes),
+            "nodes": components.nodes,
+            "runtime": components.runtime,
+            "server_list": components.server_list,
+        },
+    )
     limiter = (
         Limiter(key_func=get_remote_address, storage_uri=redis_url, strategy="fixed-window")
         if settings.rate_limits_enabled
@@ -102,13 +157,81 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         bus=bus,
         codec=codec,
         relay=relay,
-        cache=CacheService(redis),
+        cache=cache,
         authenticator=JwtAuthenticator(
             tokens, redis, engine, cache_ttl=settings.permissions_cache_ttl_seconds
         ),
         limiter=limiter,
         clock=clock,
+        servers=components,
+        http=http,
+        sync_redis=sync_redis,
     )
+
+
+def _servers_components(
+    settings: Settings,
+    engine: AsyncEngine,
+    redis: Redis,
+    sync_redis: SyncRedis,
+    http: httpx.AsyncClient,
+    cache: CacheService,
+) -> ServersComponents:
+    nodes = RedisNodeGateway(redis, sync_redis, job_ttl=settings.job_ttl_seconds)
+    return ServersComponents(
+        catalog=VersionCatalog(
+            http,
+            cache,
+            mojang_manifest_url=settings.mojang_manifest_url,
+            paper_api_url=settings.paper_api_url,
+            cache_ttl=settings.catalog_cache_ttl_seconds,
+        ),
+        jars=JarCache(
+            settings.resolved_data_dir / "jars",
+            http,
+            max_upload_bytes=settings.max_jar_upload_bytes,
+        ),
+        java=JavaRuntimes(settings.java_paths),
+        nodes=nodes,
+        runtime=RedisRuntimeStore(redis),
+        server_list=MaterializedView(engine, "server_list_view"),
+        policy=ServerPolicy(
+            default_node=settings.node_name,
+            port_range=(settings.server_port_range_start, settings.server_port_range_end),
+            console=ConsolePolicy.of(settings.console_denied_verbs),
+            job_ttl_seconds=settings.job_ttl_seconds,
+        ),
+    )
+
+
+def _register_servers(bus: MessageBus, deps: dict[str, Any]) -> None:
+    m = server_messages
+    for message, handler in (
+        (m.CreateServer, servers.handle_create_server),
+        (m.UpdateServer, servers.handle_update_server),
+        (m.SetServerJar, servers.handle_set_server_jar),
+        (m.DeleteServer, servers.handle_delete_server),
+        (m.StartServer, servers.handle_start_server),
+        (m.StopServer, servers.handle_stop_server),
+        (m.RestartServer, servers.handle_restart_server),
+        (m.SendConsoleCommand, servers.handle_send_console_command),
+        (m.RecordProcessLaunched, servers.handle_record_process_launched),
+        (m.RecordServerReady, servers.handle_record_server_ready),
+        (m.RecordStartFailure, servers.handle_record_start_failure),
+        (m.RecordProcessExit, servers.handle_record_process_exit),
+        (m.RecordPlayers, servers.handle_record_players),
+        (m.RequestAutomaticStart, servers.handle_request_automatic_start),
+        (m.GetServer, servers.handle_get_server),
+        (m.ListServers, servers.handle_list_servers),
+        (m.ListActiveNodeServers, servers.handle_list_active_node_servers),
+        (m.GetServerStatus, servers.handle_get_server_status),
+        (m.GetConsoleLog, servers.handle_get_console_log),
+    ):
+        bus.register(message, inject(handler, **deps))
+    refresh_list = inject(servers.refresh_server_list, **deps)
+    for event in server_events.SERVER_EVENTS:
+        if event is not server_events.ConsoleCommandExecuted:
+            bus.subscribe(event, refresh_list)
 
 
 def _register_users(bus: MessageBus, deps: dict[str, Any]) -> None:

@@ -12,6 +12,10 @@ from fastapi import FastAPI
 from app.bootstrap import bootstrap
 from app.monitoring.probes import ReadinessProbe
 from app.monitoring.routes import router as monitoring_router
+from app.servers.api.routes import router as servers_router
+from app.servers.api.routes import versions_router
+from app.servers.api.websockets import router as servers_ws_router
+from app.servers.api.websockets import tickets_router
 from app.settings import Settings
 from app.shared.migrations import head_revisions
 from app.shared.observability import (
@@ -20,6 +24,7 @@ from app.shared.observability import (
     init_sentry,
 )
 from app.shared.problems import install_problem_handlers
+from app.shared.realtime import PubSubHub
 from app.users.api.routes import admin_router, auth_router, users_router
 
 log = structlog.get_logger(__name__)
@@ -50,19 +55,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.authenticator = container.authenticator
         app.state.limiter = container.limiter
         app.state.readiness = ReadinessProbe(container.engine, container.redis, head_revisions())
-        relay_task = (
-            asyncio.create_task(container.relay.run(), name="event-relay")
-            if settings.relay_enabled
-            else None
-        )
+        app.state.hub = PubSubHub(container.redis)
+        tasks = [asyncio.create_task(app.state.hub.run(), name="pubsub-hub")]
+        if settings.relay_enabled:
+            tasks.append(asyncio.create_task(container.relay.run(), name="event-relay"))
         log.info("api_started", environment=settings.environment)
         try:
             yield
         finally:
-            if relay_task is not None:
-                relay_task.cancel()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await relay_task
+                    await task
             await container.close()
             log.info("api_stopped")
 
@@ -77,6 +82,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    for router in (monitoring_router, auth_router, users_router, admin_router):
+    for router in (
+        monitoring_router,
+        auth_router,
+        users_router,
+        admin_router,
+        servers_router,
+        versions_router,
+        tickets_router,
+        servers_ws_router,
+    ):
         app.include_router(router)
     return app

@@ -48,6 +48,23 @@ class Settings(BaseSettings):
     java_paths: list[Path] = Field(default_factory=list)
     max_jar_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
 
+    server_port_range_start: int = Field(default=25565, ge=1024, le=65535)
+    server_port_range_end: int = Field(default=25665, ge=1024, le=65535)
+    console_denied_verbs: list[str] = Field(
+        default_factory=lambda: ["reload", "restart", "shutdown", "end", "rl"]
+    )
+    rate_limit_console: str = "30/minute"
+    server_start_timeout_seconds: float = Field(default=300.0, gt=0)
+    server_stop_timeout_seconds: float = Field(default=60.0, gt=0)
+    server_term_timeout_seconds: float = Field(default=10.0, gt=0)
+    status_interval_seconds: float = Field(default=2.0, gt=0)
+    status_ttl_seconds: int = Field(default=30, ge=1)
+    job_ttl_seconds: int = Field(default=300, ge=1)
+    console_history_lines: int = Field(default=10_000, ge=100)
+    console_backlog_lines: int = Field(default=100, ge=0, le=5000)
+    websocket_queue_size: int = Field(default=1000, ge=10)
+    websocket_ticket_ttl_seconds: int = Field(default=30, ge=1)
+
     log_level: str = "INFO"
     log_json: bool = True
     sentry_dsn: SecretStr | None = None

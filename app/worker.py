@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -9,7 +10,7 @@ import time
 
 import structlog
 from redis import Redis
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker
 
 from app.settings import Settings
 
@@ -35,18 +36,26 @@ def ping(message: str = "pong") -> dict[str, object]:
 class NodeHeartbeat(threading.Thread):
     """Refreshes the node's record every few seconds; it expires when the worker is gone."""
 
-    def __init__(self, redis: Redis, node: str, *, interval: float) -> None:
+    def __init__(
+        self, redis: Redis, node: str, *, interval: float, java: list[dict[str, object]]
+    ) -> None:
         super().__init__(name=f"heartbeat-{node}", daemon=True)
         self._redis = redis
         self._node = node
         self._interval = interval
+        self._java = json.dumps(java)
         self._stopped = threading.Event()
 
     def beat(self) -> None:
         key = node_key(self._node)
         self._redis.hset(
             key,
-            mapping={"pid": os.getpid(), "host": socket.gethostname(), "last_seen": time.time()},
+            mapping={
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "last_seen": time.time(),
+                "java": self._java,
+            },
         )
         self._redis.expire(key, int(self._interval * 3) + 1)
 
@@ -63,16 +72,27 @@ class NodeHeartbeat(threading.Thread):
 
 
 def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
+    """Supervise this node's game servers and run its jobs until SIGTERM; servers keep running."""
+    from app.servers.infrastructure.java import discover_runtimes
+    from app.servers.infrastructure.jobs import SupervisorHost
+
     redis = Redis.from_url(settings.require_redis_url())
     queues = [Queue(name, connection=redis) for name in queue_names(node)]
-    heartbeat = NodeHeartbeat(redis, node, interval=settings.worker_heartbeat_seconds)
+    java = [
+        {"major": runtime.major, "path": str(runtime.path), "version": runtime.version}
+        for runtime in discover_runtimes(settings.java_paths)
+    ]
+    host = SupervisorHost(settings, node)
+    host.start()
+    heartbeat = NodeHeartbeat(redis, node, interval=settings.worker_heartbeat_seconds, java=java)
     heartbeat.beat()
     heartbeat.start()
-    log.info("worker_started", node=node, queues=[q.name for q in queues])
+    log.info("worker_started", node=node, queues=[q.name for q in queues], java=java)
     try:
-        Worker(queues, connection=redis, name=f"{node}.{os.getpid()}").work(
+        SimpleWorker(queues, connection=redis, name=f"{node}.{os.getpid()}").work(
             burst=burst, with_scheduler=False, logging_level="WARNING"
         )
     finally:
         heartbeat.stop()
+        host.stop()
         log.info("worker_stopped", node=node)

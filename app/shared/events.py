@@ -103,6 +103,10 @@ async def append_events(
     if not events:
         return
     aggregate_ids = {event.aggregate_id for event in events}
+    for aggregate_id in sorted(aggregate_ids):
+        await conn.execute(
+            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(str(aggregate_id), 0)))
+        )
     rows = await conn.execute(
         sa.select(domain_events.c.aggregate_id, sa.func.max(domain_events.c.event_version))
         .where(domain_events.c.aggregate_id.in_(aggregate_ids))

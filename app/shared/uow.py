@@ -73,6 +73,7 @@ class SqlUnitOfWork:
         self._codec = codec
         self._on_commit = on_commit
         self._repositories: list[SqlRepository[Any]] = []
+        self._loose_events: list[DomainEvent] = []
         self._conn: AsyncConnection | None = None
 
     @property
@@ -92,6 +93,7 @@ class SqlUnitOfWork:
         self._conn = await self._engine.connect()
         await self._conn.begin()
         self._repositories = []
+        self._loose_events = []
         self.start(self._conn)
         return self
 
@@ -107,11 +109,17 @@ class SqlUnitOfWork:
                 await conn.rollback()
             await conn.close()
 
+    def record_event(self, event: DomainEvent) -> None:
+        """Store an event that changes no aggregate's state, such as an audited command."""
+        self._loose_events.append(event)
+
     async def commit(self) -> None:
         events: list[DomainEvent] = []
         try:
             for repository in self._repositories:
                 events.extend(await repository.flush())
+            events.extend(self._loose_events)
+            self._loose_events = []
             await append_events(self.conn, self._codec, events)
             await self.conn.commit()
         except sa.exc.IntegrityError as exc:

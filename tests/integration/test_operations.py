@@ -19,13 +19,14 @@ async def test_health_and_ready(client):
 
 
 async def test_ready_reports_migrations_behind_head(client, db):
+    head = await db.fetchval("SELECT version_num FROM alembic_version")
     await db.execute("UPDATE alembic_version SET version_num = 'old'")
     try:
         ready = await client.get("/ready")
         assert ready.status_code == 503
         assert "head is" in ready.json()["checks"]["migrations"]
     finally:
-        await db.execute("UPDATE alembic_version SET version_num = '0001'")
+        await db.execute("UPDATE alembic_version SET version_num = $1", head)
 
 
 async def test_ready_reports_unreachable_dependencies(settings, clean):

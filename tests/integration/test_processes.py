@@ -19,7 +19,7 @@ from app.worker import node_key, ping, queue_names
 pytestmark = pytest.mark.usefixtures("clean")
 
 
-def mcdash(settings, *args: str, input: str | None = None, timeout: float = 60):
+def cli_env(settings, **extra: str) -> dict[str, str]:
     env = {
         **os.environ,
         "MCDASH_DATABASE_URL": settings.database_url,
@@ -27,8 +27,14 @@ def mcdash(settings, *args: str, input: str | None = None, timeout: float = 60):
         "MCDASH_DATA_DIR": str(settings.data_dir),
         "MCDASH_JWT_SECRET": settings.jwt_secret.get_secret_value(),
         "MCDASH_LOG_LEVEL": "WARNING",
+        **extra,
     }
     env.pop("MCDASH_ADMIN_PASSWORD", None)
+    return env
+
+
+def mcdash(settings, *args: str, input: str | None = None, timeout: float = 60):
+    env = cli_env(settings)
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         env=env,
@@ -98,11 +104,7 @@ def test_worker_runs_jobs_of_its_node_and_heartbeats(settings):
 
 
 def test_worker_stops_cleanly_on_sigterm(settings):
-    env = {
-        **os.environ,
-        "MCDASH_REDIS_URL": settings.redis_url,
-        "MCDASH_WORKER_HEARTBEAT_SECONDS": "0.2",
-    }
+    env = cli_env(settings, MCDASH_WORKER_HEARTBEAT_SECONDS="0.2")
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "worker", "--node", "node-c"],
         env=env,
@@ -111,7 +113,7 @@ def test_worker_stops_cleanly_on_sigterm(settings):
         text=True,
     )
     redis = Redis.from_url(settings.redis_url)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not redis.exists(node_key("node-c")):
         assert time.monotonic() < deadline, "worker never registered its node"
         time.sleep(0.1)

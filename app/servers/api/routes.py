@@ -1,0 +1,242 @@
+"""HTTP routes of the servers context: /api/v2/servers and /api/v2/versions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
+
+from app.servers.api.schemas import (
+    ConsoleAccepted,
+    ConsoleLineResponse,
+    ConsolePage,
+    ConsoleRequest,
+    CreateServerRequest,
+    JarResponse,
+    LifecycleResponse,
+    RuntimeResponse,
+    ServerListItemResponse,
+    ServerPage,
+    ServerResponse,
+    StatusResponse,
+    UpdateServerRequest,
+    VersionResponse,
+)
+from app.servers.application.messages import (
+    CreateServer,
+    DeleteServer,
+    GetConsoleLog,
+    GetServer,
+    GetServerStatus,
+    LifecycleResult,
+    ListServers,
+    RestartServer,
+    SendConsoleCommand,
+    ServerListFilter,
+    SetServerJar,
+    StartServer,
+    StopServer,
+    UpdateServer,
+)
+from app.servers.domain.model import ServerState, ServerType
+from app.shared.dependencies import BusDep, rate_limit, require
+from app.shared.security import Permission, Principal
+
+router = APIRouter(prefix="/api/v2/servers", tags=["servers"])
+versions_router = APIRouter(prefix="/api/v2/versions", tags=["servers"])
+
+Reader = Annotated[Principal, Depends(require(Permission.SERVER_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.SERVER_WRITE))]
+Console = Annotated[Principal, Depends(require(Permission.SERVER_CONSOLE))]
+
+
+def server_filter(
+    actor: Reader,
+    status_: Annotated[ServerState | None, Query(alias="status")] = None,
+    server_type: ServerType | None = None,
+    search: Annotated[str | None, Query(max_length=50)] = None,
+    owner_id: uuid.UUID | None = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> ServerListFilter:
+    return ServerListFilter(
+        owner_id=owner_id if actor.sees_everything() else actor.user_id,
+        status=status_.value if status_ else None,
+        server_type=server_type.value if server_type else None,
+        search=search,
+        page=page,
+        limit=limit,
+    )
+
+
+@router.get("/", summary="Servers you can see, newest first (operators and admins see all)")
+async def list_servers(
+    actor: Reader, bus: BusDep, filter: Annotated[ServerListFilter, Depends(server_filter)]
+) -> ServerPage:
+    result = await bus.handle(ListServers(actor=actor, filter=filter))
+    return ServerPage(
+        items=[ServerListItemResponse.model_validate(item) for item in result.items],
+        total=result.total,
+        page=result.page,
+        limit=result.limit,
+    )
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED)
+async def create_server(body: CreateServerRequest, actor: Writer, bus: BusDep) -> ServerResponse:
+    server_id = await bus.handle(
+        CreateServer(
+            owner=actor,
+            name=body.name,
+            description=body.description,
+            server_type=body.server_type,
+            version=body.version,
+            memory_mb=body.memory_mb,
+            port=body.port,
+            max_players=body.max_players,
+            motd=body.motd,
+            online_mode=body.online_mode,
+            whitelist=body.whitelist,
+            eula_accepted=body.eula_accepted,
+            restart=body.restart_policy.to_domain(),
+        )
+    )
+    return ServerResponse.of(await bus.handle(GetServer(actor=actor, server_id=server_id)))
+
+
+@router.get("/{server_id}")
+async def get_server(server_id: uuid.UUID, actor: Reader, bus: BusDep) -> ServerResponse:
+    return ServerResponse.of(await bus.handle(GetServer(actor=actor, server_id=server_id)))
+
+
+@router.put("/{server_id}", summary="Change settings; a running server reports restart_required")
+async def update_server(
+    server_id: uuid.UUID, body: UpdateServerRequest, actor: Writer, bus: BusDep
+) -> ServerResponse:
+    await bus.handle(
+        UpdateServer(
+            actor=actor,
+            server_id=server_id,
+            description=body.description,
+            port=body.port,
+            version=body.version,
+            memory_mb=body.memory_mb,
+            max_players=body.max_players,
+            motd=body.motd,
+            online_mode=body.online_mode,
+            whitelist=body.whitelist,
+            eula_accepted=body.eula_accepted,
+            restart=body.restart_policy.to_domain() if body.restart_policy else None,
+        )
+    )
+    return ServerResponse.of(await bus.handle(GetServer(actor=actor, server_id=server_id)))
+
+
+@router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> Response:
+    await bus.handle(DeleteServer(actor=actor, server_id=server_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put("/{server_id}/jar", summary="Upload the jar of a custom server")
+async def upload_jar(
+    server_id: uuid.UUID,
+    request: Request,
+    actor: Writer,
+    bus: BusDep,
+    file: Annotated[UploadFile, File(description="a runnable server jar")],
+) -> JarResponse:
+    await bus.handle(GetServer(actor=actor, server_id=server_id))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while chunk := await file.read(1 << 20):
+            yield chunk
+
+    sha256, path = await request.app.state.container.servers.jars.store_upload(chunks())
+    await bus.handle(SetServerJar(actor=actor, server_id=server_id, sha256=sha256))
+    return JarResponse(sha256=sha256, size=path.stat().st_size)
+
+
+def _lifecycle(result: LifecycleResult) -> LifecycleResponse:
+    return LifecycleResponse.model_validate(result)
+
+
+@router.post("/{server_id}/start", status_code=status.HTTP_202_ACCEPTED)
+async def start_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> LifecycleResponse:
+    return _lifecycle(await bus.handle(StartServer(actor=actor, server_id=server_id)))
+
+
+@router.post("/{server_id}/stop", status_code=status.HTTP_202_ACCEPTED)
+async def stop_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> LifecycleResponse:
+    return _lifecycle(await bus.handle(StopServer(actor=actor, server_id=server_id)))
+
+
+@router.post("/{server_id}/kill", status_code=status.HTTP_202_ACCEPTED)
+async def kill_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> LifecycleResponse:
+    return _lifecycle(await bus.handle(StopServer(actor=actor, server_id=server_id, kill=True)))
+
+
+@router.post("/{server_id}/restart", status_code=status.HTTP_202_ACCEPTED)
+async def restart_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> LifecycleResponse:
+    return _lifecycle(await bus.handle(RestartServer(actor=actor, server_id=server_id)))
+
+
+@router.get("/{server_id}/status")
+async def server_status(server_id: uuid.UUID, actor: Reader, bus: BusDep) -> StatusResponse:
+    view = await bus.handle(GetServerStatus(actor=actor, server_id=server_id))
+    return StatusResponse(
+        server_id=view.server_id,
+        state=view.state,
+        status_message=view.status_message,
+        restart_required=view.restart_required,
+        started_at=view.started_at,
+        live=RuntimeResponse.model_validate(view.runtime) if view.runtime else None,
+    )
+
+
+@router.post(
+    "/{server_id}/console",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Depends(rate_limit("console"))],
+    summary="Send one console command (audited); its output arrives on the console WebSocket",
+)
+async def console_command(
+    server_id: uuid.UUID, body: ConsoleRequest, actor: Console, bus: BusDep
+) -> ConsoleAccepted:
+    sent = await bus.handle(
+        SendConsoleCommand(actor=actor, server_id=server_id, command=body.command)
+    )
+    return ConsoleAccepted(command=sent)
+
+
+@router.get("/{server_id}/logs", summary="Console output, newest first; page with `before`")
+async def console_log(
+    server_id: uuid.UUID,
+    actor: Reader,
+    bus: BusDep,
+    before: Annotated[str | None, Query(pattern=r"^\d{1,20}-\d{1,20}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ConsolePage:
+    entries = await bus.handle(
+        GetConsoleLog(actor=actor, server_id=server_id, before=before, limit=limit)
+    )
+    items = [ConsoleLineResponse(id=e.id, line=e.line, at=e.at) for e in entries]
+    return ConsolePage(items=items, next_before=items[-1].id if len(items) == limit else None)
+
+
+@versions_router.get("/{server_type}", summary="Installable versions of vanilla or paper")
+async def list_versions(
+    server_type: ServerType,
+    request: Request,
+    _: Reader,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[VersionResponse]:
+    versions = await request.app.state.container.servers.catalog.versions(server_type.value)
+    return [
+        VersionResponse(
+            server_type=v.server_type, version=v.version, kind=v.kind, released_at=v.released_at
+        )
+        for v in versions[:limit]
+    ]

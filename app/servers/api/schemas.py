@@ -1,0 +1,222 @@
+"""Request and response bodies of the servers routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.servers.domain.model import RestartMode, RestartPolicy, Server, ServerType
+
+NAME = Field(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_-]+$")
+VERSION = Field(pattern=r"^\d+\.\d+(\.\d+)?$", max_length=20, examples=["1.21"])
+MEMORY = Field(ge=512, le=32768, description="heap size in MiB")
+PORT = Field(ge=1024, le=65535)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RestartPolicyBody(Strict):
+    mode: RestartMode = Field(default=RestartMode.OFF, strict=False)
+    max_restarts: int = Field(default=3, ge=0, le=100)
+    backoff_seconds: float = Field(default=10.0, ge=0, le=3600, strict=False)
+
+    def to_domain(self) -> RestartPolicy:
+        return RestartPolicy(
+            mode=self.mode, max_restarts=self.max_restarts, backoff_seconds=self.backoff_seconds
+        )
+
+
+class CreateServerRequest(Strict):
+    name: str = NAME
+    description: str | None = Field(default=None, max_length=500)
+    server_type: ServerType = Field(default=ServerType.VANILLA, strict=False)
+    version: str = VERSION
+    memory_mb: int = MEMORY
+    port: int | None = PORT
+    max_players: int = Field(default=20, ge=1, le=10000)
+    motd: str = Field(default="A Minecraft Server", max_length=150)
+    online_mode: bool = True
+    whitelist: bool = False
+    eula_accepted: bool = Field(
+        default=False, description="the owner accepts https://aka.ms/MinecraftEULA"
+    )
+    restart_policy: RestartPolicyBody = Field(default_factory=RestartPolicyBody)
+
+
+class UpdateServerRequest(Strict):
+    description: str | None = Field(default=None, max_length=500)
+    version: str | None = VERSION
+    memory_mb: int | None = MEMORY
+    port: int | None = PORT
+    max_players: int | None = Field(default=None, ge=1, le=10000)
+    motd: str | None = Field(default=None, max_length=150)
+    online_mode: bool | None = None
+    whitelist: bool | None = None
+    eula_accepted: bool | None = None
+    restart_policy: RestartPolicyBody | None = None
+
+
+class ConsoleRequest(Strict):
+    command: str = Field(min_length=1, max_length=200)
+
+
+class RestartPolicyResponse(BaseModel):
+    mode: RestartMode
+    max_restarts: int
+    backoff_seconds: float
+
+
+class ServerResponse(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    owner_id: uuid.UUID
+    node: str
+    port: int
+    server_type: ServerType
+    version: str
+    memory_mb: int
+    max_players: int
+    motd: str
+    online_mode: bool
+    whitelist: bool
+    eula_accepted: bool
+    jar_sha256: str | None
+    restart_policy: RestartPolicyResponse
+    status: str
+    status_message: str | None
+    restart_required: bool
+    players: list[str]
+    created_at: datetime
+    started_at: datetime | None
+
+    @classmethod
+    def of(cls, server: Server) -> ServerResponse:
+        config = server.config
+        return cls(
+            id=server.id,
+            name=server.name,
+            description=server.description,
+            owner_id=server.owner_id,
+            node=server.node,
+            port=server.port,
+            server_type=config.server_type,
+            version=config.version,
+            memory_mb=config.memory_mb,
+            max_players=config.max_players,
+            motd=config.motd,
+            online_mode=config.online_mode,
+            whitelist=config.whitelist,
+            eula_accepted=server.eula_accepted,
+            jar_sha256=config.jar_sha256,
+            restart_policy=RestartPolicyResponse(
+                mode=config.restart.mode,
+                max_restarts=config.restart.max_restarts,
+                backoff_seconds=config.restart.backoff_seconds,
+            ),
+            status=server.state.value,
+            status_message=server.status_message,
+            restart_required=server.restart_required,
+            players=list(server.players),
+            created_at=server.created_at,
+            started_at=server.started_at,
+        )
+
+
+class ServerListItemResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    description: str | None
+    status: str
+    status_message: str | None
+    port: int
+    node: str
+    server_type: str
+    version: str
+    memory_mb: int
+    player_count: int
+    max_players: int
+    restart_required: bool
+    created_at: datetime
+    owner_id: uuid.UUID
+    owner_username: str | None
+
+
+class ServerPage(BaseModel):
+    items: list[ServerListItemResponse]
+    total: int
+    page: int
+    limit: int
+
+
+class LifecycleResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    server_id: uuid.UUID
+    state: str
+    job_id: str | None
+    node: str
+    node_online: bool
+    message: str
+
+
+class RuntimeResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    pid: int | None
+    uptime_seconds: float | None
+    players_online: int
+    players_max: int | None
+    players: list[str]
+    cpu_percent: float | None
+    rss_bytes: int | None
+    sampled_at: float | None
+
+
+class StatusResponse(BaseModel):
+    server_id: uuid.UUID
+    state: str
+    status_message: str | None
+    restart_required: bool
+    started_at: datetime | None
+    live: RuntimeResponse | None
+
+
+class ConsoleAccepted(BaseModel):
+    command: str
+    status: Literal["sent"] = "sent"
+
+
+class ConsoleLineResponse(BaseModel):
+    id: str
+    line: str
+    at: float
+
+
+class ConsolePage(BaseModel):
+    items: list[ConsoleLineResponse]
+    next_before: str | None
+
+
+class JarResponse(BaseModel):
+    sha256: str
+    size: int
+
+
+class VersionResponse(BaseModel):
+    server_type: str
+    version: str
+    kind: str
+    released_at: str | None
+
+
+class TicketResponse(BaseModel):
+    ticket: str
+    expires_in: int

@@ -1,0 +1,498 @@
+"""Handlers of the servers context: what owners ask for, and what node workers observe."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from app.servers.application.messages import (
+    CreateServer,
+    DeleteServer,
+    GetConsoleLog,
+    GetServer,
+    GetServerStatus,
+    LifecycleResult,
+    ListActiveNodeServers,
+    ListServers,
+    RecordPlayers,
+    RecordProcessExit,
+    RecordProcessLaunched,
+    RecordServerReady,
+    RecordStartFailure,
+    RequestAutomaticStart,
+    RestartServer,
+    SendConsoleCommand,
+    ServerListItem,
+    ServerStatusView,
+    SetServerJar,
+    StartServer,
+    StopServer,
+    UpdateServer,
+)
+from app.servers.domain.console import ConsolePolicy
+from app.servers.domain.errors import PortUnavailable, ServerNotFound
+from app.servers.domain.events import ConsoleCommandExecuted
+from app.servers.domain.model import (
+    Server,
+    ServerConfig,
+    ServerState,
+    ServerType,
+    validate_name,
+    validate_port,
+)
+from app.servers.domain.ports import (
+    ConsoleEntry,
+    NodeGateway,
+    PortProbe,
+    RuntimeStore,
+    ServersUnitOfWork,
+)
+from app.shared.domain import Clock, ConcurrencyConflict, Conflict, DomainError, Page, new_id
+from app.shared.security import Principal
+
+UowFactory = Callable[[], ServersUnitOfWork]
+
+
+class ServerReadModel(Protocol):
+    async def get(self, server_id: uuid.UUID) -> Server | None: ...
+    async def active_on_node(self, node: str) -> list[Server]: ...
+    async def page(self, filter: object) -> Page[ServerListItem]: ...
+
+
+class ListRefresher(Protocol):
+    async def refresh(self) -> None: ...
+
+
+class ReleaseCheck(Protocol):
+    """Confirms a version can be installed and on which Java, before anything is stored."""
+
+    async def check_version(self, server_type: ServerType, version: str) -> None: ...
+    async def check_java(self, node: str, version: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerPolicy:
+    """Settings the handlers apply: placement, port range, console rules, job lifetime."""
+
+    default_node: str
+    port_range: tuple[int, int]
+    console: ConsolePolicy
+    job_ttl_seconds: int
+
+
+class NodeOffline(DomainError):
+    status = 503
+    slug = "node-offline"
+    title = "Node offline"
+
+
+def visible(server: Server | None, actor: Principal | None, server_id: uuid.UUID) -> Server:
+    """Owners see their own servers; operators and admins see all. Others get 404, not 403."""
+    if server is None or (
+        actor is not None and not actor.sees_everything() and server.owner_id != actor.user_id
+    ):
+        raise ServerNotFound(f"server {server_id} not found")
+    return server
+
+
+async def handle_create_server(
+    cmd: CreateServer,
+    *,
+    servers_uow: UowFactory,
+    clock: Clock,
+    ports: PortProbe,
+    policy: ServerPolicy,
+    releases: ReleaseCheck,
+    server_list: ListRefresher,
+) -> uuid.UUID:
+    validate_name(cmd.name)
+    config = ServerConfig(
+        server_type=cmd.server_type,
+        version=cmd.version,
+        memory_mb=cmd.memory_mb,
+        max_players=cmd.max_players,
+        motd=cmd.motd,
+        online_mode=cmd.online_mode,
+        whitelist=cmd.whitelist,
+        restart=cmd.restart,
+    )
+    if cmd.server_type is not ServerType.CUSTOM:
+        await releases.check_version(cmd.server_type, cmd.version)
+    async with servers_uow() as work:
+        if await work.servers.name_taken(cmd.owner.user_id, cmd.name):
+            raise Conflict(f"you already have a server named {cmd.name}", field="name")
+        taken = await work.servers.ports_in_use()
+        port = _choose_port(cmd.port, taken, ports, policy.port_range)
+        server = Server.create(
+            server_id=new_id(),
+            name=cmd.name,
+            description=cmd.description,
+            owner_id=cmd.owner.user_id,
+            node=cmd.node or policy.default_node,
+            port=port,
+            config=config,
+            eula_accepted=cmd.eula_accepted,
+            now=clock.now(),
+        )
+        work.servers.add(server)
+        await work.commit()
+    await server_list.refresh()
+    return server.id
+
+
+def _choose_port(
+    wanted: int | None, taken: set[int], ports: PortProbe, port_range: tuple[int, int]
+) -> int:
+    if wanted is not None:
+        validate_port(wanted)
+        if wanted in taken:
+            raise PortUnavailable(f"port {wanted} is used by another server", field="port")
+        if not ports.is_free(wanted):
+            raise PortUnavailable(f"port {wanted} is in use on this machine", field="port")
+        return wanted
+    for port in range(port_range[0], port_range[1] + 1):
+        if port not in taken and ports.is_free(port):
+            return port
+    raise PortUnavailable(
+        f"no free port left in {port_range[0]}-{port_range[1]}; give one explicitly"
+    )
+
+
+async def handle_update_server(
+    cmd: UpdateServer,
+    *,
+    servers_uow: UowFactory,
+    clock: Clock,
+    ports: PortProbe,
+    releases: ReleaseCheck,
+    nodes: NodeGateway,
+    server_list: ListRefresher,
+) -> list[str]:
+    async with servers_uow() as work:
+        server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+        config_changes = {
+            key: value
+            for key, value in (
+                ("version", cmd.version),
+                ("memory_mb", cmd.memory_mb),
+                ("max_players", cmd.max_players),
+                ("motd", cmd.motd),
+                ("online_mode", cmd.online_mode),
+                ("whitelist", cmd.whitelist),
+                ("restart", cmd.restart),
+            )
+            if value is not None
+        }
+        config = replace(server.config, **config_changes) if config_changes else None  # type: ignore[arg-type]
+        if (
+            config is not None
+            and config.version != server.config.version
+            and config.server_type is not ServerType.CUSTOM
+        ):
+            await releases.check_version(config.server_type, config.version)
+        if cmd.port is not None and cmd.port != server.port:
+            taken = await work.servers.ports_in_use()
+            _choose_port(cmd.port, taken, ports, (cmd.port, cmd.port))
+        changed = server.update(
+            now=clock.now(),
+            description=cmd.description,
+            port=cmd.port,
+            eula_accepted=cmd.eula_accepted,
+            config=config,
+        )
+        await work.commit()
+    if changed:
+        await nodes.enqueue(server.node, "sync_files", server.id)
+        await server_list.refresh()
+    return changed
+
+
+async def handle_set_server_jar(
+    cmd: SetServerJar, *, servers_uow: UowFactory, clock: Clock
+) -> None:
+    async with servers_uow() as work:
+        server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+        if server.config.server_type is not ServerType.CUSTOM:
+            raise Conflict("only servers of type custom run an uploaded jar", field="server_type")
+        server.update(now=clock.now(), config=replace(server.config, jar_sha256=cmd.sha256))
+        await work.commit()
+
+
+async def handle_delete_server(
+    cmd: DeleteServer,
+    *,
+    servers_uow: UowFactory,
+    clock: Clock,
+    nodes: NodeGateway,
+    runtime: RuntimeStore,
+    server_list: ListRefresher,
+) -> None:
+    async with servers_uow() as work:
+        server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+        server.delete(now=clock.now())
+        for event in server.collect_events():
+            work.record_event(event)
+        await work.servers.remove(server)
+        await work.commit()
+    await nodes.enqueue(server.node, "delete_files", server.id)
+    await runtime.forget(server.id)
+    await server_list.refresh()
+
+
+async def _dispatch(
+    server: Server, action: str, nodes: NodeGateway, policy: ServerPolicy, verb: str
+) -> LifecycleResult:
+    online = await nodes.is_online(server.node)
+    job_id = await nodes.enqueue(server.node, action, server.id)
+    if online:
+        message = f"{verb} queued on node {server.node}"
+    else:
+        message = (
+            f"node {server.node} is offline: the {verb} runs when its worker returns, "
+            f"or is abandoned after {policy.job_ttl_seconds} s"
+        )
+    return LifecycleResult(
+        server_id=server.id,
+        state=server.state.value,
+        job_id=job_id,
+        node=server.node,
+        node_online=online,
+        message=message,
+    )
+
+
+async def handle_start_server(
+    cmd: StartServer,
+    *,
+    servers_uow: UowFactory,
+    clock: Clock,
+    nodes: NodeGateway,
+    policy: ServerPolicy,
+    releases: ReleaseCheck,
+    server_list: ListRefresher,
+) -> LifecycleResult:
+    async with servers_uow() as work:
+        server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+        if server.config.server_type is ServerType.CUSTOM and not server.config.jar_sha256:
+            raise Conflict("upload the server jar before the first start", reason="jar-missing")
+        server.request_start(by=cmd.actor.user_id, now=clock.now())
+        if server.config.server_type is not ServerType.CUSTOM:
+            await releases.check_java(server.node, server.config.version)
+        await work.commit()
+    result = await _dispatch(server, "start", nodes, policy, "start")
+    await server_list.refresh()
+    return result
+
+
+async def handle_stop_server(
+    cmd: StopServer,
+    *,
+    servers_uow: UowFactory,
+    clock: Clock,
+    nodes: NodeGateway,
+    policy: ServerPolicy,
+    server_list: ListRefresher,
+) -> LifecycleResult:
+    async with servers_uow() as work:
+        server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+        server.request_stop(by=cmd.actor.user_id, kill=cmd.kill, now=clock.now())
+        await work.commit()
+    action = "kill" if cmd.kill else "stop"
+    result = await _dispatch(server, action, nodes, policy, action)
+    await server_list.refresh()
+    return result
+
+
+async def handle_restart_server(
+    cmd: RestartServer,
+    *,
+    servers_uow: UowFactory,
+    clock: Clock,
+    nodes: NodeGateway,
+    policy: ServerPolicy,
+    server_list: ListRefresher,
+) -> LifecycleResult:
+    async with servers_uow() as work:
+        server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+        if server.state is ServerState.RUNNING:
+            server.request_stop(by=cmd.actor.user_id, kill=False, now=clock.now())
+            action = "restart"
+        else:
+            server.request_start(by=cmd.actor.user_id, now=clock.now())
+            action = "start"
+        await work.commit()
+    result = await _dispatch(server, action, nodes, policy, "restart")
+    await server_list.refresh()
+    return result
+
+
+async def handle_send_console_command(
+    cmd: SendConsoleCommand,
+    *,
+    servers_uow: UowFactory,
+    clock: Clock,
+    nodes: NodeGateway,
+    policy: ServerPolicy,
+) -> str:
+    command = policy.console.check(cmd.command)
+    async with servers_uow() as work:
+        server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+        if server.state is not ServerState.RUNNING:
+            raise Conflict(
+                f"server {server.name} is {server.state.value}; console commands need it running"
+            )
+        if not await nodes.is_online(server.node):
+            raise NodeOffline(f"node {server.node} is offline; try again when its worker is back")
+        work.record_event(
+            ConsoleCommandExecuted(
+                occurred_at=clock.now(),
+                server_id=server.id,
+                command=command,
+                user_id=cmd.actor.user_id,
+                via=cmd.via,
+            )
+        )
+        await work.commit()
+    await nodes.send_console(server.node, server.id, command)
+    return command
+
+
+# What node workers observe. A state change may race an owner's request: retry on conflict.
+
+
+async def _on_server(
+    uow: UowFactory,
+    server_id: uuid.UUID,
+    change: Callable[[Server], Awaitable[bool] | bool],
+) -> bool:
+    for attempt in range(5):
+        try:
+            async with uow() as work:
+                server = await work.servers.get(server_id)
+                if server is None:
+                    return False
+                outcome = change(server)
+                result = await outcome if not isinstance(outcome, bool) else outcome
+                await work.commit()
+                return result
+        except ConcurrencyConflict:
+            if attempt == 4:
+                raise
+    return False
+
+
+async def handle_record_process_launched(
+    cmd: RecordProcessLaunched, *, servers_uow: UowFactory, clock: Clock
+) -> None:
+    def change(server: Server) -> bool:
+        server.process_launched(
+            pid=cmd.pid, process_started_at=cmd.process_started_at, java=cmd.java, now=clock.now()
+        )
+        return True
+
+    await _on_server(servers_uow, cmd.server_id, change)
+
+
+async def handle_record_server_ready(
+    cmd: RecordServerReady, *, servers_uow: UowFactory, clock: Clock
+) -> None:
+    def change(server: Server) -> bool:
+        if server.state is ServerState.STARTING:
+            server.mark_running(detected_by=cmd.detected_by, now=clock.now())
+        return True
+
+    await _on_server(servers_uow, cmd.server_id, change)
+
+
+async def handle_record_start_failure(
+    cmd: RecordStartFailure, *, servers_uow: UowFactory, clock: Clock
+) -> None:
+    def change(server: Server) -> bool:
+        if server.state is ServerState.STARTING:
+            server.start_failed(reason=cmd.reason, now=clock.now())
+        return True
+
+    await _on_server(servers_uow, cmd.server_id, change)
+
+
+async def handle_record_process_exit(
+    cmd: RecordProcessExit, *, servers_uow: UowFactory, clock: Clock
+) -> bool:
+    def change(server: Server) -> bool:
+        if server.state not in (ServerState.STARTING, ServerState.RUNNING, ServerState.STOPPING):
+            return False
+        restart = server.state is not ServerState.STOPPING and server.should_restart_after_crash()
+        server.process_exited(
+            exit_code=cmd.exit_code, reason=cmd.reason, will_restart=restart, now=clock.now()
+        )
+        return restart
+
+    return await _on_server(servers_uow, cmd.server_id, change)
+
+
+async def handle_request_automatic_start(
+    cmd: RequestAutomaticStart, *, servers_uow: UowFactory, clock: Clock
+) -> None:
+    def change(server: Server) -> bool:
+        server.request_start(by=None, now=clock.now())
+        return True
+
+    await _on_server(servers_uow, cmd.server_id, change)
+
+
+async def handle_record_players(
+    cmd: RecordPlayers, *, servers_uow: UowFactory, clock: Clock
+) -> None:
+    def change(server: Server) -> bool:
+        server.players_changed(cmd.players, now=clock.now())
+        return True
+
+    await _on_server(servers_uow, cmd.server_id, change)
+
+
+async def handle_get_server(query: GetServer, *, servers_read: ServerReadModel) -> Server:
+    return visible(await servers_read.get(query.server_id), query.actor, query.server_id)
+
+
+async def handle_list_active_node_servers(
+    query: ListActiveNodeServers, *, servers_read: ServerReadModel
+) -> list[Server]:
+    return await servers_read.active_on_node(query.node)
+
+
+async def handle_list_servers(
+    query: ListServers, *, servers_read: ServerReadModel
+) -> Page[ServerListItem]:
+    filter = query.filter
+    if not query.actor.sees_everything():
+        filter = replace(filter, owner_id=query.actor.user_id)
+    return await servers_read.page(filter)
+
+
+async def handle_get_server_status(
+    query: GetServerStatus, *, servers_read: ServerReadModel, runtime: RuntimeStore
+) -> ServerStatusView:
+    server = visible(await servers_read.get(query.server_id), query.actor, query.server_id)
+    live = await runtime.status(server.id) if server.is_active else None
+    return ServerStatusView(
+        server_id=server.id,
+        state=server.state.value,
+        status_message=server.status_message,
+        restart_required=server.restart_required,
+        runtime=live,
+        started_at=server.started_at,
+    )
+
+
+async def handle_get_console_log(
+    query: GetConsoleLog, *, servers_read: ServerReadModel, runtime: RuntimeStore
+) -> Sequence[ConsoleEntry]:
+    server = visible(await servers_read.get(query.server_id), query.actor, query.server_id)
+    return await runtime.console_page(server.id, before=query.before, limit=query.limit)
+
+
+async def refresh_server_list(event: object, *, server_list: ListRefresher) -> None:
+    """Projection: any change of a server's row refreshes `server_list_view` (coalesced)."""
+    await server_list.refresh()

@@ -1,0 +1,94 @@
+"""Console rules: which typed commands are allowed, and what the server's log lines mean."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from app.shared.domain import Forbidden, InvalidInput
+
+COMMAND_MAX = 200
+
+_LINE = re.compile(
+    r"^(?:\[[^\]]*\d{2}:\d{2}:\d{2}[^\]]*\]\s*)?\[(?P<thread>[^\]/]+)/(?P<level>[A-Z]+)\]"
+    r"(?:\s*\[[^\]]*\])?:\s?(?P<message>.*)$"
+)
+_SYSTEM = r"(?:System chat: )?"
+READY = re.compile(r'Done \([0-9.]+s\)! For help, type "help"')
+JOINED = re.compile(rf"^{_SYSTEM}(?P<name>[A-Za-z0-9_]{{3,16}}) joined the game$")
+LEFT = re.compile(rf"^{_SYSTEM}(?P<name>[A-Za-z0-9_]{{3,16}}) left the game$")
+LIST = re.compile(r"^There are (\d+) of a max of (\d+) players online: ?(?P<names>.*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleLine:
+    """One line of server output, split into thread, level and message when it has that shape."""
+
+    text: str
+    thread: str | None = None
+    level: str | None = None
+    message: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> ConsoleLine:
+        match = _LINE.match(text)
+        if match is None:
+            return cls(text=text, message=text)
+        return cls(
+            text=text,
+            thread=match["thread"],
+            level=match["level"],
+            message=match["message"],
+        )
+
+    @property
+    def is_ready(self) -> bool:
+        return READY.search(self.message) is not None
+
+    def joined(self) -> str | None:
+        match = JOINED.match(self.message)
+        return match["name"] if match else None
+
+    def left(self) -> str | None:
+        match = LEFT.match(self.message)
+        return match["name"] if match else None
+
+    def player_list(self) -> tuple[str, ...] | None:
+        match = LIST.match(self.message)
+        if match is None:
+            return None
+        return tuple(name.strip() for name in match["names"].split(",") if name.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class ConsolePolicy:
+    """Allows a command by its verb (first word), never by substrings of the whole line."""
+
+    denied_verbs: frozenset[str]
+
+    @classmethod
+    def of(cls, verbs: Iterable[str]) -> ConsolePolicy:
+        return cls(frozenset(verb.strip().lower().lstrip("/") for verb in verbs if verb.strip()))
+
+    def check(self, command: str) -> str:
+        """Return the command to send, or raise why it may not be sent."""
+        if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in command):
+            raise InvalidInput(
+                "commands must be one line without control characters", field="command"
+            )
+        command = command.strip()
+        if not command:
+            raise InvalidInput("command is empty", field="command")
+        if len(command) > COMMAND_MAX:
+            raise InvalidInput(f"command must be at most {COMMAND_MAX} characters", field="command")
+        verb = command.split(maxsplit=1)[0].lower().lstrip("/")
+        if verb == "stop":
+            raise Forbidden(
+                "stop the server with POST /api/v2/servers/{id}/stop, not from the console",
+                verb=verb,
+            )
+        if verb in self.denied_verbs:
+            raise Forbidden(f"the console command '{verb}' is not allowed here", verb=verb)
+        return command.removeprefix("/")

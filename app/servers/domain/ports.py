@@ -1,0 +1,74 @@
+"""What the servers application needs from the outside world."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, Self
+
+from app.servers.domain.model import Server
+from app.shared.domain import DomainEvent
+
+
+class ServerRepository(Protocol):
+    def add(self, server: Server) -> None: ...
+    async def get(self, server_id: uuid.UUID) -> Server | None: ...
+    async def name_taken(self, owner_id: uuid.UUID, name: str) -> bool: ...
+    async def ports_in_use(self) -> set[int]: ...
+    async def remove(self, server: Server) -> None: ...
+
+
+class ServersUnitOfWork(Protocol):
+    servers: ServerRepository
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def commit(self) -> None: ...
+    def record_event(self, event: DomainEvent) -> None:
+        """Store an event that changes no aggregate state (an audited console command)."""
+        ...
+
+
+class NodeGateway(Protocol):
+    """Reaches the worker of a node: lifecycle jobs on its queue, console lines over pub/sub."""
+
+    async def is_online(self, node: str) -> bool: ...
+    async def enqueue(self, node: str, action: str, server_id: uuid.UUID) -> str: ...
+    async def send_console(self, node: str, server_id: uuid.UUID, command: str) -> None: ...
+
+
+class PortProbe(Protocol):
+    def is_free(self, port: int) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerRuntime:
+    """Live facts the node worker samples: process, resources and players."""
+
+    state: str
+    pid: int | None = None
+    uptime_seconds: float | None = None
+    players_online: int = 0
+    players_max: int | None = None
+    players: tuple[str, ...] = ()
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+    sampled_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleEntry:
+    id: str
+    line: str
+    at: float
+
+
+class RuntimeStore(Protocol):
+    """Where workers publish a server's live status and console, and the API reads them."""
+
+    async def status(self, server_id: uuid.UUID) -> ServerRuntime | None: ...
+    async def console_page(
+        self, server_id: uuid.UUID, *, before: str | None, limit: int
+    ) -> Sequence[ConsoleEntry]: ...
+    async def forget(self, server_id: uuid.UUID) -> None: ...

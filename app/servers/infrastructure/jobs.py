@@ -1,0 +1,122 @@
+"""RQ job functions of a node: they hand lifecycle requests to the supervisor's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+from app.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+_host: SupervisorHost | None = None
+
+
+class SupervisorHost:
+    """Runs the node supervisor on its own event loop in a thread beside RQ's blocking loop."""
+
+    def __init__(self, settings: Settings, node: str) -> None:
+        self._settings = settings
+        self._node = node
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"supervisor-{node}", daemon=True)
+        self.supervisor: Any = None
+        self.error: BaseException | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        global _host
+        self._thread.start()
+        if not self._ready.wait(timeout) or self.error is not None:
+            raise RuntimeError(f"node supervisor failed to start: {self.error}")
+        _host = self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        from app.bootstrap import bootstrap
+        from app.servers.infrastructure.supervisor import Supervisor
+
+        container = bootstrap(self._settings)
+        try:
+            self.supervisor = Supervisor(
+                node=self._node,
+                settings=self._settings,
+                bus=container.bus,
+                redis=container.redis,
+                catalog=container.servers.catalog,
+                jars=container.servers.jars,
+                java=container.servers.java,
+            )
+            task = asyncio.create_task(self.supervisor.run())
+            await asyncio.sleep(0)
+            self._ready.set()
+            await task
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:
+            self.error = exc
+            self._ready.set()
+            log.exception("supervisor_crashed")
+        finally:
+            await container.close()
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def stop(self) -> None:
+        global _host
+        _host = None
+        for task in asyncio.all_tasks(self._loop):
+            self._loop.call_soon_threadsafe(task.cancel)
+        self._thread.join(timeout=15)
+
+
+def _supervisor() -> tuple[SupervisorHost, Any]:
+    if _host is None or _host.supervisor is None:
+        raise RuntimeError("this worker has no node supervisor running")
+    return _host, _host.supervisor
+
+
+def start_server(server_id: str) -> str:
+    host, supervisor = _supervisor()
+    host.submit(supervisor.start(uuid.UUID(server_id)))
+    return "start accepted"
+
+
+def stop_server(server_id: str) -> str:
+    host, supervisor = _supervisor()
+    host.submit(supervisor.stop(uuid.UUID(server_id))).result(timeout=30)
+    return "stop sent"
+
+
+def kill_server(server_id: str) -> str:
+    host, supervisor = _supervisor()
+    host.submit(supervisor.stop(uuid.UUID(server_id), kill=True)).result(timeout=30)
+    return "killed"
+
+
+def restart_server(server_id: str) -> str:
+    host, supervisor = _supervisor()
+    host.submit(supervisor.restart(uuid.UUID(server_id)))
+    return "restart accepted"
+
+
+def sync_server_files(server_id: str) -> str:
+    host, supervisor = _supervisor()
+    host.submit(supervisor.sync_files(uuid.UUID(server_id))).result(timeout=60)
+    return "files written"
+
+
+def delete_server_files(server_id: str) -> str:
+    host, supervisor = _supervisor()
+    host.submit(supervisor.delete_files(uuid.UUID(server_id))).result(timeout=300)
+    return "files deleted"

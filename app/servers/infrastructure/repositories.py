@@ -1,0 +1,210 @@
+"""SQL repository and unit of work of the servers context, and the server list read model."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.servers.application.messages import ServerListFilter, ServerListItem
+from app.servers.domain.model import (
+    ACTIVE_STATES,
+    RestartMode,
+    RestartPolicy,
+    Server,
+    ServerConfig,
+    ServerState,
+    ServerType,
+)
+from app.servers.infrastructure.tables import server_list_view, servers
+from app.shared.domain import Page
+from app.shared.uow import SqlRepository, SqlUnitOfWork
+
+
+def config_to_json(config: ServerConfig) -> dict[str, Any]:
+    return {
+        "server_type": config.server_type.value,
+        "version": config.version,
+        "memory_mb": config.memory_mb,
+        "max_players": config.max_players,
+        "motd": config.motd,
+        "online_mode": config.online_mode,
+        "whitelist": config.whitelist,
+        "jar_sha256": config.jar_sha256,
+        "restart": {
+            "mode": config.restart.mode.value,
+            "max_restarts": config.restart.max_restarts,
+            "backoff_seconds": config.restart.backoff_seconds,
+        },
+    }
+
+
+def config_from_json(data: dict[str, Any]) -> ServerConfig:
+    restart = data.get("restart") or {}
+    return ServerConfig(
+        server_type=ServerType(data["server_type"]),
+        version=data["version"],
+        memory_mb=int(data["memory_mb"]),
+        max_players=int(data.get("max_players", 20)),
+        motd=data.get("motd", "A Minecraft Server"),
+        online_mode=bool(data.get("online_mode", True)),
+        whitelist=bool(data.get("whitelist", False)),
+        jar_sha256=data.get("jar_sha256"),
+        restart=RestartPolicy(
+            mode=RestartMode(restart.get("mode", "off")),
+            max_restarts=int(restart.get("max_restarts", 3)),
+            backoff_seconds=float(restart.get("backoff_seconds", 10.0)),
+        ),
+    )
+
+
+def _server(row: RowMapping) -> Server:
+    return Server(
+        id=row["id"],
+        version=row["version"],
+        name=row["name"],
+        description=row["description"],
+        owner_id=row["owner_id"],
+        node=row["node"],
+        port=row["port"],
+        config=config_from_json(row["configuration"]),
+        eula_accepted=row["eula_accepted"],
+        state=ServerState(row["status"]),
+        created_at=row["created_at"],
+        status_message=row["status_message"],
+        state_changed_at=row["state_changed_at"],
+        pid=row["pid"],
+        process_started_at=row["process_started_at"],
+        started_at=row["started_at"],
+        restart_required=row["restart_required"],
+        restart_count=row["restart_count"],
+        players=tuple(row["players"]),
+    )
+
+
+class SqlServerRepository(SqlRepository[Server]):
+    table = servers
+
+    def to_row(self, aggregate: Server) -> dict[str, Any]:
+        return {
+            "id": aggregate.id,
+            "name": aggregate.name,
+            "description": aggregate.description,
+            "owner_id": aggregate.owner_id,
+            "node": aggregate.node,
+            "port": aggregate.port,
+            "status": aggregate.state.value,
+            "configuration": config_to_json(aggregate.config),
+            "eula_accepted": aggregate.eula_accepted,
+            "status_message": aggregate.status_message,
+            "state_changed_at": aggregate.state_changed_at,
+            "pid": aggregate.pid,
+            "process_started_at": aggregate.process_started_at,
+            "started_at": aggregate.started_at,
+            "restart_required": aggregate.restart_required,
+            "restart_count": aggregate.restart_count,
+            "players": list(aggregate.players),
+            "created_at": aggregate.created_at,
+        }
+
+    async def get(self, server_id: uuid.UUID) -> Server | None:
+        if server_id in self.seen:
+            return self.seen[server_id]
+        row = (
+            (await self.conn.execute(sa.select(servers).where(servers.c.id == server_id)))
+            .mappings()
+            .first()
+        )
+        return self.track(_server(row)) if row else None
+
+    async def name_taken(self, owner_id: uuid.UUID, name: str) -> bool:
+        found = await self.conn.scalar(
+            sa.select(
+                sa.exists().where(
+                    servers.c.owner_id == owner_id, sa.func.lower(servers.c.name) == name.lower()
+                )
+            )
+        )
+        return bool(found)
+
+    async def ports_in_use(self) -> set[int]:
+        return set((await self.conn.scalars(sa.select(servers.c.port))).all())
+
+    async def remove(self, server: Server) -> None:
+        """Delete the row now; the ServerDeleted event still commits with it."""
+        self.seen.pop(server.id, None)
+        await self.conn.execute(servers.delete().where(servers.c.id == server.id))
+
+
+class SqlServersUnitOfWork(SqlUnitOfWork):
+    servers: SqlServerRepository
+
+    def start(self, conn: AsyncConnection) -> None:
+        self.servers = self.repository(SqlServerRepository(conn))
+
+
+_LIST_COLUMNS = list(server_list_view.c)
+
+
+class SqlServerListReadModel:
+    """Reads `server_list_view` in one query per page: the count rides along as a window."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, server_id: uuid.UUID) -> Server | None:
+        """One server as stored (a snapshot, not tracked by any unit of work)."""
+        async with self._engine.connect() as conn:
+            row = (
+                (await conn.execute(sa.select(servers).where(servers.c.id == server_id)))
+                .mappings()
+                .first()
+            )
+        return _server(row) if row else None
+
+    async def active_on_node(self, node: str) -> list[Server]:
+        active = [state.value for state in ACTIVE_STATES]
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(servers).where(servers.c.node == node, servers.c.status.in_(active))
+                )
+            ).mappings()
+            return [_server(row) for row in rows]
+
+    async def page(self, filter: ServerListFilter) -> Page[ServerListItem]:
+        view = server_list_view.c
+        conditions: list[sa.ColumnElement[bool]] = []
+        if filter.owner_id is not None:
+            conditions.append(view.owner_id == filter.owner_id)
+        if filter.status is not None:
+            conditions.append(view.status == filter.status)
+        if filter.server_type is not None:
+            conditions.append(view.server_type == filter.server_type)
+        if filter.search:
+            escaped = filter.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(view.name.ilike(f"%{escaped}%"))
+        query = (
+            sa.select(*_LIST_COLUMNS, sa.func.count().over().label("total"))
+            .where(*conditions)
+            .order_by(view.created_at.desc(), view.id)
+            .limit(filter.limit)
+            .offset((filter.page - 1) * filter.limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            if rows:
+                total = int(rows[0]["total"])
+            else:
+                counted = await conn.scalar(
+                    sa.select(sa.func.count()).select_from(server_list_view).where(*conditions)
+                )
+                total = int(counted or 0)
+        items = [
+            ServerListItem(**{key: row[key] for key in ServerListItem.__dataclass_fields__})
+            for row in rows
+        ]
+        return Page(items=items, total=total, page=filter.page, limit=filter.limit)

@@ -1,0 +1,116 @@
+"""Redis-side plumbing between the API and node workers: jobs, console, live status and logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any, cast
+
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+from rq import Queue
+
+from app.servers.domain.ports import ConsoleEntry, ServerRuntime
+
+NODE_KEY = "mcdash:nodes:{node}"
+NODE_CONSOLE_CHANNEL = "node:{node}:console"
+STATUS_KEY = "server:{server_id}:status"
+STATUS_CHANNEL = "server:{server_id}:status"
+CONSOLE_STREAM = "server:{server_id}:console"
+CONSOLE_CHANNEL = "server:{server_id}:console"
+JOB_FUNCTIONS = {
+    "start": "app.servers.infrastructure.jobs.start_server",
+    "stop": "app.servers.infrastructure.jobs.stop_server",
+    "kill": "app.servers.infrastructure.jobs.kill_server",
+    "restart": "app.servers.infrastructure.jobs.restart_server",
+    "sync_files": "app.servers.infrastructure.jobs.sync_server_files",
+    "delete_files": "app.servers.infrastructure.jobs.delete_server_files",
+}
+_QUEUE_OF = {"sync_files": "low", "delete_files": "low"}
+
+
+class RedisNodeGateway:
+    """Lifecycle jobs go to the node's RQ queues; console lines go over the node's channel."""
+
+    def __init__(self, redis: Redis, sync_redis: SyncRedis, *, job_ttl: int) -> None:
+        self._redis = redis
+        self._sync_redis = sync_redis
+        self._job_ttl = job_ttl
+
+    async def is_online(self, node: str) -> bool:
+        return bool(await self._redis.exists(NODE_KEY.format(node=node)))
+
+    async def node_info(self, node: str) -> dict[str, Any] | None:
+        raw = await self._redis.hgetall(NODE_KEY.format(node=node))
+        return cast(dict[str, Any], raw) or None
+
+    async def enqueue(self, node: str, action: str, server_id: uuid.UUID) -> str:
+        queue = Queue(f"node:{node}:{_QUEUE_OF.get(action, 'high')}", connection=self._sync_redis)
+        job = await asyncio.to_thread(
+            queue.enqueue,
+            JOB_FUNCTIONS[action],
+            str(server_id),
+            ttl=self._job_ttl,
+            result_ttl=3600,
+            failure_ttl=24 * 3600,
+            description=f"{action} server {server_id}",
+        )
+        return str(job.id)
+
+    async def send_console(self, node: str, server_id: uuid.UUID, command: str) -> None:
+        message = json.dumps({"server_id": str(server_id), "command": command})
+        await self._redis.publish(NODE_CONSOLE_CHANNEL.format(node=node), message)
+
+
+class RedisRuntimeStore:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def status(self, server_id: uuid.UUID) -> ServerRuntime | None:
+        raw = await self._redis.get(STATUS_KEY.format(server_id=server_id))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        data["players"] = tuple(data.get("players", ()))
+        return ServerRuntime(**data)
+
+    async def console_page(
+        self, server_id: uuid.UUID, *, before: str | None, limit: int
+    ) -> Sequence[ConsoleEntry]:
+        """Newest first, older than `before` (a stream id) when given."""
+        high = f"({before}" if before else "+"
+        rows = cast(
+            list[tuple[str, dict[str, str]]],
+            await self._redis.xrevrange(
+                CONSOLE_STREAM.format(server_id=server_id), max=high, min="-", count=limit
+            ),
+        )
+        return [
+            ConsoleEntry(id=entry_id, line=fields["line"], at=float(fields["at"]))
+            for entry_id, fields in rows
+        ]
+
+    async def forget(self, server_id: uuid.UUID) -> None:
+        await self._redis.delete(
+            STATUS_KEY.format(server_id=server_id), CONSOLE_STREAM.format(server_id=server_id)
+        )
+
+
+def status_json(runtime: ServerRuntime) -> str:
+    return json.dumps(asdict(runtime))
+
+
+class SocketPortProbe:
+    """A port is free when this machine can bind it on every interface."""
+
+    def is_free(self, port: int) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("0.0.0.0", port))  # noqa: S104 - the game server binds all interfaces
+            except OSError:
+                return False
+        return True

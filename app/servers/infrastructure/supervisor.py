@@ -1,0 +1,575 @@
+"""The node supervisor: launches, adopts, tails, samples and stops this node's game servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import structlog
+from mcstatus import JavaServer
+from redis.asyncio import Redis
+
+from app.servers.application.messages import (
+    GetServer,
+    ListActiveNodeServers,
+    RecordPlayers,
+    RecordProcessExit,
+    RecordProcessLaunched,
+    RecordServerReady,
+    RecordStartFailure,
+    RequestAutomaticStart,
+)
+from app.servers.domain.console import ConsoleLine
+from app.servers.domain.model import Server, ServerState, ServerType
+from app.servers.domain.ports import ServerRuntime
+from app.servers.infrastructure.files import ServerDirectory
+from app.servers.infrastructure.jars import JarCache, VersionCatalog, required_java_major
+from app.servers.infrastructure.java import JavaRuntimes
+from app.servers.infrastructure.process import (
+    ConsoleUnavailable,
+    ProcessIdentity,
+    is_alive,
+    launch,
+    read_exit_code,
+    resource_usage,
+    signal_server,
+    write_console,
+)
+from app.servers.infrastructure.runtime import (
+    CONSOLE_CHANNEL,
+    CONSOLE_STREAM,
+    NODE_CONSOLE_CHANNEL,
+    STATUS_CHANNEL,
+    STATUS_KEY,
+    SocketPortProbe,
+    status_json,
+)
+from app.settings import Settings
+from app.shared.bus import MessageBus
+from app.shared.domain import DomainError
+
+log = structlog.get_logger(__name__)
+
+FAST_POLL, SLOW_POLL, FAST_WINDOW = 0.005, 0.2, 3.0
+_KNOWN_FAILURES = (
+    ("You need to agree to the EULA", "the EULA was not accepted (eula.txt)"),
+    ("FAILED TO BIND TO PORT", "the game port is already in use"),
+    ("UnsupportedClassVersionError", "the jar needs a newer Java than the one chosen"),
+)
+
+
+@dataclass(eq=False)
+class Managed:
+    """One JVM this worker watches, whether it launched it or adopted it."""
+
+    server_id: uuid.UUID
+    directory: ServerDirectory
+    identity: ProcessIdentity
+    port: int
+    ready: bool
+    offset: int = 0
+    partial: bytes = b""
+    popen: Any = None
+    launched_at: float = field(default_factory=time.monotonic)
+    next_poll: float = 0.0
+    fast_until: float = 0.0
+    stop_requested_at: float | None = None
+    term_sent_at: float | None = None
+    last_ping: float = 0.0
+    players: set[str] = field(default_factory=set)
+    last_lines: deque[str] = field(default_factory=lambda: deque(maxlen=15))
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
+    usage: dict[int, psutil.Process] = field(default_factory=dict)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        node: str,
+        settings: Settings,
+        bus: MessageBus,
+        redis: Redis,
+        catalog: VersionCatalog,
+        jars: JarCache,
+        java: JavaRuntimes,
+    ) -> None:
+        self.node = node
+        self._settings = settings
+        self._bus = bus
+        self._redis = redis
+        self._catalog = catalog
+        self._jars = jars
+        self._java = java
+        self._root = settings.resolved_data_dir / "servers"
+        self._managed: dict[uuid.UUID, Managed] = {}
+        self._busy: set[uuid.UUID] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def directory(self, server_id: uuid.UUID) -> ServerDirectory:
+        return ServerDirectory(self._root / str(server_id))
+
+    @property
+    def managed(self) -> dict[uuid.UUID, Managed]:
+        return self._managed
+
+    async def run(self) -> None:
+        self._root.mkdir(parents=True, exist_ok=True)
+        await self.adopt()
+        loops: list[Callable[[], Coroutine[Any, Any, None]]] = [
+            self._tail_loop,
+            self._watch_loop,
+            self._sample_loop,
+            self._console_loop,
+        ]
+        self._tasks = [asyncio.create_task(loop()) for loop in loops]
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            self._save_offsets()
+
+    # Adoption: a restarted worker takes over the servers its predecessor launched.
+
+    async def adopt(self) -> None:
+        servers = await self._bus.handle(ListActiveNodeServers(node=self.node))
+        for server in servers:
+            directory = self.directory(server.id)
+            if server.pid is not None and server.process_started_at is not None:
+                identity = ProcessIdentity(server.pid, server.process_started_at)
+                if is_alive(identity):
+                    managed = Managed(
+                        server_id=server.id,
+                        directory=directory,
+                        identity=identity,
+                        port=server.port,
+                        ready=server.state is ServerState.RUNNING,
+                        offset=_saved_offset(directory),
+                    )
+                    managed.players = set(server.players)
+                    if server.state is ServerState.STOPPING:
+                        managed.stop_requested_at = time.monotonic()
+                    self._managed[server.id] = managed
+                    log.info("server_adopted", server_id=str(server.id), pid=server.pid)
+                    continue
+                await self._settle_exit(server.id, directory, stopping=server.is_active)
+            elif server.state is ServerState.STOPPING:
+                await self._bus.handle(
+                    RecordProcessExit(server_id=server.id, exit_code=None, reason="not running")
+                )
+
+    # Lifecycle requests (from RQ jobs or the restart policy).
+
+    async def start(self, server_id: uuid.UUID) -> None:
+        if server_id in self._managed or server_id in self._busy:
+            return
+        self._busy.add(server_id)
+        try:
+            server = await self._bus.handle(GetServer(actor=None, server_id=server_id))
+            if server.state is not ServerState.STARTING:
+                log.info("start_skipped", server_id=str(server_id), state=server.state.value)
+                return
+            try:
+                await self._launch(server)
+            except DomainError as exc:
+                await self._bus.handle(RecordStartFailure(server_id=server_id, reason=exc.detail))
+            except Exception as exc:
+                log.exception("server_start_failed", server_id=str(server_id))
+                await self._bus.handle(
+                    RecordStartFailure(server_id=server_id, reason=f"{type(exc).__name__}: {exc}")
+                )
+        finally:
+            self._busy.discard(server_id)
+
+    async def _launch(self, server: Server) -> None:
+        directory = self.directory(server.id)
+        config = server.config
+        if config.server_type is ServerType.CUSTOM:
+            jar = self._jars.path_for(config.jar_sha256 or "")
+            if jar is None:
+                raise DomainError("the uploaded jar is missing from this node's jar cache")
+            java_major = required_java_major(config.version)
+        else:
+            spec = await self._catalog.resolve(config.server_type.value, config.version)
+            jar = await self._jars.fetch(spec)
+            java_major = spec.java_major
+        runtime = await self._java.for_version(config.version, java_major)
+        if not await asyncio.to_thread(SocketPortProbe().is_free, server.port):
+            raise DomainError(f"port {server.port} is already in use on node {self.node}")
+        await asyncio.to_thread(directory.path.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(
+            directory.write_settings, config, port=server.port, eula_accepted=server.eula_accepted
+        )
+        await asyncio.to_thread(directory.install_jar, jar)
+        offset = directory.console_log.stat().st_size if directory.console_log.exists() else 0
+        identity, popen = await asyncio.to_thread(
+            launch, directory, java=runtime.path, memory_mb=config.memory_mb, extra_env={}
+        )
+        managed = Managed(
+            server_id=server.id,
+            directory=directory,
+            identity=identity,
+            port=server.port,
+            ready=False,
+            offset=offset,
+            popen=popen,
+        )
+        managed.fast_until = time.monotonic() + FAST_WINDOW
+        self._managed[server.id] = managed
+        await self._bus.handle(
+            RecordProcessLaunched(
+                server_id=server.id,
+                pid=identity.pid,
+                process_started_at=identity.started_at,
+                java=f"Java {runtime.major} ({runtime.path})",
+            )
+        )
+        log.info("server_launched", server_id=str(server.id), pid=identity.pid)
+
+    async def stop(self, server_id: uuid.UUID, *, kill: bool = False) -> None:
+        managed = self._managed.get(server_id)
+        if managed is None:
+            await self._bus.handle(
+                RecordProcessExit(server_id=server_id, exit_code=None, reason="not running")
+            )
+            return
+        managed.stop_requested_at = managed.stop_requested_at or time.monotonic()
+        if kill:
+            signal_server(managed.identity, signal.SIGKILL)
+            return
+        try:
+            write_console(managed.directory, "stop")
+        except (ConsoleUnavailable, OSError):
+            signal_server(managed.identity, signal.SIGTERM)
+            managed.term_sent_at = time.monotonic()
+
+    async def restart(self, server_id: uuid.UUID) -> None:
+        managed = self._managed.get(server_id)
+        if managed is not None:
+            await self.stop(server_id)
+            await managed.exited.wait()
+        await self._bus.handle(RequestAutomaticStart(server_id=server_id))
+        await self.start(server_id)
+
+    async def sync_files(self, server_id: uuid.UUID) -> None:
+        """Rewrite the managed settings files after an owner changed the configuration."""
+        try:
+            server = await self._bus.handle(GetServer(actor=None, server_id=server_id))
+        except DomainError:
+            return
+        directory = self.directory(server_id)
+        await asyncio.to_thread(directory.path.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(
+            directory.write_settings,
+            server.config,
+            port=server.port,
+            eula_accepted=server.eula_accepted,
+        )
+
+    async def delete_files(self, server_id: uuid.UUID) -> None:
+        if server_id in self._managed:
+            log.warning("delete_of_running_server_refused", server_id=str(server_id))
+            return
+        await asyncio.to_thread(self.directory(server_id).remove)
+
+    async def send(self, server_id: uuid.UUID, command: str) -> None:
+        managed = self._managed.get(server_id)
+        if managed is None:
+            log.warning("console_for_unmanaged_server", server_id=str(server_id))
+            return
+        try:
+            write_console(managed.directory, command)
+        except (ConsoleUnavailable, OSError) as exc:
+            log.warning("console_write_failed", server_id=str(server_id), error=str(exc))
+            return
+        managed.fast_until = time.monotonic() + FAST_WINDOW
+        managed.next_poll = 0.0
+
+    # Loops.
+
+    async def _console_loop(self) -> None:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(NODE_CONSOLE_CHANNEL.format(node=self.node))
+        try:
+            async for message in pubsub.listen():
+                try:
+                    payload = json.loads(message["data"])
+                    await self.send(uuid.UUID(payload["server_id"]), str(payload["command"]))
+                except (ValueError, KeyError, TypeError):
+                    log.warning("console_message_malformed", data=str(message.get("data"))[:200])
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _tail_loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            for managed in list(self._managed.values()):
+                if now >= managed.next_poll:
+                    await self._tail(managed, now)
+            await asyncio.sleep(FAST_POLL)
+
+    async def _tail(self, managed: Managed, now: float) -> None:
+        lines = _read_lines(managed)
+        fast = now < managed.fast_until
+        if lines:
+            managed.fast_until = now + FAST_WINDOW
+            fast = True
+            await self._publish_lines(managed, lines)
+        managed.next_poll = now + (FAST_POLL if fast else SLOW_POLL)
+
+    async def _publish_lines(self, managed: Managed, lines: list[str]) -> None:
+        stream = CONSOLE_STREAM.format(server_id=managed.server_id)
+        at = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        for line in lines:
+            pipe.xadd(
+                stream,
+                {"line": line, "at": f"{at:.3f}"},
+                maxlen=self._settings.console_history_lines,
+                approximate=True,
+            )
+        ids = await pipe.execute()
+        payload = [
+            {"id": entry, "line": text, "at": at} for entry, text in zip(ids, lines, strict=True)
+        ]
+        await self._redis.publish(
+            CONSOLE_CHANNEL.format(server_id=managed.server_id), json.dumps(payload)
+        )
+        players_before = set(managed.players)
+        for text in lines:
+            managed.last_lines.append(text)
+            parsed = ConsoleLine.parse(text)
+            if not managed.ready and parsed.is_ready:
+                managed.ready = True
+                await self._bus.handle(
+                    RecordServerReady(server_id=managed.server_id, detected_by="log")
+                )
+            if name := parsed.joined():
+                managed.players.add(name)
+            elif name := parsed.left():
+                managed.players.discard(name)
+            elif (listed := parsed.player_list()) is not None:
+                managed.players = set(listed)
+        if managed.players != players_before:
+            await self._record_players(managed)
+
+    async def _record_players(self, managed: Managed) -> None:
+        await self._bus.handle(
+            RecordPlayers(server_id=managed.server_id, players=tuple(sorted(managed.players)))
+        )
+
+    async def _watch_loop(self) -> None:
+        while True:
+            for managed in list(self._managed.values()):
+                try:
+                    await self._watch(managed)
+                except Exception:
+                    log.exception("watch_failed", server_id=str(managed.server_id))
+            await asyncio.sleep(0.1)
+
+    async def _watch(self, managed: Managed) -> None:
+        now = time.monotonic()
+        if managed.popen is not None:
+            managed.popen.poll()
+        if not is_alive(managed.identity):
+            await self._finish(managed)
+            return
+        settings = self._settings
+        if managed.stop_requested_at is not None:
+            waited = now - managed.stop_requested_at
+            if managed.term_sent_at is None and waited > settings.server_stop_timeout_seconds:
+                log.warning("stop_timeout_sigterm", server_id=str(managed.server_id))
+                signal_server(managed.identity, signal.SIGTERM)
+                managed.term_sent_at = now
+            elif (
+                managed.term_sent_at is not None
+                and now - managed.term_sent_at > settings.server_term_timeout_seconds
+            ):
+                log.warning("stop_timeout_sigkill", server_id=str(managed.server_id))
+                signal_server(managed.identity, signal.SIGKILL)
+            return
+        if managed.ready:
+            return
+        if now - managed.launched_at > settings.server_start_timeout_seconds:
+            signal_server(managed.identity, signal.SIGKILL)
+            await asyncio.sleep(0.2)
+            await self._bus.handle(
+                RecordStartFailure(
+                    server_id=managed.server_id,
+                    reason=f"not ready within {settings.server_start_timeout_seconds:.0f} s",
+                )
+            )
+            return
+        if now - managed.last_ping > 2.0 and now - managed.launched_at > 2.0:
+            managed.last_ping = now
+            if await _ping(managed.port) is not None:
+                managed.ready = True
+                await self._bus.handle(
+                    RecordServerReady(server_id=managed.server_id, detected_by="ping")
+                )
+
+    async def _finish(self, managed: Managed) -> None:
+        """The JVM is gone: read its last words, then tell the servers context why."""
+        self._managed.pop(managed.server_id, None)
+        remaining = _read_lines(managed, final=True)
+        if remaining:
+            await self._publish_lines(managed, remaining)
+        exit_code = await asyncio.to_thread(read_exit_code, managed.directory)
+        stopping = managed.stop_requested_at is not None
+        try:
+            if not managed.ready and not stopping and (known := _known_failure(managed)):
+                await self._bus.handle(
+                    RecordStartFailure(server_id=managed.server_id, reason=known)
+                )
+            else:
+                reason = "stopped" if stopping else _crash_reason(exit_code, managed)
+                restart = await self._bus.handle(
+                    RecordProcessExit(
+                        server_id=managed.server_id, exit_code=exit_code, reason=reason
+                    )
+                )
+                if restart:
+                    self._tasks.append(asyncio.create_task(self._restart_later(managed.server_id)))
+        finally:
+            managed.exited.set()
+            managed.directory.offset_file.unlink(missing_ok=True)
+            await self._write_status(managed.server_id, ServerRuntime(state="stopped"))
+        log.info("server_exited", server_id=str(managed.server_id), exit_code=exit_code)
+
+    async def _settle_exit(
+        self, server_id: uuid.UUID, directory: ServerDirectory, *, stopping: bool
+    ) -> None:
+        exit_code = await asyncio.to_thread(read_exit_code, directory)
+        reason = "exited while no worker was watching"
+        if exit_code is not None:
+            reason += f" (exit code {exit_code})"
+        restart = await self._bus.handle(
+            RecordProcessExit(server_id=server_id, exit_code=exit_code, reason=reason)
+        )
+        if restart:
+            self._tasks.append(asyncio.create_task(self._restart_later(server_id)))
+
+    async def _restart_later(self, server_id: uuid.UUID) -> None:
+        server = await self._bus.handle(GetServer(actor=None, server_id=server_id))
+        await asyncio.sleep(server.config.restart.backoff_seconds)
+        try:
+            await self._bus.handle(RequestAutomaticStart(server_id=server_id))
+        except DomainError as exc:
+            log.info("automatic_restart_skipped", server_id=str(server_id), reason=exc.detail)
+            return
+        await self.start(server_id)
+
+    async def _sample_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.status_interval_seconds)
+            for managed in list(self._managed.values()):
+                try:
+                    await self._sample(managed)
+                except Exception:
+                    log.exception("sample_failed", server_id=str(managed.server_id))
+            self._save_offsets()
+
+    async def _sample(self, managed: Managed) -> None:
+        cpu, rss = await asyncio.to_thread(resource_usage, managed.identity, managed.usage)
+        status = await _ping(managed.port) if managed.ready else None
+        players_max = None
+        if status is not None:
+            players_max = status.players.max
+            sampled = {player.name for player in status.players.sample or []}
+            if status.players.online == len(sampled) and sampled != managed.players:
+                managed.players = sampled
+                await self._record_players(managed)
+        state = (
+            ServerState.STOPPING
+            if managed.stop_requested_at
+            else (ServerState.RUNNING if managed.ready else ServerState.STARTING)
+        )
+        runtime = ServerRuntime(
+            state=state.value,
+            pid=managed.identity.pid,
+            uptime_seconds=round(time.time() - managed.identity.started_at, 1),
+            players_online=status.players.online if status else len(managed.players),
+            players_max=players_max,
+            players=tuple(sorted(managed.players)),
+            cpu_percent=round(cpu, 1),
+            rss_bytes=rss,
+            sampled_at=time.time(),
+        )
+        await self._write_status(managed.server_id, runtime)
+
+    async def _write_status(self, server_id: uuid.UUID, runtime: ServerRuntime) -> None:
+        payload = status_json(runtime)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(
+            STATUS_KEY.format(server_id=server_id), payload, ex=self._settings.status_ttl_seconds
+        )
+        pipe.publish(STATUS_CHANNEL.format(server_id=server_id), payload)
+        await pipe.execute()
+
+    def _save_offsets(self) -> None:
+        for managed in self._managed.values():
+            with contextlib.suppress(OSError):
+                managed.directory.offset_file.write_text(str(managed.offset))
+
+
+def _saved_offset(directory: ServerDirectory) -> int:
+    try:
+        return int(directory.offset_file.read_text().strip())
+    except (OSError, ValueError):
+        return directory.console_log.stat().st_size if directory.console_log.exists() else 0
+
+
+def _read_lines(managed: Managed, *, final: bool = False) -> list[str]:
+    path: Path = managed.directory.console_log
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size < managed.offset:
+                managed.offset, managed.partial = 0, b""
+            if size == managed.offset:
+                chunk = b""
+            else:
+                handle.seek(managed.offset)
+                chunk = handle.read(min(size - managed.offset, 1 << 20))
+    except OSError:
+        return []
+    managed.offset += len(chunk)
+    data = managed.partial + chunk
+    *complete, managed.partial = data.split(b"\n")
+    if final and managed.partial:
+        complete.append(managed.partial)
+        managed.partial = b""
+    return [line.decode("utf-8", "replace").rstrip("\r") for line in complete]
+
+
+def _known_failure(managed: Managed) -> str | None:
+    text = "\n".join(managed.last_lines)
+    for marker, reason in _KNOWN_FAILURES:
+        if marker in text:
+            return reason
+    return None
+
+
+def _crash_reason(exit_code: int | None, managed: Managed) -> str:
+    code = "killed" if exit_code is None else f"exit code {exit_code}"
+    tail = " | ".join(list(managed.last_lines)[-3:])
+    return f"the server process ended unexpectedly ({code}): {tail}"[:1000]
+
+
+async def _ping(port: int) -> Any:
+    try:
+        return await JavaServer("127.0.0.1", port, timeout=1.0).async_status()
+    except Exception:  # noqa: BLE001 - any failure means no answer
+        return None

@@ -1,0 +1,65 @@
+"""Tables of the servers context, and the `server_list_view` read model."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from app.shared.db import metadata
+
+servers = sa.Table(
+    "servers",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("owner_id", UUID(as_uuid=True), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("node", sa.String(100), nullable=False),
+    sa.Column("port", sa.Integer, nullable=False, unique=True),
+    sa.Column("status", sa.String(20), nullable=False, server_default="stopped"),
+    sa.Column("configuration", JSONB, nullable=False),
+    sa.Column("eula_accepted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("status_message", sa.Text),
+    sa.Column("state_changed_at", sa.DateTime(timezone=True)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("process_started_at", sa.Float),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("restart_required", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("restart_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("players", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.CheckConstraint(
+        "status IN ('stopped', 'starting', 'running', 'stopping', 'crashed')", name="status_known"
+    ),
+    sa.CheckConstraint("port BETWEEN 1024 AND 65535", name="port_range"),
+    sa.Index("idx_servers_owner_status", "owner_id", "status"),
+    sa.Index("ix_servers_node_status", "node", "status"),
+    sa.Index(
+        "ix_servers_owner_name_lower", "owner_id", sa.func.lower(sa.column("name")), unique=True
+    ),
+)
+
+# The materialized view is created by migration 0002; this describes its columns for queries.
+server_list_view = sa.Table(
+    "server_list_view",
+    sa.MetaData(),
+    sa.Column("id", UUID(as_uuid=True)),
+    sa.Column("name", sa.String),
+    sa.Column("description", sa.Text),
+    sa.Column("status", sa.String),
+    sa.Column("status_message", sa.Text),
+    sa.Column("port", sa.Integer),
+    sa.Column("node", sa.String),
+    sa.Column("server_type", sa.String),
+    sa.Column("version", sa.String),
+    sa.Column("memory_mb", sa.Integer),
+    sa.Column("player_count", sa.Integer),
+    sa.Column("max_players", sa.Integer),
+    sa.Column("restart_required", sa.Boolean),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("owner_id", UUID(as_uuid=True)),
+    sa.Column("owner_username", sa.String),
+)
