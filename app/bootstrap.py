@@ -117,7 +117,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     revocations = RedisSessionRevocations(redis, access_ttl=settings.access_token_ttl_seconds)
     deps: dict[str, Any] = {
         "uow": lambda: SqlUsersUnitOfWork(engine, codec, on_commit=relay.wake),
-        "hasher": PasslibHasher(),
+        "hasher": PasslibHasher(
+            time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+        ),
         "tokens": tokens,
         "clock": clock,
         "revocations": revocations,

@@ -65,6 +65,8 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         jwt_secret="integration-test-secret-0123456789",
         relay_poll_seconds=0.2,
         rate_limit_auth="1000/minute",
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
         log_json=True,
         log_level="WARNING",
     )

@@ -11,9 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.servers.domain.model import RestartMode, RestartPolicy, Server, ServerType
 
 NAME = Field(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_-]+$")
-VERSION = Field(pattern=r"^\d+\.\d+(\.\d+)?$", max_length=20, examples=["1.21"])
+VERSION_PATTERN = r"^\d+\.\d+(\.\d+)?$"
+VERSION = Field(pattern=VERSION_PATTERN, max_length=20, examples=["1.21"])
 MEMORY = Field(ge=512, le=32768, description="heap size in MiB")
-PORT = Field(ge=1024, le=65535)
+OPTIONAL_VERSION = Field(default=None, pattern=VERSION_PATTERN, max_length=20)
+OPTIONAL_MEMORY = Field(default=None, ge=512, le=32768)
+OPTIONAL_PORT = Field(
+    default=None, ge=1024, le=65535, description="default: the lowest free port of the range"
+)
 
 
 class Strict(BaseModel):
@@ -37,7 +42,7 @@ class CreateServerRequest(Strict):
     server_type: ServerType = Field(default=ServerType.VANILLA, strict=False)
     version: str = VERSION
     memory_mb: int = MEMORY
-    port: int | None = PORT
+    port: int | None = OPTIONAL_PORT
     max_players: int = Field(default=20, ge=1, le=10000)
     motd: str = Field(default="A Minecraft Server", max_length=150)
     online_mode: bool = True
@@ -50,9 +55,9 @@ class CreateServerRequest(Strict):
 
 class UpdateServerRequest(Strict):
     description: str | None = Field(default=None, max_length=500)
-    version: str | None = VERSION
-    memory_mb: int | None = MEMORY
-    port: int | None = PORT
+    version: str | None = OPTIONAL_VERSION
+    memory_mb: int | None = OPTIONAL_MEMORY
+    port: int | None = OPTIONAL_PORT
     max_players: int | None = Field(default=None, ge=1, le=10000)
     motd: str | None = Field(default=None, max_length=150)
     online_mode: bool | None = None

@@ -343,7 +343,7 @@ async def handle_send_console_command(
             raise Conflict(
                 f"server {server.name} is {server.state.value}; console commands need it running"
             )
-        if not await nodes.is_online(server.node):
+        if not await nodes.console_listening(server.node):
             raise NodeOffline(f"node {server.node} is offline; try again when its worker is back")
         work.record_event(
             ConsoleCommandExecuted(

@@ -61,6 +61,11 @@ class RedisNodeGateway:
         )
         return str(job.id)
 
+    async def console_listening(self, node: str) -> bool:
+        """Whether the node's supervisor is subscribed right now (a heartbeat can outlive it)."""
+        counts = await self._redis.pubsub_numsub(NODE_CONSOLE_CHANNEL.format(node=node))
+        return any(count > 0 for _, count in counts)
+
     async def send_console(self, node: str, server_id: uuid.UUID, command: str) -> None:
         message = json.dumps({"server_id": str(server_id), "command": command})
         await self._redis.publish(NODE_CONSOLE_CHANNEL.format(node=node), message)

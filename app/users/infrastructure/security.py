@@ -26,8 +26,13 @@ ACCESS, REFRESH = "access", "refresh"
 class PasslibHasher:
     """argon2 for new hashes; bcrypt hashes still verify and are upgraded on login."""
 
-    def __init__(self) -> None:
-        self._context = CryptContext(schemes=["argon2", "bcrypt"], deprecated="auto")
+    def __init__(self, *, time_cost: int = 3, memory_kib: int = 65536) -> None:
+        self._context = CryptContext(
+            schemes=["argon2", "bcrypt"],
+            deprecated="auto",
+            argon2__rounds=time_cost,
+            argon2__memory_cost=memory_kib,
+        )
         self._dummy = self._context.hash("dummy password for timing")
 
     async def hash(self, password: str) -> str:

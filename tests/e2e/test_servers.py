@@ -1,0 +1,200 @@
+"""A real API, a real node worker and the fake server jar: the server lifecycle end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.fake_server.build import build_fake_jar
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "Lifecycle-Pass-42"
+
+
+@pytest.fixture(scope="session")
+def fake_jar(tmp_path_factory) -> Path:
+    return build_fake_jar(tmp_path_factory.mktemp("fake-jar"))
+
+
+class Dashboard:
+    """A logged-in admin talking to the live API."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str, token: str) -> None:
+        self.http = http
+        self.url = url
+        self.token = token
+
+    async def create_custom_server(self, jar: Path, name: str = "survival") -> dict[str, Any]:
+        created = await self.http.post(
+            "/api/v2/servers/",
+            json={
+                "name": name,
+                "server_type": "custom",
+                "version": "1.20.4",
+                "memory_mb": 512,
+                "eula_accepted": True,
+            },
+        )
+        assert created.status_code == 201, created.text
+        server = created.json()
+        with jar.open("rb") as handle:
+            uploaded = await self.http.put(
+                f"/api/v2/servers/{server['id']}/jar",
+                files={"file": ("server.jar", handle, "application/java-archive")},
+            )
+        assert uploaded.status_code == 200, uploaded.text
+        return server
+
+    async def wait_state(self, server_id: str, state: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = (await self.http.get(f"/api/v2/servers/{server_id}/status")).json()
+            if status["state"] == state:
+                return status
+            assert time.monotonic() < deadline, f"still {status} after {timeout} s"
+            await asyncio.sleep(0.2)
+
+    def console(self, server_id: str):
+        ws_url = self.url.replace("http://", "ws://") + f"/ws/servers/{server_id}/console"
+        return connect(ws_url, subprotocols=["bearer", self.token])
+
+
+@pytest.fixture
+async def dashboard(live_server):
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        body = {"username": "owner", "email": "owner@example.com", "password": PASSWORD}
+        assert (await http.post("/api/v2/auth/register", json=body)).status_code == 201
+        login = await http.post(
+            "/api/v2/auth/login", json={"username": "owner", "password": PASSWORD}
+        )
+        token = login.json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        yield Dashboard(http, live_server.url, token)
+
+
+async def read_until(ws, predicate, timeout: float = 15) -> list[str]:
+    seen: list[str] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            message = json.loads(await ws.recv())
+            if message["type"] in ("lines", "backlog"):
+                for line in message["lines"]:
+                    seen.append(line["line"])
+                    if predicate(line["line"]):
+                        return seen
+            elif message["type"] == "error":
+                raise AssertionError(message)
+
+
+async def test_create_start_console_stop(dashboard, start_worker, fake_jar, db):
+    start_worker()
+    server = await dashboard.create_custom_server(fake_jar)
+    sid = server["id"]
+    started = await dashboard.http.post(f"/api/v2/servers/{sid}/start")
+    assert started.status_code == 202, started.text
+    assert started.json()["state"] == "starting"
+    running = await dashboard.wait_state(sid, "running")
+    events = [
+        row[0]
+        for row in await db.fetch(
+            "SELECT event_type FROM domain_events WHERE aggregate_id=$1 ORDER BY position", sid
+        )
+    ]
+    assert events[:4] == [
+        "ServerCreated",
+        "ServerConfigurationUpdated",
+        "ServerStartRequested",
+        "ServerStarting",
+    ]
+    assert "ServerStarted" in events
+    properties = (Path(os.environ.get("TMPDIR", "/tmp")),)  # noqa: F841 - placeholder for clarity
+    async with dashboard.console(sid) as ws:
+        await read_until(ws, lambda line: "Done (" in line)
+        await ws.send(json.dumps({"command": "list"}))
+        lines = await read_until(ws, lambda line: "players online" in line)
+        assert "There are 0 of a max of 20 players online" in lines[-1]
+        await ws.send(json.dumps({"command": "fake:join Alice"}))
+        await read_until(ws, lambda line: "Alice joined the game" in line)
+    live = await dashboard.wait_state(sid, "running")
+    assert running["live"] is None or running["live"]["pid"] > 0
+    deadline = time.monotonic() + 10
+    while True:
+        live = (await dashboard.http.get(f"/api/v2/servers/{sid}/status")).json()["live"]
+        if live and live["players"] == ["Alice"]:
+            break
+        assert time.monotonic() < deadline, live
+        await asyncio.sleep(0.2)
+    assert live["players_online"] == 1
+    assert live["rss_bytes"] > 10_000_000
+    listing = (await dashboard.http.get("/api/v2/servers/")).json()
+    assert listing["items"][0]["status"] == "running"
+    stopped = await dashboard.http.post(f"/api/v2/servers/{sid}/stop")
+    assert stopped.status_code == 202
+    await dashboard.wait_state(sid, "stopped")
+    stop_events = await db.fetch(
+        "SELECT event_type FROM domain_events WHERE aggregate_id=$1 AND event_type IN"
+        " ('ServerStopRequested', 'ServerStopped', 'ConsoleCommandExecuted') ORDER BY position",
+        sid,
+    )
+    assert [r[0] for r in stop_events] == [
+        "ConsoleCommandExecuted",
+        "ConsoleCommandExecuted",
+        "ServerStopRequested",
+        "ServerStopped",
+    ]
+    logs = (await dashboard.http.get(f"/api/v2/servers/{sid}/logs?limit=5")).json()
+    assert any("Stopping" in item["line"] or "Saving" in item["line"] for item in logs["items"])
+
+
+async def test_worker_killed_and_restarted_readopts_the_running_server(
+    dashboard, start_worker, fake_jar
+):
+    first = start_worker()
+    server = await dashboard.create_custom_server(fake_jar, name="adopted")
+    sid = server["id"]
+    await dashboard.http.post(f"/api/v2/servers/{sid}/start")
+    await dashboard.wait_state(sid, "running")
+    deadline = time.monotonic() + 10
+    while not (live := (await dashboard.http.get(f"/api/v2/servers/{sid}/status")).json()["live"]):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    pid = live["pid"]
+    java_before = psutil.Process(pid).children()[0].pid
+
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(timeout=10)
+    assert psutil.pid_exists(java_before), "the game server must survive its worker"
+    start_worker()
+
+    async with dashboard.console(sid) as ws:
+        deadline = time.monotonic() + 60
+        while True:
+            sent = await dashboard.http.post(
+                f"/api/v2/servers/{sid}/console", json={"command": "say after-restart"}
+            )
+            if sent.status_code == 202:
+                break
+            assert sent.status_code == 503, sent.text
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.5)
+        lines = await read_until(ws, lambda line: "[Server] after-restart" in line, timeout=30)
+        assert lines
+    status = await dashboard.wait_state(sid, "running")
+    assert status["live"] is None or status["live"]["pid"] == pid
+    assert psutil.Process(pid).children()[0].pid == java_before
+    await dashboard.http.post(f"/api/v2/servers/{sid}/stop")
+    await dashboard.wait_state(sid, "stopped")
+    assert (
+        not psutil.pid_exists(java_before)
+        or psutil.Process(java_before).status() == psutil.STATUS_ZOMBIE
+    )
