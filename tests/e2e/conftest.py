@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 import pytest
+from websockets.asyncio.client import connect
+
+from tests.fake_server.build import build_fake_jar
 
 
 def free_port() -> int:
@@ -141,3 +148,92 @@ def live_server(stack_env, tmp_path) -> Iterator[LiveServer]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+PASSWORD = "Lifecycle-Pass-42"
+
+
+@pytest.fixture(scope="session")
+def fake_jar(tmp_path_factory) -> Path:
+    return build_fake_jar(tmp_path_factory.mktemp("fake-jar"))
+
+
+class Dashboard:
+    """A logged-in admin talking to the live API."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str, token: str) -> None:
+        self.http = http
+        self.url = url
+        self.token = token
+
+    async def create_custom_server(
+        self, jar: Path, name: str = "survival", **extra: Any
+    ) -> dict[str, Any]:
+        created = await self.http.post(
+            "/api/v2/servers/",
+            json={
+                "name": name,
+                "server_type": "custom",
+                "version": "1.20.4",
+                "memory_mb": 512,
+                "eula_accepted": True,
+                **extra,
+            },
+        )
+        assert created.status_code == 201, created.text
+        server = created.json()
+        with jar.open("rb") as handle:
+            uploaded = await self.http.put(
+                f"/api/v2/servers/{server['id']}/jar",
+                files={"file": ("server.jar", handle, "application/java-archive")},
+            )
+        assert uploaded.status_code == 200, uploaded.text
+        return server
+
+    async def wait_state(self, server_id: str, state: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = (await self.http.get(f"/api/v2/servers/{server_id}/status")).json()
+            if status["state"] == state:
+                return status
+            assert time.monotonic() < deadline, f"still {status} after {timeout} s"
+            await asyncio.sleep(0.2)
+
+    async def events(self, db: Any, server_id: str) -> list[str]:
+        rows = await db.fetch(
+            "SELECT event_type FROM domain_events WHERE aggregate_id=$1 ORDER BY position",
+            uuid.UUID(server_id),
+        )
+        return [row[0] for row in rows]
+
+    def console(self, server_id: str):
+        ws_url = self.url.replace("http://", "ws://") + f"/ws/servers/{server_id}/console"
+        return connect(ws_url, subprotocols=["bearer", self.token])
+
+
+@pytest.fixture
+async def dashboard(live_server):
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        body = {"username": "owner", "email": "owner@example.com", "password": PASSWORD}
+        assert (await http.post("/api/v2/auth/register", json=body)).status_code == 201
+        login = await http.post(
+            "/api/v2/auth/login", json={"username": "owner", "password": PASSWORD}
+        )
+        token = login.json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        yield Dashboard(http, live_server.url, token)
+
+
+async def read_until(ws, predicate, timeout: float = 15) -> list[str]:
+    """Collect console lines from a WebSocket until one matches."""
+    seen: list[str] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            message = json.loads(await ws.recv())
+            if message["type"] in ("lines", "backlog"):
+                for line in message["lines"]:
+                    seen.append(line["line"])
+                    if predicate(line["line"]):
+                        return seen
+            elif message["type"] == "error":
+                raise AssertionError(message)

@@ -4,99 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 import psutil
 import pytest
-from websockets.asyncio.client import connect
 
-from tests.fake_server.build import build_fake_jar
+from tests.e2e.conftest import read_until
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "Lifecycle-Pass-42"
 
 
-@pytest.fixture(scope="session")
-def fake_jar(tmp_path_factory) -> Path:
-    return build_fake_jar(tmp_path_factory.mktemp("fake-jar"))
-
-
-class Dashboard:
-    """A logged-in admin talking to the live API."""
-
-    def __init__(self, http: httpx.AsyncClient, url: str, token: str) -> None:
-        self.http = http
-        self.url = url
-        self.token = token
-
-    async def create_custom_server(self, jar: Path, name: str = "survival") -> dict[str, Any]:
-        created = await self.http.post(
-            "/api/v2/servers/",
-            json={
-                "name": name,
-                "server_type": "custom",
-                "version": "1.20.4",
-                "memory_mb": 512,
-                "eula_accepted": True,
-            },
-        )
-        assert created.status_code == 201, created.text
-        server = created.json()
-        with jar.open("rb") as handle:
-            uploaded = await self.http.put(
-                f"/api/v2/servers/{server['id']}/jar",
-                files={"file": ("server.jar", handle, "application/java-archive")},
-            )
-        assert uploaded.status_code == 200, uploaded.text
-        return server
-
-    async def wait_state(self, server_id: str, state: str, timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            status = (await self.http.get(f"/api/v2/servers/{server_id}/status")).json()
-            if status["state"] == state:
-                return status
-            assert time.monotonic() < deadline, f"still {status} after {timeout} s"
-            await asyncio.sleep(0.2)
-
-    def console(self, server_id: str):
-        ws_url = self.url.replace("http://", "ws://") + f"/ws/servers/{server_id}/console"
-        return connect(ws_url, subprotocols=["bearer", self.token])
-
-
-@pytest.fixture
-async def dashboard(live_server):
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
-        body = {"username": "owner", "email": "owner@example.com", "password": PASSWORD}
-        assert (await http.post("/api/v2/auth/register", json=body)).status_code == 201
-        login = await http.post(
-            "/api/v2/auth/login", json={"username": "owner", "password": PASSWORD}
-        )
-        token = login.json()["access_token"]
-        http.headers["Authorization"] = f"Bearer {token}"
-        yield Dashboard(http, live_server.url, token)
-
-
-async def read_until(ws, predicate, timeout: float = 15) -> list[str]:
-    seen: list[str] = []
-    async with asyncio.timeout(timeout):
-        while True:
-            message = json.loads(await ws.recv())
-            if message["type"] in ("lines", "backlog"):
-                for line in message["lines"]:
-                    seen.append(line["line"])
-                    if predicate(line["line"]):
-                        return seen
-            elif message["type"] == "error":
-                raise AssertionError(message)
-
-
-async def test_create_start_console_stop(dashboard, start_worker, fake_jar, db):
+async def test_create_start_console_stop(dashboard, start_worker, fake_jar, db, stack_env):
     start_worker()
     server = await dashboard.create_custom_server(fake_jar)
     sid = server["id"]
@@ -117,7 +37,11 @@ async def test_create_start_console_stop(dashboard, start_worker, fake_jar, db):
         "ServerStarting",
     ]
     assert "ServerStarted" in events
-    properties = (Path(os.environ.get("TMPDIR", "/tmp")),)  # noqa: F841 - placeholder for clarity
+    server_dir = Path(stack_env["MCDASH_DATA_DIR"]) / "servers" / sid
+    properties = (server_dir / "server.properties").read_text()
+    assert f"server-port={server['port']}" in properties
+    assert "max-players=20" in properties
+    assert "eula=true" in (server_dir / "eula.txt").read_text()
     async with dashboard.console(sid) as ws:
         await read_until(ws, lambda line: "Done (" in line)
         await ws.send(json.dumps({"command": "list"}))

@@ -29,6 +29,7 @@ class SupervisorHost:
         self._thread = threading.Thread(target=self._run, name=f"supervisor-{node}", daemon=True)
         self.supervisor: Any = None
         self.error: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         global _host
@@ -56,10 +57,10 @@ class SupervisorHost:
                 jars=container.servers.jars,
                 java=container.servers.java,
             )
-            task = asyncio.create_task(self.supervisor.run())
+            self._task = asyncio.create_task(self.supervisor.run())
             await asyncio.sleep(0)
             self._ready.set()
-            await task
+            await self._task
         except asyncio.CancelledError:
             pass
         except BaseException as exc:
@@ -75,8 +76,8 @@ class SupervisorHost:
     def stop(self) -> None:
         global _host
         _host = None
-        for task in asyncio.all_tasks(self._loop):
-            self._loop.call_soon_threadsafe(task.cancel)
+        if self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(timeout=15)
 
 
