@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -32,9 +34,14 @@ PASSWORD = "Correct-Horse-7"
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    with provide_services(tmp_path_factory.mktemp("services")) as provided:
-        yield provided
+def services() -> Iterator[Services]:
+    """Embedded servers live outside pytest's rotating temp dirs, under a short path."""
+    scratch = Path(tempfile.mkdtemp(prefix="mcdash-test-"))
+    try:
+        with provide_services(scratch) as provided:
+            yield provided
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

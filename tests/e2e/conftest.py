@@ -69,7 +69,7 @@ def stack_env(settings, clean) -> dict[str, str]:
         "MCDASH_RATE_LIMIT_AUTH": "1000/minute",
         "MCDASH_ARGON2_TIME_COST": "1",
         "MCDASH_ARGON2_MEMORY_KIB": "1024",
-        "MCDASH_RATE_LIMIT_CONSOLE": "1000/minute",
+        "MCDASH_RATE_LIMIT_CONSOLE": "100000/minute",
         "MCDASH_SERVER_PORT_RANGE_START": str(GAME_PORTS),
         "MCDASH_SERVER_PORT_RANGE_END": str(GAME_PORTS + 19),
         "MCDASH_STATUS_INTERVAL_SECONDS": "0.5",

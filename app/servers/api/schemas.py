@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.servers.domain.model import RestartMode, RestartPolicy, Server, ServerType
 
 NAME = Field(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_-]+$")
-VERSION_PATTERN = r"^\d+\.\d+(\.\d+)?$"
+VERSION_PATTERN = r"^[0-9]+\.[0-9]+(\.[0-9]+)?$"
 VERSION = Field(pattern=VERSION_PATTERN, max_length=20, examples=["1.21"])
 MEMORY = Field(ge=512, le=32768, description="heap size in MiB")
 OPTIONAL_VERSION = Field(default=None, pattern=VERSION_PATTERN, max_length=20)

@@ -15,11 +15,16 @@ _LINE = re.compile(
     r"^(?:\[[^\]]*\d{2}:\d{2}:\d{2}[^\]]*\]\s*)?\[(?P<thread>[^\]/]+)/(?P<level>[A-Z]+)\]"
     r"(?:\s*\[[^\]]*\])?:\s?(?P<message>.*)$"
 )
+_PAPER_LINE = re.compile(
+    r"^\[\d{2}:\d{2}:\d{2} (?P<level>[A-Z]+)\]:\s?(?P<message>.*)$"
+)  # Paper's console: [16:39:41 INFO]: message
 _SYSTEM = r"(?:System chat: )?"
 READY = re.compile(r'Done \([0-9.]+s\)! For help, type "help"')
 JOINED = re.compile(rf"^{_SYSTEM}(?P<name>[A-Za-z0-9_]{{3,16}}) joined the game$")
 LEFT = re.compile(rf"^{_SYSTEM}(?P<name>[A-Za-z0-9_]{{3,16}}) left the game$")
-LIST = re.compile(r"^There are (\d+) of a max of (\d+) players online: ?(?P<names>.*)$")
+LIST = re.compile(
+    rf"^{_SYSTEM}There are ([0-9]+) of a max of ([0-9]+) players online: ?(?P<names>.*)$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +39,14 @@ class ConsoleLine:
     @classmethod
     def parse(cls, text: str) -> ConsoleLine:
         match = _LINE.match(text)
-        if match is None:
-            return cls(text=text, message=text)
-        return cls(
-            text=text,
-            thread=match["thread"],
-            level=match["level"],
-            message=match["message"],
-        )
+        if match is not None:
+            return cls(
+                text=text, thread=match["thread"], level=match["level"], message=match["message"]
+            )
+        paper = _PAPER_LINE.match(text)
+        if paper is not None:
+            return cls(text=text, level=paper["level"], message=paper["message"])
+        return cls(text=text, message=text)
 
     @property
     def is_ready(self) -> bool:
@@ -83,12 +88,28 @@ class ConsolePolicy:
             raise InvalidInput("command is empty", field="command")
         if len(command) > COMMAND_MAX:
             raise InvalidInput(f"command must be at most {COMMAND_MAX} characters", field="command")
-        verb = command.split(maxsplit=1)[0].lower().lstrip("/")
-        if verb == "stop":
-            raise Forbidden(
-                "stop the server with POST /api/v2/servers/{id}/stop, not from the console",
-                verb=verb,
-            )
-        if verb in self.denied_verbs:
-            raise Forbidden(f"the console command '{verb}' is not allowed here", verb=verb)
-        return command.removeprefix("/")
+        command = command.removeprefix("/").strip()
+        if not command:
+            raise InvalidInput("command is empty", field="command")
+        for verb in _verbs(command):
+            if verb == "stop":
+                raise Forbidden(
+                    "stop the server with POST /api/v2/servers/{id}/stop, not from the console",
+                    verb=verb,
+                )
+            if verb in self.denied_verbs:
+                raise Forbidden(f"the console command '{verb}' is not allowed here", verb=verb)
+        return command
+
+
+def _verbs(command: str) -> list[str]:
+    """The command's verb, and every verb `execute ... run` would run; namespaces dropped."""
+    tokens = command.lower().split()
+    verbs = [tokens[0]]
+    if _bare(tokens[0]) == "execute":
+        verbs.extend(tokens[i + 1] for i, word in enumerate(tokens[:-1]) if word == "run")
+    return [_bare(verb) for verb in verbs]
+
+
+def _bare(verb: str) -> str:
+    return verb.lstrip("/").rsplit(":", 1)[-1]

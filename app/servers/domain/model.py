@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +27,7 @@ from app.servers.domain.events import (
 from app.shared.domain import Aggregate, Conflict, InvalidInput
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{3,50}")
-VERSION_PATTERN = re.compile(r"\d+\.\d+(\.\d+)?")
+VERSION_PATTERN = re.compile(r"[0-9]+\.[0-9]+(\.[0-9]+)?")
 MOTD_MAX = 150
 MEMORY_RANGE = (512, 32768)
 PORT_RANGE = (1024, 65535)
@@ -114,7 +115,9 @@ class ServerConfig:
             )
         if not 1 <= self.max_players <= 10000:
             raise InvalidInput("max_players must be between 1 and 10000", field="max_players")
-        if len(self.motd) > MOTD_MAX or any(ord(ch) < 32 for ch in self.motd):
+        if len(self.motd) > MOTD_MAX or any(
+            unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in self.motd
+        ):
             raise InvalidInput(
                 f"motd must be at most {MOTD_MAX} characters on one line", field="motd"
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +15,17 @@ PROPERTIES = "server.properties"
 _ESCAPES = {"\\": "\\\\", "=": "\\=", ":": "\\:", "#": "\\#", "!": "\\!"}
 
 
+def _escape_char(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+        return f"\\u{ord(ch):04x}"
+    return ch
+
+
 def escape_value(value: str) -> str:
-    escaped = "".join(_ESCAPES.get(ch, ch) for ch in value)
+    """Escape for Java properties; line breaks of any kind become \\uXXXX, never a new line."""
+    escaped = "".join(_escape_char(ch) for ch in value)
     return "\\ " + escaped[1:] if escaped.startswith(" ") else escaped
 
 
@@ -51,21 +61,31 @@ def merge_properties(existing: str, updates: dict[str, str]) -> str:
     """Rewrite the given keys in place, keep comments and unknown keys, append missing keys."""
     pending = dict(updates)
     lines: list[str] = []
-    for line in existing.splitlines():
+    for line in _java_lines(existing):
         stripped = line.lstrip()
         if stripped and stripped[0] not in "#!":
             key = stripped.split("=", 1)[0].split(":", 1)[0].strip()
             if key in pending:
                 lines.append(f"{key}={escape_value(pending.pop(key))}")
                 continue
+            if key in updates:
+                continue  # a repeated managed key would override ours: Java keeps the last one
         lines.append(line)
     lines.extend(f"{key}={escape_value(value)}" for key, value in pending.items())
     return "\n".join(lines) + "\n"
 
 
+def _java_lines(text: str) -> list[str]:
+    """Split as Java's Properties does: only \\n, \\r and \\r\\n end a line."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def parse_properties(text: str) -> dict[str, str]:
     result: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in _java_lines(text):
         stripped = line.strip()
         if not stripped or stripped[0] in "#!":
             continue

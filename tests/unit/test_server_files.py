@@ -1,0 +1,485 @@
+"""A server's directory: server.properties escaping and merging, eula.txt, the jar, the FIFO."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.servers.domain.model import ServerConfig, ServerType
+from app.servers.infrastructure import files
+from app.servers.infrastructure.files import (
+    ServerDirectory,
+    escape_value,
+    managed_properties,
+    merge_properties,
+    parse_properties,
+    unescape_value,
+    write_atomically,
+)
+
+
+def make_config(**overrides: Any) -> ServerConfig:
+    values: dict[str, Any] = {
+        "server_type": ServerType.VANILLA,
+        "version": "1.21",
+        "memory_mb": 2048,
+    }
+    values.update(overrides)
+    return ServerConfig(**values)
+
+
+# --- escaping ------------------------------------------------------------------------------
+
+
+class TestEscape:
+    @pytest.mark.parametrize(
+        ("value", "escaped"),
+        [
+            ("plain", "plain"),
+            ("a\\b", "a\\\\b"),
+            ("a=b", "a\\=b"),
+            ("a:b", "a\\:b"),
+            ("#not a comment", "\\#not a comment"),
+            ("!not a comment", "\\!not a comment"),
+            (" leading", "\\ leading"),
+            ("inner space", "inner space"),
+            ("§a Hello ✓", "§a Hello ✓"),
+            ("", ""),
+        ],
+        ids=[
+            "plain",
+            "backslash",
+            "equals",
+            "colon",
+            "hash",
+            "bang",
+            "leading-space",
+            "inner-space",
+            "unicode",
+            "empty",
+        ],
+    )
+    def test_escape_value(self, value: str, escaped: str) -> None:
+        assert escape_value(value) == escaped
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "C:\\Games\\mc",
+            "a=b",
+            "host:25565",
+            "#1 server",
+            "!important",
+            " leading",
+            "  two leading",
+            "trailing\\",
+            "§a Hello ✓",
+            "mix \\= :# ! end",
+            "\\u0041 literal",
+            "\\n literal",
+            "",
+        ],
+        ids=[
+            "backslashes",
+            "equals",
+            "colon",
+            "hash",
+            "bang",
+            "leading-space",
+            "two-leading-spaces",
+            "trailing-backslash",
+            "unicode",
+            "everything",
+            "literal-backslash-u",
+            "literal-backslash-n",
+            "empty",
+        ],
+    )
+    def test_round_trip(self, value: str) -> None:
+        assert unescape_value(escape_value(value)) == value
+
+    @pytest.mark.parametrize(
+        ("raw", "value"),
+        [
+            ("\\u00e9t\\u00e9", "été"),
+            ("\\u00A7a Hi", "§a Hi"),
+            ("\\u2713", "✓"),
+            ("line1\\nline2", "line1\nline2"),
+            ("a\\tb\\rc", "a\tb\rc"),
+            ("\\ x", " x"),
+            ("\\=\\:\\#\\!", "=:#!"),
+            ("\\q", "q"),
+            ("\\u12", "\\u12"),
+            ("plain", "plain"),
+        ],
+        ids=[
+            "unicode-escapes",
+            "upper-hex",
+            "check-mark",
+            "newline",
+            "tab-and-cr",
+            "escaped-space",
+            "metachars",
+            "unknown-escape-drops-backslash",
+            "truncated-unicode-kept",
+            "plain",
+        ],
+    )
+    def test_unescape_value(self, raw: str, value: str) -> None:
+        assert unescape_value(raw) == value
+
+
+# --- properties files ----------------------------------------------------------------------
+
+EXISTING = """\
+#Minecraft server properties
+#Mon Jun 01 16:39:41 UTC 2024
+
+level-seed=12345
+server-port=25565
+! bang comment
+spawn-protection = 16
+motd=Old MOTD
+level-name=world
+"""
+
+
+class TestMergeProperties:
+    def test_rewrites_in_place_and_keeps_everything_else(self) -> None:
+        merged = merge_properties(
+            EXISTING, {"server-port": "25570", "motd": "New: #1", "max-players": "50"}
+        )
+
+        assert merged.splitlines() == [
+            "#Minecraft server properties",
+            "#Mon Jun 01 16:39:41 UTC 2024",
+            "",
+            "level-seed=12345",
+            "server-port=25570",
+            "! bang comment",
+            "spawn-protection = 16",
+            "motd=New\\: \\#1",
+            "level-name=world",
+            "max-players=50",
+        ]
+        assert merged.endswith("\n")
+
+    def test_appends_missing_keys_in_update_order(self) -> None:
+        merged = merge_properties("", {"b": "2", "a": "1"})
+
+        assert merged == "b=2\na=1\n"
+
+    def test_nothing_to_update_keeps_the_file(self) -> None:
+        assert merge_properties(EXISTING, {}) == EXISTING
+
+    def test_is_idempotent(self) -> None:
+        updates = {"server-port": "25570", "motd": " §a Hi=there ✓"}
+        once = merge_properties(EXISTING, updates)
+
+        assert merge_properties(once, updates) == once
+
+    def test_recognises_keys_with_colon_or_spaced_separators(self) -> None:
+        merged = merge_properties(
+            "  server-port : 1\nmotd:old\nmax-players = 3\n",
+            {"server-port": "2", "motd": "new", "max-players": "4"},
+        )
+
+        assert merged == "server-port=2\nmotd=new\nmax-players=4\n"
+
+    def test_commented_out_key_is_not_rewritten(self) -> None:
+        merged = merge_properties("#server-port=1\n", {"server-port": "2"})
+
+        assert merged == "#server-port=1\nserver-port=2\n"
+
+    def test_key_that_merely_starts_like_a_managed_one_is_kept(self) -> None:
+        merged = merge_properties("server-port-extra=1\n", {"server-port": "2"})
+
+        assert merged == "server-port-extra=1\nserver-port=2\n"
+
+    def test_handles_crlf_input(self) -> None:
+        merged = merge_properties("a=1\r\nserver-port=1\r\n", {"server-port": "2"})
+
+        assert merged == "a=1\nserver-port=2\n"
+
+    def test_duplicated_managed_key_cannot_override_the_managed_value(self) -> None:
+        merged = merge_properties("white-list=false\nwhite-list=false\n", {"white-list": "true"})
+
+        assert parse_properties(merged)["white-list"] == "true"
+
+    @pytest.mark.parametrize(
+        "separator",
+        ["\x85", "\u2028", "\u2029"],
+        ids=["nel", "line-separator", "paragraph-separator"],
+    )
+    def test_unicode_line_separators_cannot_inject_keys(self, separator: str) -> None:
+        updates = {"motd": f"Hi{separator}enable-rcon true"}
+        once = merge_properties("", updates)
+
+        twice = merge_properties(once, updates)
+
+        assert twice == once
+        assert "enable-rcon true" not in twice.split("\n")
+
+
+class TestParseProperties:
+    def test_skips_comments_and_blank_lines(self) -> None:
+        assert parse_properties(EXISTING) == {
+            "level-seed": "12345",
+            "server-port": "25565",
+            "spawn-protection": "16",
+            "motd": "Old MOTD",
+            "level-name": "world",
+        }
+
+    def test_unescapes_values_and_splits_on_the_first_equals(self) -> None:
+        text = "motd=\\ Hi\\=there \\u2713\nrcon.password=a=b\nempty=\n"
+
+        assert parse_properties(text) == {
+            "motd": " Hi=there ✓",
+            "rcon.password": "a=b",
+            "empty": "",
+        }
+
+    def test_reads_back_what_merge_wrote(self) -> None:
+        updates = {"motd": "#1 §a Hello ✓ a=b:c!", "server-port": "25570"}
+
+        parsed = parse_properties(merge_properties(EXISTING, updates))
+
+        assert parsed["motd"] == updates["motd"]
+        assert parsed["server-port"] == "25570"
+        assert parsed["level-seed"] == "12345"
+
+
+class TestManagedProperties:
+    def test_defaults(self) -> None:
+        assert managed_properties(make_config(), 25565) == {
+            "server-port": "25565",
+            "max-players": "20",
+            "motd": "A Minecraft Server",
+            "online-mode": "true",
+            "white-list": "false",
+            "enforce-whitelist": "false",
+        }
+
+    def test_follows_the_config(self) -> None:
+        config = make_config(max_players=7, motd="§a Hi", online_mode=False, whitelist=True)
+
+        assert managed_properties(config, 30000) == {
+            "server-port": "30000",
+            "max-players": "7",
+            "motd": "§a Hi",
+            "online-mode": "false",
+            "white-list": "true",
+            "enforce-whitelist": "true",
+        }
+
+
+# --- the directory -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> ServerDirectory:
+    return ServerDirectory(tmp_path / "servers" / "abc")
+
+
+class TestServerDirectoryPaths:
+    def test_layout(self, directory: ServerDirectory) -> None:
+        root = directory.path
+
+        assert directory.meta == root / ".mcdash"
+        assert directory.console_in == root / ".mcdash" / "console.in"
+        assert directory.console_log == root / ".mcdash" / "console.log"
+        assert directory.exit_file == root / ".mcdash" / "exit_code"
+        assert directory.offset_file == root / ".mcdash" / "console.offset"
+        assert directory.jar == root / "server.jar"
+
+
+class TestWriteSettings:
+    def test_fresh_directory_without_eula(self, directory: ServerDirectory) -> None:
+        directory.write_settings(make_config(), port=25565, eula_accepted=False)
+
+        assert directory.meta.is_dir()
+        assert not (directory.path / "eula.txt").exists()
+        properties = (directory.path / "server.properties").read_text(encoding="utf-8")
+        assert parse_properties(properties) == managed_properties(make_config(), 25565)
+
+    def test_writes_eula_when_accepted(self, directory: ServerDirectory) -> None:
+        directory.write_settings(make_config(), port=25565, eula_accepted=True)
+
+        eula = (directory.path / "eula.txt").read_text()
+        assert "eula=true" in eula.splitlines()
+        assert parse_properties(eula) == {"eula": "true"}
+
+    def test_keeps_other_keys_of_an_existing_file(self, directory: ServerDirectory) -> None:
+        directory.path.mkdir(parents=True)
+        (directory.path / "server.properties").write_text(
+            "# my comment\nlevel-seed=12345\nserver-port=25565\ndifficulty=hard\n",
+            encoding="utf-8",
+        )
+        config = make_config(motd="§a Hello ✓", whitelist=True, max_players=5)
+
+        directory.write_settings(config, port=25570, eula_accepted=False)
+
+        text = (directory.path / "server.properties").read_text(encoding="utf-8")
+        lines = text.splitlines()
+        assert lines[:4] == [
+            "# my comment",
+            "level-seed=12345",
+            "server-port=25570",
+            "difficulty=hard",
+        ]
+        parsed = parse_properties(text)
+        assert parsed["level-seed"] == "12345"
+        assert parsed["difficulty"] == "hard"
+        assert parsed["motd"] == "§a Hello ✓"
+        assert parsed["white-list"] == "true"
+        assert parsed["enforce-whitelist"] == "true"
+        assert parsed["max-players"] == "5"
+        assert not (directory.path / "eula.txt").exists()
+
+    def test_writes_utf8(self, directory: ServerDirectory) -> None:
+        directory.write_settings(make_config(motd="§a ✓"), port=25565, eula_accepted=False)
+
+        raw = (directory.path / "server.properties").read_bytes()
+        assert "motd=§a ✓\n".encode() in raw
+
+    def test_rewriting_is_stable_and_leaves_no_temp_files(self, directory: ServerDirectory) -> None:
+        config = make_config(motd="#1 = best: server!")
+        directory.write_settings(config, port=25565, eula_accepted=True)
+        first = (directory.path / "server.properties").read_text(encoding="utf-8")
+
+        directory.write_settings(config, port=25565, eula_accepted=True)
+
+        assert (directory.path / "server.properties").read_text(encoding="utf-8") == first
+        assert sorted(p.name for p in directory.path.iterdir()) == [
+            ".mcdash",
+            "eula.txt",
+            "server.properties",
+        ]
+
+
+class TestInstallJar:
+    @pytest.fixture
+    def cached_jar(self, tmp_path: Path) -> Path:
+        cache = tmp_path / "cache"
+        cache.mkdir()
+        jar = cache / "abc123.jar"
+        jar.write_bytes(b"PK\x03\x04 jar one")
+        return jar
+
+    def test_hard_links_the_cached_jar(self, directory: ServerDirectory, cached_jar: Path) -> None:
+        directory.path.mkdir(parents=True)
+
+        directory.install_jar(cached_jar)
+
+        assert directory.jar.read_bytes() == b"PK\x03\x04 jar one"
+        assert os.stat(directory.jar).st_ino == os.stat(cached_jar).st_ino
+        assert os.stat(cached_jar).st_nlink == 2
+        assert not (directory.path / ".server.jar.tmp").exists()
+
+    def test_replaces_an_existing_jar(
+        self, directory: ServerDirectory, cached_jar: Path, tmp_path: Path
+    ) -> None:
+        directory.path.mkdir(parents=True)
+        directory.jar.write_bytes(b"old jar")
+        old_inode = os.stat(directory.jar).st_ino
+
+        directory.install_jar(cached_jar)
+
+        assert directory.jar.read_bytes() == b"PK\x03\x04 jar one"
+        assert os.stat(directory.jar).st_ino != old_inode
+        assert os.stat(directory.jar).st_ino == os.stat(cached_jar).st_ino
+
+    def test_replaces_a_stale_temp_file(self, directory: ServerDirectory, cached_jar: Path) -> None:
+        directory.path.mkdir(parents=True)
+        (directory.path / ".server.jar.tmp").write_bytes(b"left over")
+
+        directory.install_jar(cached_jar)
+
+        assert directory.jar.read_bytes() == b"PK\x03\x04 jar one"
+        assert not (directory.path / ".server.jar.tmp").exists()
+
+    def test_copies_when_a_hard_link_is_impossible(
+        self, directory: ServerDirectory, cached_jar: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        directory.path.mkdir(parents=True)
+
+        def cross_device(src: object, dst: object) -> None:
+            raise OSError(18, "Invalid cross-device link")
+
+        monkeypatch.setattr(files.os, "link", cross_device)
+
+        directory.install_jar(cached_jar)
+
+        assert directory.jar.read_bytes() == b"PK\x03\x04 jar one"
+        assert os.stat(directory.jar).st_ino != os.stat(cached_jar).st_ino
+        assert os.stat(cached_jar).st_nlink == 1
+
+
+class TestConsoleFifo:
+    def test_creates_a_private_fifo(self, directory: ServerDirectory) -> None:
+        directory.ensure_console_fifo()
+
+        mode = os.stat(directory.console_in).st_mode
+        assert stat.S_ISFIFO(mode)
+        assert stat.S_IMODE(mode) & 0o077 == 0
+
+    def test_is_idempotent(self, directory: ServerDirectory) -> None:
+        directory.ensure_console_fifo()
+        inode = os.stat(directory.console_in).st_ino
+
+        directory.ensure_console_fifo()
+
+        assert stat.S_ISFIFO(os.stat(directory.console_in).st_mode)
+        assert os.stat(directory.console_in).st_ino == inode
+
+
+class TestWriteAtomically:
+    def test_creates_and_replaces_content(self, tmp_path: Path) -> None:
+        target = tmp_path / "file.txt"
+
+        write_atomically(target, b"first")
+        write_atomically(target, b"second")
+
+        assert target.read_bytes() == b"second"
+        assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+    def test_failure_leaves_the_old_content_and_no_temp_file(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        target = tmp_path / "file.txt"
+        target.write_bytes(b"original")
+
+        def failing_replace(src: object, dst: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(files.os, "replace", failing_replace)
+
+        with pytest.raises(OSError, match="No space left"):
+            write_atomically(target, b"new")
+
+        monkeypatch.undo()
+        assert target.read_bytes() == b"original"
+        assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+class TestRemove:
+    def test_deletes_the_directory(self, directory: ServerDirectory) -> None:
+        directory.write_settings(make_config(), port=25565, eula_accepted=True)
+        directory.ensure_console_fifo()
+        (directory.path / "world" / "region").mkdir(parents=True)
+        (directory.path / "world" / "region" / "r.0.0.mca").write_bytes(b"\x00" * 16)
+
+        directory.remove()
+
+        assert not directory.path.exists()
+        assert directory.path.parent.exists()
+
+    def test_missing_directory_is_fine(self, directory: ServerDirectory) -> None:
+        directory.remove()
+
+        assert not directory.path.exists()
