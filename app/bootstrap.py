@@ -223,6 +223,7 @@ def _register_servers(bus: MessageBus, deps: dict[str, Any]) -> None:
         (m.RecordProcessExit, servers.handle_record_process_exit),
         (m.RecordPlayers, servers.handle_record_players),
         (m.RequestAutomaticStart, servers.handle_request_automatic_start),
+        (m.ExpireStaleStarts, servers.handle_expire_stale_starts),
         (m.GetServer, servers.handle_get_server),
         (m.ListServers, servers.handle_list_servers),
         (m.ListActiveNodeServers, servers.handle_list_active_node_servers),

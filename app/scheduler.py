@@ -14,6 +14,8 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
 
+from app.bootstrap import Container, bootstrap
+from app.servers.application.messages import ExpireStaleStarts
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -56,6 +58,12 @@ async def _heartbeat(redis: Redis, token: str) -> None:
     await redis.set(HEARTBEAT_KEY, f"{token} {time.time():.3f}", ex=120)
 
 
+async def _expire_stale_starts(container: Container) -> None:
+    expired = await container.bus.handle(ExpireStaleStarts())
+    if expired:
+        log.warning("stale_starts_expired", servers=[str(server_id) for server_id in expired])
+
+
 async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -64,8 +72,18 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
             loop.add_signal_handler(sig, stop.set)
     redis = Redis.from_url(settings.require_redis_url(), decode_responses=True)
     lock = LeaderLock(redis, ttl_seconds=settings.scheduler_lock_ttl_seconds)
+    container = bootstrap(settings)
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(_heartbeat, "interval", seconds=10, args=[redis, lock.token], id="heartbeat")
+    scheduler.add_job(
+        _expire_stale_starts,
+        "interval",
+        seconds=settings.stale_start_check_seconds,
+        args=[container],
+        id="expire-stale-starts",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.start(paused=True)
     leading = False
     log.info("scheduler_started", instance=lock.token)
@@ -91,4 +109,5 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
         if leading:
             await lock.release()
         await redis.aclose()
+        await container.close()
         log.info("scheduler_stopped", instance=lock.token)

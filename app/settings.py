@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     status_interval_seconds: float = Field(default=2.0, gt=0)
     status_ttl_seconds: int = Field(default=30, ge=1)
     job_ttl_seconds: int = Field(default=300, ge=1)
+    stale_start_check_seconds: float = Field(default=30.0, gt=0)
     console_history_lines: int = Field(default=10_000, ge=100)
     console_backlog_lines: int = Field(default=100, ge=0, le=5000)
     websocket_queue_size: int = Field(default=1000, ge=10)

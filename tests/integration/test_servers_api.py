@@ -10,7 +10,11 @@ import httpx
 import pytest
 
 from app.main import create_app
-from app.servers.application.messages import RecordProcessLaunched, RecordServerReady
+from app.servers.application.messages import (
+    ExpireStaleStarts,
+    RecordProcessLaunched,
+    RecordServerReady,
+)
 from tests.conftest import bearer, login, register
 from tests.integration.test_auth_api import assert_problem
 from tests.upstream import serve_upstream
@@ -307,3 +311,25 @@ async def test_versions_catalogue(api):
     paper = (await http.get("/api/v2/versions/paper", headers=users["owner"])).json()
     assert paper[0]["version"] == "1.21.4"
     assert_problem(await http.get("/api/v2/versions/forge", headers=users["owner"]), 422)
+
+
+async def test_a_start_no_worker_claims_expires_visibly(api, db):
+    http, app, users = api
+    owner = users["owner"]
+    sid = (await create(http, owner, eula_accepted=True)).json()["id"]
+    await http.post(f"/api/v2/servers/{sid}/start", headers=owner)
+    bus = app.state.bus
+    assert await bus.handle(ExpireStaleStarts()) == [], "a fresh start is left alone"
+    await db.execute(
+        "UPDATE servers SET state_changed_at = now() - interval '1 hour' WHERE id=$1",
+        uuid.UUID(sid),
+    )
+    assert await bus.handle(ExpireStaleStarts()) == [uuid.UUID(sid)]
+    status = (await http.get(f"/api/v2/servers/{sid}/status", headers=owner)).json()
+    assert status["state"] == "stopped"
+    assert "did not pick up the start" in status["status_message"]
+    events = await db.fetch(
+        "SELECT event_type FROM domain_events WHERE aggregate_id=$1 ORDER BY position",
+        uuid.UUID(sid),
+    )
+    assert events[-1][0] == "ServerStartFailed"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from app.servers.application.messages import (
     CreateServer,
     DeleteServer,
+    ExpireStaleStarts,
     GetConsoleLog,
     GetServer,
     GetServerStatus,
@@ -58,6 +60,7 @@ UowFactory = Callable[[], ServersUnitOfWork]
 class ServerReadModel(Protocol):
     async def get(self, server_id: uuid.UUID) -> Server | None: ...
     async def active_on_node(self, node: str) -> list[Server]: ...
+    async def unclaimed_starts(self, requested_before: datetime) -> list[uuid.UUID]: ...
     async def page(self, filter: object) -> Page[ServerListItem]: ...
 
 
@@ -430,6 +433,33 @@ async def handle_record_process_exit(
         return restart
 
     return await _on_server(servers_uow, cmd.server_id, change)
+
+
+async def handle_expire_stale_starts(
+    cmd: ExpireStaleStarts,
+    *,
+    servers_uow: UowFactory,
+    servers_read: ServerReadModel,
+    clock: Clock,
+    policy: ServerPolicy,
+) -> list[uuid.UUID]:
+    cutoff = clock.now() - timedelta(seconds=policy.job_ttl_seconds)
+    expired: list[uuid.UUID] = []
+    for server_id in await servers_read.unclaimed_starts(cutoff):
+
+        def change(server: Server) -> bool:
+            if server.state is not ServerState.STARTING or server.pid is not None:
+                return False
+            server.start_failed(
+                reason=f"node {server.node} did not pick up the start within "
+                f"{policy.job_ttl_seconds} s; is its worker running?",
+                now=clock.now(),
+            )
+            return True
+
+        if await _on_server(servers_uow, server_id, change):
+            expired.append(server_id)
+    return expired
 
 
 async def handle_request_automatic_start(

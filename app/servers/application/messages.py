@@ -137,6 +137,11 @@ class RecordPlayers(Command[None]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExpireStaleStarts(Command[list[uuid.UUID]]):
+    """Fail starts that no worker picked up within the job lifetime, so none stays `starting`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RequestAutomaticStart(Command[None]):
     """The restart policy starts a crashed server again."""
 

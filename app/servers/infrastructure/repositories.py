@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -174,6 +175,18 @@ class SqlServerListReadModel:
                 )
             ).mappings()
             return [_server(row) for row in rows]
+
+    async def unclaimed_starts(self, requested_before: datetime) -> list[uuid.UUID]:
+        """Servers still waiting for a worker to launch them since before the cutoff."""
+        async with self._engine.connect() as conn:
+            rows = await conn.scalars(
+                sa.select(servers.c.id).where(
+                    servers.c.status == ServerState.STARTING.value,
+                    servers.c.pid.is_(None),
+                    servers.c.state_changed_at < requested_before,
+                )
+            )
+            return list(rows)
 
     async def page(self, filter: ServerListFilter) -> Page[ServerListItem]:
         view = server_list_view.c

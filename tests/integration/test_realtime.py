@@ -1,0 +1,60 @@
+"""The pub/sub hub: every viewer gets every message, and a slow viewer is dropped alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+
+from app.shared.realtime import PubSubHub
+
+
+@pytest.fixture
+async def hub(redis_url, clean):
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    publisher = Redis.from_url(redis_url, decode_responses=True)
+    hub = PubSubHub(redis)
+    task = asyncio.create_task(hub.run())
+    yield hub, publisher
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await publisher.aclose()
+    await redis.aclose()
+
+
+async def wait_for(condition, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_fan_out_and_slow_viewer_dropped(hub):
+    hub, publisher = hub
+    fast = await hub.subscribe("server:x:console", size=100, kind="console")
+    slow = await hub.subscribe("server:x:console", size=3, kind="console")
+    other = await hub.subscribe("server:y:console", size=100, kind="console")
+    for index in range(10):
+        assert await publisher.publish("server:x:console", f"line {index}") == 1
+    await wait_for(lambda: fast.queue.qsize() == 10)
+    assert [fast.queue.get_nowait() for _ in range(10)] == [f"line {i}" for i in range(10)]
+    assert slow.overflowed.is_set()
+    assert slow.queue.qsize() == 3
+    assert not fast.overflowed.is_set()
+    assert other.queue.empty()
+
+
+async def test_channel_is_unsubscribed_when_the_last_viewer_leaves(hub):
+    hub, publisher = hub
+    first = await hub.subscribe("server:z:status", size=10, kind="status")
+    second = await hub.subscribe("server:z:status", size=10, kind="status")
+    assert (await publisher.pubsub_numsub("server:z:status"))[0][1] == 1, "one connection"
+    await hub.unsubscribe(first, kind="status")
+    assert (await publisher.pubsub_numsub("server:z:status"))[0][1] == 1
+    await hub.unsubscribe(second, kind="status")
+    await wait_for(lambda: True)
+    assert (await publisher.pubsub_numsub("server:z:status"))[0][1] == 0
+    again = await hub.subscribe("server:z:status", size=10, kind="status")
+    await publisher.publish("server:z:status", "{}")
+    await wait_for(lambda: again.queue.qsize() == 1)
