@@ -9,9 +9,9 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.servers.infrastructure import tables as _servers_tables  # noqa: F401 - registers tables
 from app.settings import Settings
 from app.shared.db import metadata
-from app.servers.infrastructure import tables as _servers_tables  # noqa: F401 - registers tables
 from app.users.infrastructure import tables as _users_tables  # noqa: F401
 
 config = context.config

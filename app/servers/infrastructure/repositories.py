@@ -21,6 +21,7 @@ from app.servers.domain.model import (
     ServerType,
 )
 from app.servers.infrastructure.tables import server_list_view, servers
+from app.shared.db import contains_pattern
 from app.shared.domain import Page
 from app.shared.uow import SqlRepository, SqlUnitOfWork
 
@@ -198,8 +199,7 @@ class SqlServerListReadModel:
         if filter.server_type is not None:
             conditions.append(view.server_type == filter.server_type)
         if filter.search:
-            escaped = filter.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(view.name.ilike(f"%{escaped}%"))
+            conditions.append(view.name.ilike(contains_pattern(filter.search)))
         query = (
             sa.select(*_LIST_COLUMNS, sa.func.count().over().label("total"))
             .where(*conditions)

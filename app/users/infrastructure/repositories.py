@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.shared.db import contains_pattern
 from app.shared.domain import Page
 from app.shared.security import Role
 from app.shared.uow import SqlRepository, SqlUnitOfWork
@@ -218,11 +219,7 @@ class SqlUserReadModel:
         if filter.is_active is not None:
             conditions.append(users.c.is_active.is_(filter.is_active))
         if filter.search:
-            pattern = (
-                "%"
-                + filter.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                + "%"
-            )
+            pattern = contains_pattern(filter.search)
             conditions.append(sa.or_(users.c.username.ilike(pattern), users.c.email.ilike(pattern)))
         query = (
             sa.select(*_VIEW_COLUMNS, sa.func.count().over().label("total"))
