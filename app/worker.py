@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -78,6 +79,14 @@ def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
 
     redis = Redis.from_url(settings.require_redis_url())
     queues = [Queue(name, connection=redis) for name in queue_names(node)]
+    worker = SimpleWorker(queues, connection=redis, name=f"{node}.{os.getpid()}")
+
+    def stop_before_work(signum: int, frame: object) -> None:
+        """SIGTERM during start-up: RQ's loop sees the flag and exits cleanly at once."""
+        worker._stop_requested = True
+
+    signal.signal(signal.SIGTERM, stop_before_work)
+    signal.signal(signal.SIGINT, stop_before_work)
     java = [
         {"major": runtime.major, "path": str(runtime.path), "version": runtime.version}
         for runtime in discover_runtimes(settings.java_paths)
@@ -89,9 +98,8 @@ def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
     heartbeat.start()
     log.info("worker_started", node=node, queues=[q.name for q in queues], java=java)
     try:
-        SimpleWorker(queues, connection=redis, name=f"{node}.{os.getpid()}").work(
-            burst=burst, with_scheduler=False, logging_level="WARNING"
-        )
+        if not worker._stop_requested:
+            worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
     finally:
         heartbeat.stop()
         host.stop()

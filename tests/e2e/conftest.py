@@ -54,7 +54,7 @@ class LiveServer:
         return self.log_path.read_text().splitlines()
 
 
-GAME_PORTS = 31000 + (os.getpid() % 200) * 20
+GAME_PORTS = 31000 + (os.getpid() % 100) * 200
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def stack_env(settings, clean) -> dict[str, str]:
         "MCDASH_ARGON2_MEMORY_KIB": "1024",
         "MCDASH_RATE_LIMIT_CONSOLE": "100000/minute",
         "MCDASH_SERVER_PORT_RANGE_START": str(GAME_PORTS),
-        "MCDASH_SERVER_PORT_RANGE_END": str(GAME_PORTS + 19),
+        "MCDASH_SERVER_PORT_RANGE_END": str(GAME_PORTS + 199),
         "MCDASH_STATUS_INTERVAL_SECONDS": "0.5",
         "MCDASH_SERVER_STOP_TIMEOUT_SECONDS": "5",
         "MCDASH_SERVER_TERM_TIMEOUT_SECONDS": "3",
