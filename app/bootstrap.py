@@ -32,7 +32,7 @@ from app.servers.infrastructure.runtime import (
 from app.settings import Settings
 from app.shared.bus import MessageBus
 from app.shared.cache import CacheService
-from app.shared.db import create_engine
+from app.shared.db import ReadPool, create_engine, create_read_engine
 from app.shared.domain import Clock, SystemClock
 from app.shared.events import EventCodec, EventRelay
 from app.shared.projections import MaterializedView
@@ -69,6 +69,8 @@ class ServersComponents:
 class Container:
     settings: Settings
     engine: AsyncEngine
+    read_engine: AsyncEngine
+    read_pool: ReadPool
     redis: Redis
     bus: MessageBus
     codec: EventCodec
@@ -86,6 +88,8 @@ class Container:
         await self.redis.aclose()
         self.sync_redis.close()
         await self.engine.dispose()
+        await self.read_engine.dispose()
+        await self.read_pool.close()
 
 
 def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
@@ -95,6 +99,12 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
+    read_engine = create_read_engine(
+        settings.require_database_url(),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    read_pool = ReadPool(settings.require_database_url(), size=settings.db_pool_size)
     redis_url = settings.require_redis_url()
     redis = Redis.from_url(redis_url, decode_responses=True)
     sync_redis = SyncRedis.from_url(redis_url)
@@ -123,7 +133,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         "tokens": tokens,
         "clock": clock,
         "revocations": revocations,
-        "read_model": SqlUserReadModel(engine),
+        "read_model": SqlUserReadModel(read_engine),
     }
     _register_users(bus, deps)
     http = httpx.AsyncClient(
@@ -138,7 +148,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         {
             **deps,
             "servers_uow": lambda: SqlServersUnitOfWork(engine, codec, on_commit=relay.wake),
-            "servers_read": SqlServerListReadModel(engine),
+            "servers_read": SqlServerListReadModel(read_engine, read_pool),
             "ports": SocketPortProbe(),
             "policy": components.policy,
             "releases": CatalogReleaseCheck(components.catalog, components.nodes),
@@ -155,13 +165,15 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     return Container(
         settings=settings,
         engine=engine,
+        read_engine=read_engine,
+        read_pool=read_pool,
         redis=redis,
         bus=bus,
         codec=codec,
         relay=relay,
         cache=cache,
         authenticator=JwtAuthenticator(
-            tokens, redis, engine, cache_ttl=settings.permissions_cache_ttl_seconds
+            tokens, redis, read_engine, cache_ttl=settings.permissions_cache_ttl_seconds
         ),
         limiter=limiter,
         clock=clock,

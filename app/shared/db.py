@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 NAMING_CONVENTION = {
@@ -41,6 +45,42 @@ domain_events = sa.Table(
 EVENTS_CHANNEL = "mcdash_domain_events"
 
 
+class ReadPool:
+    """A plain asyncpg pool for the hottest read queries, opened on first use."""
+
+    def __init__(self, url: str, *, size: int = 10) -> None:
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._size = size
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn,
+                        min_size=1,
+                        max_size=self._size,
+                        server_settings={"application_name": "mcdash-read"},
+                    )
+        return self._pool
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        pool = await self._get()
+        rows: list[asyncpg.Record] = await pool.fetch(query, *args)
+        return rows
+
+    async def fetchval(self, query: str, *args: object) -> object:
+        pool = await self._get()
+        return await pool.fetchval(query, *args)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
 def contains_pattern(text: str) -> str:
     """An ILIKE pattern matching `text` anywhere, with the user's % and _ taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -48,10 +88,26 @@ def contains_pattern(text: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    """The engine for units of work: transactions, and a ping before each checkout."""
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
         connect_args={"server_settings": {"application_name": "mcdash"}},
+    )
+
+
+def create_read_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    """The engine for read models: autocommit (no BEGIN/ROLLBACK round trips) and no pre-ping.
+
+    A connection the server dropped fails one read and is replaced; recycling bounds their age.
+    """
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=300,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"server_settings": {"application_name": "mcdash-read"}},
     )

@@ -21,7 +21,8 @@ from app.shared.security import Authenticator, Permission, Principal
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/v2/auth/login")
 
 
-def get_bus(request: Request) -> MessageBus:
+async def get_bus(request: Request) -> MessageBus:
+    """Async on purpose: FastAPI runs plain-def dependencies in a thread pool."""
     bus: MessageBus = request.app.state.bus
     return bus
 

@@ -20,8 +20,8 @@ from app.servers.domain.model import (
     ServerState,
     ServerType,
 )
-from app.servers.infrastructure.tables import server_list_view, servers
-from app.shared.db import contains_pattern
+from app.servers.infrastructure.tables import servers
+from app.shared.db import ReadPool, contains_pattern
 from app.shared.domain import Page
 from app.shared.uow import SqlRepository, SqlUnitOfWork
 
@@ -148,14 +148,16 @@ class SqlServersUnitOfWork(SqlUnitOfWork):
         self.servers = self.repository(SqlServerRepository(conn))
 
 
-_LIST_COLUMNS = list(server_list_view.c)
+_ITEM_FIELDS = tuple(ServerListItem.__dataclass_fields__)
+_PAGE_COLUMNS = ", ".join(_ITEM_FIELDS)
 
 
 class SqlServerListReadModel:
     """Reads `server_list_view` in one query per page: the count rides along as a window."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, pool: ReadPool) -> None:
         self._engine = engine
+        self._pool = pool
 
     async def get(self, server_id: uuid.UUID) -> Server | None:
         """One server as stored (a snapshot, not tracked by any unit of work)."""
@@ -190,34 +192,34 @@ class SqlServerListReadModel:
             return list(rows)
 
     async def page(self, filter: ServerListFilter) -> Page[ServerListItem]:
-        view = server_list_view.c
-        conditions: list[sa.ColumnElement[bool]] = []
+        """The hot read of the dashboard: one round trip straight through asyncpg."""
+        params: list[object] = []
+
+        def param(value: object) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
+        where: list[str] = []
         if filter.owner_id is not None:
-            conditions.append(view.owner_id == filter.owner_id)
+            where.append(f"owner_id = {param(filter.owner_id)}")
         if filter.status is not None:
-            conditions.append(view.status == filter.status)
+            where.append(f"status = {param(filter.status)}")
         if filter.server_type is not None:
-            conditions.append(view.server_type == filter.server_type)
+            where.append(f"server_type = {param(filter.server_type)}")
         if filter.search:
-            conditions.append(view.name.ilike(contains_pattern(filter.search)))
+            where.append(f"name ILIKE {param(contains_pattern(filter.search))}")
+        condition = f"WHERE {' AND '.join(where)}" if where else ""
+        limit, offset = param(filter.limit), param((filter.page - 1) * filter.limit)
+        # Only fixed fragments and $n placeholders go into the text; values travel as parameters.
         query = (
-            sa.select(*_LIST_COLUMNS, sa.func.count().over().label("total"))
-            .where(*conditions)
-            .order_by(view.created_at.desc(), view.id)
-            .limit(filter.limit)
-            .offset((filter.page - 1) * filter.limit)
+            f"SELECT {_PAGE_COLUMNS}, count(*) OVER () AS total FROM server_list_view "  # noqa: S608
+            f"{condition} ORDER BY created_at DESC, id LIMIT {limit} OFFSET {offset}"
         )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-            if rows:
-                total = int(rows[0]["total"])
-            else:
-                counted = await conn.scalar(
-                    sa.select(sa.func.count()).select_from(server_list_view).where(*conditions)
-                )
-                total = int(counted or 0)
-        items = [
-            ServerListItem(**{key: row[key] for key in ServerListItem.__dataclass_fields__})
-            for row in rows
-        ]
+        rows = await self._pool.fetch(query, *params)
+        if rows:
+            total = int(rows[0]["total"])
+        else:
+            count_query = f"SELECT count(*) FROM server_list_view {condition}"  # noqa: S608
+            total = int(str(await self._pool.fetchval(count_query, *params[:-2])))
+        items = [ServerListItem(**{key: row[key] for key in _ITEM_FIELDS}) for row in rows]
         return Page(items=items, total=total, page=filter.page, limit=filter.limit)

@@ -1,4 +1,4 @@
-"""Tables of the servers context, and the `server_list_view` read model."""
+"""Tables of the servers context (`server_list_view` is created by migration 0002)."""
 
 from __future__ import annotations
 
@@ -40,26 +40,4 @@ servers = sa.Table(
     sa.Index(
         "ix_servers_owner_name_lower", "owner_id", sa.func.lower(sa.column("name")), unique=True
     ),
-)
-
-# The materialized view is created by migration 0002; this describes its columns for queries.
-server_list_view = sa.Table(
-    "server_list_view",
-    sa.MetaData(),
-    sa.Column("id", UUID(as_uuid=True)),
-    sa.Column("name", sa.String),
-    sa.Column("description", sa.Text),
-    sa.Column("status", sa.String),
-    sa.Column("status_message", sa.Text),
-    sa.Column("port", sa.Integer),
-    sa.Column("node", sa.String),
-    sa.Column("server_type", sa.String),
-    sa.Column("version", sa.String),
-    sa.Column("memory_mb", sa.Integer),
-    sa.Column("player_count", sa.Integer),
-    sa.Column("max_players", sa.Integer),
-    sa.Column("restart_required", sa.Boolean),
-    sa.Column("created_at", sa.DateTime(timezone=True)),
-    sa.Column("owner_id", UUID(as_uuid=True)),
-    sa.Column("owner_username", sa.String),
 )

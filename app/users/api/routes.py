@@ -123,7 +123,7 @@ async def update_me(body: UpdateMeRequest, principal: CurrentPrincipal, bus: Bus
 Search = Annotated[str | None, Query(max_length=100, description="part of username or email")]
 
 
-def user_filter(
+async def user_filter(
     role: Role | None = None,
     is_approved: bool | None = None,
     is_active: bool | None = None,

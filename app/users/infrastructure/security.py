@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from app.users.domain.ports import RefreshClaims
 from app.users.infrastructure.tables import users
 
 ACCESS, REFRESH = "access", "refresh"
+_VERIFIED_MAX = 10_000
 
 
 class PasslibHasher:
@@ -57,6 +59,7 @@ class JwtTokenService:
         self._issuer = issuer
         self._access_ttl = access_ttl
         self._refresh_ttl = refresh_ttl
+        self._verified: dict[str, dict[str, Any]] = {}
 
     @property
     def access_ttl(self) -> int:
@@ -93,6 +96,20 @@ class JwtTokenService:
         return self._encode(claims, now, self._refresh_ttl)
 
     def decode(self, token: str, expected_type: str) -> dict[str, Any]:
+        """Verify a token; access tokens already verified are remembered until they expire."""
+        cached = self._verified.get(token)
+        if cached is not None and cached["type"] == expected_type:
+            if cached["exp"] > time.time():
+                return cached
+            del self._verified[token]
+        claims = self._verify(token, expected_type)
+        if expected_type == ACCESS:
+            if len(self._verified) >= _VERIFIED_MAX:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str, expected_type: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
