@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.servers.application import handlers as servers
 from app.servers.application import messages as server_messages
+from app.servers.application import observations
+from app.servers.application import queries as server_queries
 from app.servers.application.handlers import ServerPolicy
 from app.servers.domain import events as server_events
 from app.servers.domain.console import ConsolePolicy
-from app.servers.infrastructure.jars import JarCache, VersionCatalog
+from app.servers.infrastructure.catalog import CatalogReleaseCheck, VersionCatalog
+from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntimes
-from app.servers.infrastructure.releases import CatalogReleaseCheck
 from app.servers.infrastructure.repositories import SqlServerListReadModel, SqlServersUnitOfWork
 from app.servers.infrastructure.runtime import (
     RedisNodeGateway,
@@ -229,21 +231,21 @@ def _register_servers(bus: MessageBus, deps: dict[str, Any]) -> None:
         (m.StopServer, servers.handle_stop_server),
         (m.RestartServer, servers.handle_restart_server),
         (m.SendConsoleCommand, servers.handle_send_console_command),
-        (m.RecordProcessLaunched, servers.handle_record_process_launched),
-        (m.RecordServerReady, servers.handle_record_server_ready),
-        (m.RecordStartFailure, servers.handle_record_start_failure),
-        (m.RecordProcessExit, servers.handle_record_process_exit),
-        (m.RecordPlayers, servers.handle_record_players),
-        (m.RequestAutomaticStart, servers.handle_request_automatic_start),
-        (m.ExpireStaleStarts, servers.handle_expire_stale_starts),
-        (m.GetServer, servers.handle_get_server),
-        (m.ListServers, servers.handle_list_servers),
-        (m.ListActiveNodeServers, servers.handle_list_active_node_servers),
-        (m.GetServerStatus, servers.handle_get_server_status),
-        (m.GetConsoleLog, servers.handle_get_console_log),
+        (m.RecordProcessLaunched, observations.handle_record_process_launched),
+        (m.RecordServerReady, observations.handle_record_server_ready),
+        (m.RecordStartFailure, observations.handle_record_start_failure),
+        (m.RecordProcessExit, observations.handle_record_process_exit),
+        (m.RecordPlayers, observations.handle_record_players),
+        (m.RequestAutomaticStart, observations.handle_request_automatic_start),
+        (m.ExpireStaleStarts, observations.handle_expire_stale_starts),
+        (m.GetServer, server_queries.handle_get_server),
+        (m.ListServers, server_queries.handle_list_servers),
+        (m.ListActiveNodeServers, server_queries.handle_list_active_node_servers),
+        (m.GetServerStatus, server_queries.handle_get_server_status),
+        (m.GetConsoleLog, server_queries.handle_get_console_log),
     ):
         bus.register(message, inject(handler, **deps))
-    refresh_list = inject(servers.refresh_server_list, **deps)
+    refresh_list = inject(server_queries.refresh_server_list, **deps)
     for event in server_events.SERVER_EVENTS:
         if event is not server_events.ConsoleCommandExecuted:
             bus.subscribe(event, refresh_list)

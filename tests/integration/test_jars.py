@@ -12,7 +12,8 @@ import pytest
 from redis.asyncio import Redis
 
 from app.servers.domain.errors import DownloadFailed, InvalidJar, UnknownVersion
-from app.servers.infrastructure.jars import JarCache, JarSpec, VersionCatalog, VersionInfo
+from app.servers.infrastructure.catalog import JarSpec, VersionCatalog, VersionInfo
+from app.servers.infrastructure.jars import JarCache
 from app.shared.cache import CacheService
 from tests.upstream import (
     ALPHA_JAR,

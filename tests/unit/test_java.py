@@ -12,7 +12,7 @@ import pytest
 
 from app.servers.domain.errors import JavaRuntimeMissing
 from app.servers.infrastructure import java as java_module
-from app.servers.infrastructure.jars import required_java_major
+from app.servers.infrastructure.catalog import required_java_major
 from app.servers.infrastructure.java import (
     JavaRuntime,
     JavaRuntimes,

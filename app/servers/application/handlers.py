@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from app.servers.application.messages import (
     CreateServer,
     DeleteServer,
-    ExpireStaleStarts,
-    GetConsoleLog,
-    GetServer,
-    GetServerStatus,
     LifecycleResult,
-    ListActiveNodeServers,
-    ListServers,
-    RecordPlayers,
-    RecordProcessExit,
-    RecordProcessLaunched,
-    RecordServerReady,
-    RecordStartFailure,
-    RequestAutomaticStart,
     RestartServer,
     SendConsoleCommand,
     ServerListItem,
-    ServerStatusView,
     SetServerJar,
     StartServer,
     StopServer,
@@ -45,13 +32,12 @@ from app.servers.domain.model import (
     validate_port,
 )
 from app.servers.domain.ports import (
-    ConsoleEntry,
     NodeGateway,
     PortProbe,
     RuntimeStore,
     ServersUnitOfWork,
 )
-from app.shared.domain import Clock, ConcurrencyConflict, Conflict, DomainError, Page, new_id
+from app.shared.domain import Clock, Conflict, DomainError, Page, new_id
 from app.shared.security import Principal
 
 UowFactory = Callable[[], ServersUnitOfWork]
@@ -360,169 +346,3 @@ async def handle_send_console_command(
         await work.commit()
     await nodes.send_console(server.node, server.id, command)
     return command
-
-
-# What node workers observe. A state change may race an owner's request: retry on conflict.
-
-
-async def _on_server(
-    uow: UowFactory,
-    server_id: uuid.UUID,
-    change: Callable[[Server], Awaitable[bool] | bool],
-) -> bool:
-    for attempt in range(5):
-        try:
-            async with uow() as work:
-                server = await work.servers.get(server_id)
-                if server is None:
-                    return False
-                outcome = change(server)
-                result = await outcome if not isinstance(outcome, bool) else outcome
-                await work.commit()
-                return result
-        except ConcurrencyConflict:
-            if attempt == 4:
-                raise
-    return False
-
-
-async def handle_record_process_launched(
-    cmd: RecordProcessLaunched, *, servers_uow: UowFactory, clock: Clock
-) -> None:
-    def change(server: Server) -> bool:
-        server.process_launched(
-            pid=cmd.pid, process_started_at=cmd.process_started_at, java=cmd.java, now=clock.now()
-        )
-        return True
-
-    await _on_server(servers_uow, cmd.server_id, change)
-
-
-async def handle_record_server_ready(
-    cmd: RecordServerReady, *, servers_uow: UowFactory, clock: Clock
-) -> None:
-    def change(server: Server) -> bool:
-        if server.state is ServerState.STARTING:
-            server.mark_running(detected_by=cmd.detected_by, now=clock.now())
-        return True
-
-    await _on_server(servers_uow, cmd.server_id, change)
-
-
-async def handle_record_start_failure(
-    cmd: RecordStartFailure, *, servers_uow: UowFactory, clock: Clock
-) -> None:
-    def change(server: Server) -> bool:
-        if server.state is ServerState.STARTING:
-            server.start_failed(reason=cmd.reason, now=clock.now())
-        return True
-
-    await _on_server(servers_uow, cmd.server_id, change)
-
-
-async def handle_record_process_exit(
-    cmd: RecordProcessExit, *, servers_uow: UowFactory, clock: Clock
-) -> bool:
-    def change(server: Server) -> bool:
-        if server.state not in (ServerState.STARTING, ServerState.RUNNING, ServerState.STOPPING):
-            return False
-        restart = server.state is not ServerState.STOPPING and server.should_restart_after_crash()
-        server.process_exited(
-            exit_code=cmd.exit_code, reason=cmd.reason, will_restart=restart, now=clock.now()
-        )
-        return restart
-
-    return await _on_server(servers_uow, cmd.server_id, change)
-
-
-async def handle_expire_stale_starts(
-    cmd: ExpireStaleStarts,
-    *,
-    servers_uow: UowFactory,
-    servers_read: ServerReadModel,
-    clock: Clock,
-    policy: ServerPolicy,
-) -> list[uuid.UUID]:
-    cutoff = clock.now() - timedelta(seconds=policy.job_ttl_seconds)
-    expired: list[uuid.UUID] = []
-    for server_id in await servers_read.unclaimed_starts(cutoff):
-
-        def change(server: Server) -> bool:
-            if server.state is not ServerState.STARTING or server.pid is not None:
-                return False
-            server.start_failed(
-                reason=f"node {server.node} did not pick up the start within "
-                f"{policy.job_ttl_seconds} s; is its worker running?",
-                now=clock.now(),
-            )
-            return True
-
-        if await _on_server(servers_uow, server_id, change):
-            expired.append(server_id)
-    return expired
-
-
-async def handle_request_automatic_start(
-    cmd: RequestAutomaticStart, *, servers_uow: UowFactory, clock: Clock
-) -> None:
-    def change(server: Server) -> bool:
-        server.request_start(by=None, now=clock.now())
-        return True
-
-    await _on_server(servers_uow, cmd.server_id, change)
-
-
-async def handle_record_players(
-    cmd: RecordPlayers, *, servers_uow: UowFactory, clock: Clock
-) -> None:
-    def change(server: Server) -> bool:
-        server.players_changed(cmd.players, now=clock.now())
-        return True
-
-    await _on_server(servers_uow, cmd.server_id, change)
-
-
-async def handle_get_server(query: GetServer, *, servers_read: ServerReadModel) -> Server:
-    return visible(await servers_read.get(query.server_id), query.actor, query.server_id)
-
-
-async def handle_list_active_node_servers(
-    query: ListActiveNodeServers, *, servers_read: ServerReadModel
-) -> list[Server]:
-    return await servers_read.active_on_node(query.node)
-
-
-async def handle_list_servers(
-    query: ListServers, *, servers_read: ServerReadModel
-) -> Page[ServerListItem]:
-    filter = query.filter
-    if not query.actor.sees_everything():
-        filter = replace(filter, owner_id=query.actor.user_id)
-    return await servers_read.page(filter)
-
-
-async def handle_get_server_status(
-    query: GetServerStatus, *, servers_read: ServerReadModel, runtime: RuntimeStore
-) -> ServerStatusView:
-    server = visible(await servers_read.get(query.server_id), query.actor, query.server_id)
-    live = await runtime.status(server.id) if server.is_active else None
-    return ServerStatusView(
-        server_id=server.id,
-        state=server.state.value,
-        status_message=server.status_message,
-        restart_required=server.restart_required,
-        runtime=live,
-        started_at=server.started_at,
-    )
-
-
-async def handle_get_console_log(
-    query: GetConsoleLog, *, servers_read: ServerReadModel, runtime: RuntimeStore
-) -> Sequence[ConsoleEntry]:
-    server = visible(await servers_read.get(query.server_id), query.actor, query.server_id)
-    return await runtime.console_page(server.id, before=query.before, limit=query.limit)
-
-
-async def refresh_server_list(event: object, *, server_list: ListRefresher) -> None:
-    """Projection: any change of a server's row refreshes `server_list_view` (coalesced)."""
-    await server_list.refresh()

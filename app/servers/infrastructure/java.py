@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.servers.domain.errors import JavaRuntimeMissing
-from app.servers.infrastructure.jars import required_java_major
+from app.servers.infrastructure.catalog import required_java_major
 
 JVM_DIRS = (Path("/usr/lib/jvm"),)
 SEARCHED = "JAVA_HOME, PATH, /usr/lib/jvm, MCDASH_JAVA_PATHS"

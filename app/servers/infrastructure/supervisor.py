@@ -5,19 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import psutil
 import structlog
-from mcstatus import JavaServer
 from redis.asyncio import Redis
 
 from app.servers.application.messages import (
@@ -33,9 +27,21 @@ from app.servers.application.messages import (
 from app.servers.domain.console import ConsoleLine
 from app.servers.domain.model import Server, ServerState, ServerType
 from app.servers.domain.ports import ServerRuntime
+from app.servers.infrastructure.catalog import VersionCatalog, required_java_major
 from app.servers.infrastructure.files import ServerDirectory
-from app.servers.infrastructure.jars import JarCache, VersionCatalog, required_java_major
+from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntimes
+from app.servers.infrastructure.managed import (
+    FAST_POLL,
+    FAST_WINDOW,
+    SLOW_POLL,
+    Managed,
+    crash_reason,
+    known_failure,
+    ping,
+    read_new_lines,
+    saved_offset,
+)
 from app.servers.infrastructure.process import (
     ConsoleUnavailable,
     ProcessIdentity,
@@ -60,37 +66,6 @@ from app.shared.bus import MessageBus
 from app.shared.domain import DomainError
 
 log = structlog.get_logger(__name__)
-
-FAST_POLL, SLOW_POLL, FAST_WINDOW = 0.005, 0.2, 3.0
-_KNOWN_FAILURES = (
-    ("You need to agree to the EULA", "the EULA was not accepted (eula.txt)"),
-    ("FAILED TO BIND TO PORT", "the game port is already in use"),
-    ("UnsupportedClassVersionError", "the jar needs a newer Java than the one chosen"),
-)
-
-
-@dataclass(eq=False)
-class Managed:
-    """One JVM this worker watches, whether it launched it or adopted it."""
-
-    server_id: uuid.UUID
-    directory: ServerDirectory
-    identity: ProcessIdentity
-    port: int
-    ready: bool
-    offset: int = 0
-    partial: bytes = b""
-    popen: Any = None
-    launched_at: float = field(default_factory=time.monotonic)
-    next_poll: float = 0.0
-    fast_until: float = 0.0
-    stop_requested_at: float | None = None
-    term_sent_at: float | None = None
-    last_ping: float = 0.0
-    players: set[str] = field(default_factory=set)
-    last_lines: deque[str] = field(default_factory=lambda: deque(maxlen=15))
-    exited: asyncio.Event = field(default_factory=asyncio.Event)
-    usage: dict[int, psutil.Process] = field(default_factory=dict)
 
 
 class Supervisor:
@@ -156,7 +131,7 @@ class Supervisor:
                         identity=identity,
                         port=server.port,
                         ready=server.state is ServerState.RUNNING,
-                        offset=_saved_offset(directory),
+                        offset=saved_offset(directory),
                     )
                     managed.players = set(server.players)
                     if server.state is ServerState.STOPPING:
@@ -321,7 +296,7 @@ class Supervisor:
             await asyncio.sleep(FAST_POLL)
 
     async def _tail(self, managed: Managed, now: float) -> None:
-        lines = _read_lines(managed)
+        lines = read_new_lines(managed)
         fast = now < managed.fast_until
         if lines:
             managed.fast_until = now + FAST_WINDOW
@@ -414,7 +389,7 @@ class Supervisor:
             return
         if now - managed.last_ping > 2.0 and now - managed.launched_at > 2.0:
             managed.last_ping = now
-            if await _ping(managed.port) is not None:
+            if await ping(managed.port) is not None:
                 managed.ready = True
                 await self._bus.handle(
                     RecordServerReady(server_id=managed.server_id, detected_by="ping")
@@ -423,18 +398,18 @@ class Supervisor:
     async def _finish(self, managed: Managed) -> None:
         """The JVM is gone: read its last words, then tell the servers context why."""
         self._managed.pop(managed.server_id, None)
-        remaining = _read_lines(managed, final=True)
+        remaining = read_new_lines(managed, final=True)
         if remaining:
             await self._publish_lines(managed, remaining)
         exit_code = await asyncio.to_thread(read_exit_code, managed.directory)
         stopping = managed.stop_requested_at is not None
         try:
-            if not managed.ready and not stopping and (known := _known_failure(managed)):
+            if not managed.ready and not stopping and (known := known_failure(managed)):
                 await self._bus.handle(
                     RecordStartFailure(server_id=managed.server_id, reason=known)
                 )
             else:
-                reason = "stopped" if stopping else _crash_reason(exit_code, managed)
+                reason = "stopped" if stopping else crash_reason(exit_code, managed)
                 restart = await self._bus.handle(
                     RecordProcessExit(
                         server_id=managed.server_id, exit_code=exit_code, reason=reason
@@ -483,7 +458,7 @@ class Supervisor:
 
     async def _sample(self, managed: Managed) -> None:
         cpu, rss = await asyncio.to_thread(resource_usage, managed.identity, managed.usage)
-        status = await _ping(managed.port) if managed.ready else None
+        status = await ping(managed.port) if managed.ready else None
         players_max = None
         if status is not None:
             players_max = status.players.max
@@ -522,54 +497,3 @@ class Supervisor:
         for managed in self._managed.values():
             with contextlib.suppress(OSError):
                 managed.directory.offset_file.write_text(str(managed.offset))
-
-
-def _saved_offset(directory: ServerDirectory) -> int:
-    try:
-        return int(directory.offset_file.read_text().strip())
-    except (OSError, ValueError):
-        return directory.console_log.stat().st_size if directory.console_log.exists() else 0
-
-
-def _read_lines(managed: Managed, *, final: bool = False) -> list[str]:
-    path: Path = managed.directory.console_log
-    try:
-        with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size < managed.offset:
-                managed.offset, managed.partial = 0, b""
-            if size == managed.offset:
-                chunk = b""
-            else:
-                handle.seek(managed.offset)
-                chunk = handle.read(min(size - managed.offset, 1 << 20))
-    except OSError:
-        return []
-    managed.offset += len(chunk)
-    data = managed.partial + chunk
-    *complete, managed.partial = data.split(b"\n")
-    if final and managed.partial:
-        complete.append(managed.partial)
-        managed.partial = b""
-    return [line.decode("utf-8", "replace").rstrip("\r") for line in complete]
-
-
-def _known_failure(managed: Managed) -> str | None:
-    text = "\n".join(managed.last_lines)
-    for marker, reason in _KNOWN_FAILURES:
-        if marker in text:
-            return reason
-    return None
-
-
-def _crash_reason(exit_code: int | None, managed: Managed) -> str:
-    code = "killed" if exit_code is None else f"exit code {exit_code}"
-    tail = " | ".join(list(managed.last_lines)[-3:])
-    return f"the server process ended unexpectedly ({code}): {tail}"[:1000]
-
-
-async def _ping(port: int) -> Any:
-    try:
-        return await JavaServer("127.0.0.1", port, timeout=1.0).async_status()
-    except Exception:  # noqa: BLE001 - any failure means no answer
-        return None

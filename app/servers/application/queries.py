@@ -1,0 +1,66 @@
+"""Query handlers of the servers context, and the projection that keeps the list view fresh."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from app.servers.application.handlers import ListRefresher, ServerReadModel, visible
+from app.servers.application.messages import (
+    GetConsoleLog,
+    GetServer,
+    GetServerStatus,
+    ListActiveNodeServers,
+    ListServers,
+    ServerListItem,
+    ServerStatusView,
+)
+from app.servers.domain.model import Server
+from app.servers.domain.ports import ConsoleEntry, RuntimeStore
+from app.shared.domain import Page
+
+
+async def handle_get_server(query: GetServer, *, servers_read: ServerReadModel) -> Server:
+    return visible(await servers_read.get(query.server_id), query.actor, query.server_id)
+
+
+async def handle_list_active_node_servers(
+    query: ListActiveNodeServers, *, servers_read: ServerReadModel
+) -> list[Server]:
+    return await servers_read.active_on_node(query.node)
+
+
+async def handle_list_servers(
+    query: ListServers, *, servers_read: ServerReadModel
+) -> Page[ServerListItem]:
+    filter = query.filter
+    if not query.actor.sees_everything():
+        filter = replace(filter, owner_id=query.actor.user_id)
+    return await servers_read.page(filter)
+
+
+async def handle_get_server_status(
+    query: GetServerStatus, *, servers_read: ServerReadModel, runtime: RuntimeStore
+) -> ServerStatusView:
+    server = visible(await servers_read.get(query.server_id), query.actor, query.server_id)
+    live = await runtime.status(server.id) if server.is_active else None
+    return ServerStatusView(
+        server_id=server.id,
+        state=server.state.value,
+        status_message=server.status_message,
+        restart_required=server.restart_required,
+        runtime=live,
+        started_at=server.started_at,
+    )
+
+
+async def handle_get_console_log(
+    query: GetConsoleLog, *, servers_read: ServerReadModel, runtime: RuntimeStore
+) -> Sequence[ConsoleEntry]:
+    server = visible(await servers_read.get(query.server_id), query.actor, query.server_id)
+    return await runtime.console_page(server.id, before=query.before, limit=query.limit)
+
+
+async def refresh_server_list(event: object, *, server_list: ListRefresher) -> None:
+    """Projection: any change of a server's row refreshes `server_list_view` (coalesced)."""
+    await server_list.refresh()

@@ -1,0 +1,100 @@
+"""What the supervisor knows of one JVM, and how it reads that JVM's console log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from mcstatus import JavaServer
+
+from app.servers.infrastructure.files import ServerDirectory
+from app.servers.infrastructure.process import ProcessIdentity
+
+FAST_POLL, SLOW_POLL, FAST_WINDOW = 0.005, 0.2, 3.0
+_KNOWN_FAILURES = (
+    ("You need to agree to the EULA", "the EULA was not accepted (eula.txt)"),
+    ("FAILED TO BIND TO PORT", "the game port is already in use"),
+    ("UnsupportedClassVersionError", "the jar needs a newer Java than the one chosen"),
+)
+
+
+@dataclass(eq=False)
+class Managed:
+    """One JVM this worker watches, whether it launched it or adopted it."""
+
+    server_id: uuid.UUID
+    directory: ServerDirectory
+    identity: ProcessIdentity
+    port: int
+    ready: bool
+    offset: int = 0
+    partial: bytes = b""
+    popen: Any = None
+    launched_at: float = field(default_factory=time.monotonic)
+    next_poll: float = 0.0
+    fast_until: float = 0.0
+    stop_requested_at: float | None = None
+    term_sent_at: float | None = None
+    last_ping: float = 0.0
+    players: set[str] = field(default_factory=set)
+    last_lines: deque[str] = field(default_factory=lambda: deque(maxlen=15))
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
+    usage: dict[int, psutil.Process] = field(default_factory=dict)
+
+
+def saved_offset(directory: ServerDirectory) -> int:
+    try:
+        return int(directory.offset_file.read_text().strip())
+    except (OSError, ValueError):
+        return directory.console_log.stat().st_size if directory.console_log.exists() else 0
+
+
+def read_new_lines(managed: Managed, *, final: bool = False) -> list[str]:
+    path: Path = managed.directory.console_log
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size < managed.offset:
+                managed.offset, managed.partial = 0, b""
+            if size == managed.offset:
+                chunk = b""
+            else:
+                handle.seek(managed.offset)
+                chunk = handle.read(min(size - managed.offset, 1 << 20))
+    except OSError:
+        return []
+    managed.offset += len(chunk)
+    data = managed.partial + chunk
+    *complete, managed.partial = data.split(b"\n")
+    if final and managed.partial:
+        complete.append(managed.partial)
+        managed.partial = b""
+    return [line.decode("utf-8", "replace").rstrip("\r") for line in complete]
+
+
+def known_failure(managed: Managed) -> str | None:
+    text = "\n".join(managed.last_lines)
+    for marker, reason in _KNOWN_FAILURES:
+        if marker in text:
+            return reason
+    return None
+
+
+def crash_reason(exit_code: int | None, managed: Managed) -> str:
+    code = "killed" if exit_code is None else f"exit code {exit_code}"
+    tail = " | ".join(list(managed.last_lines)[-3:])
+    return f"the server process ended unexpectedly ({code}): {tail}"[:1000]
+
+
+async def ping(port: int) -> Any:
+    try:
+        return await JavaServer("127.0.0.1", port, timeout=1.0).async_status()
+    except Exception:  # noqa: BLE001 - any failure means no answer
+        return None
