@@ -18,7 +18,6 @@ from app.servers.api.schemas import (
     JarResponse,
     LifecycleResponse,
     RuntimeResponse,
-    ServerPage,
     ServerResponse,
     StatusResponse,
     UpdateServerRequest,
@@ -43,6 +42,7 @@ from app.servers.application.messages import (
 )
 from app.servers.domain.model import ServerState, ServerType
 from app.shared.dependencies import BusDep, rate_limit, require
+from app.shared.domain import Page
 from app.shared.security import Permission, Principal
 
 router = APIRouter(prefix="/api/v2/servers", tags=["servers"])
@@ -78,7 +78,7 @@ _ITEMS_JSON = TypeAdapter(list[ServerListItem])
 @router.get(
     "/",
     summary="Servers you can see, newest first (operators and admins see all)",
-    response_model=ServerPage,
+    response_model=Page[ServerListItem],
 )
 async def list_servers(
     actor: Reader, bus: BusDep, filter: Annotated[ServerListFilter, Depends(server_filter)]

@@ -133,34 +133,6 @@ class ServerResponse(BaseModel):
         )
 
 
-class ServerListItemResponse(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    name: str
-    description: str | None
-    status: str
-    status_message: str | None
-    port: int
-    node: str
-    server_type: str
-    version: str
-    memory_mb: int
-    player_count: int
-    max_players: int
-    restart_required: bool
-    created_at: datetime
-    owner_id: uuid.UUID
-    owner_username: str | None
-
-
-class ServerPage(BaseModel):
-    items: list[ServerListItemResponse]
-    total: int
-    page: int
-    limit: int
-
-
 class LifecycleResponse(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -231,9 +231,17 @@ async def handle_delete_server(
 
 
 async def _dispatch(
-    server: Server, action: str, nodes: NodeGateway, policy: ServerPolicy, verb: str
+    server: Server,
+    action: str,
+    verb: str,
+    *,
+    nodes: NodeGateway,
+    policy: ServerPolicy,
+    server_list: ListRefresher,
 ) -> LifecycleResult:
+    """Queue the job on the server's node, refresh the list for the writer, say what happens."""
     online = await nodes.is_online(server.node)
+    await server_list.refresh()
     job_id = await nodes.enqueue(server.node, action, server.id)
     if online:
         message = f"{verb} queued on node {server.node}"
@@ -270,9 +278,9 @@ async def handle_start_server(
         if server.config.server_type is not ServerType.CUSTOM:
             await releases.check_java(server.node, server.config.version)
         await work.commit()
-    result = await _dispatch(server, "start", nodes, policy, "start")
-    await server_list.refresh()
-    return result
+    return await _dispatch(
+        server, "start", "start", nodes=nodes, policy=policy, server_list=server_list
+    )
 
 
 async def handle_stop_server(
@@ -289,9 +297,9 @@ async def handle_stop_server(
         server.request_stop(by=cmd.actor.user_id, kill=cmd.kill, now=clock.now())
         await work.commit()
     action = "kill" if cmd.kill else "stop"
-    result = await _dispatch(server, action, nodes, policy, action)
-    await server_list.refresh()
-    return result
+    return await _dispatch(
+        server, action, action, nodes=nodes, policy=policy, server_list=server_list
+    )
 
 
 async def handle_restart_server(
@@ -312,9 +320,9 @@ async def handle_restart_server(
             server.request_start(by=cmd.actor.user_id, now=clock.now())
             action = "start"
         await work.commit()
-    result = await _dispatch(server, action, nodes, policy, "restart")
-    await server_list.refresh()
-    return result
+    return await _dispatch(
+        server, action, "restart", nodes=nodes, policy=policy, server_list=server_list
+    )
 
 
 async def handle_send_console_command(
