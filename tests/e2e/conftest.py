@@ -199,6 +199,18 @@ class Dashboard:
             assert time.monotonic() < deadline, f"still {status} after {timeout} s"
             await asyncio.sleep(0.2)
 
+    async def wait_live(
+        self, server_id: str, until: Callable[[dict[str, Any]], bool] = bool, timeout: float = 15
+    ) -> dict[str, Any]:
+        """Poll the status until the worker's live sample satisfies `until`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            live = (await self.http.get(f"/api/v2/servers/{server_id}/status")).json()["live"]
+            if live and until(live):
+                return dict(live)
+            assert time.monotonic() < deadline, f"live status still {live} after {timeout} s"
+            await asyncio.sleep(0.2)
+
     async def events(self, db: Any, server_id: str) -> list[str]:
         rows = await db.fetch(
             "SELECT event_type FROM domain_events WHERE aggregate_id=$1 ORDER BY position",

@@ -91,14 +91,14 @@ async def test_kill_and_restart_endpoints(dashboard, start_worker, fake_jar):
     sid = (await dashboard.create_custom_server(fake_jar, name="cycled"))["id"]
     await dashboard.http.post(f"/api/v2/servers/{sid}/start")
     await dashboard.wait_state(sid, "running")
-    first_pid = (await dashboard.http.get(f"/api/v2/servers/{sid}")).json()
+    before = (await dashboard.http.get(f"/api/v2/servers/{sid}")).json()
     restarted = await dashboard.http.post(f"/api/v2/servers/{sid}/restart")
     assert restarted.status_code == 202
     assert restarted.json()["state"] == "stopping"
     await dashboard.wait_state(sid, "starting", timeout=30)
     await dashboard.wait_state(sid, "running", timeout=30)
     assert (await dashboard.http.get(f"/api/v2/servers/{sid}")).json()["started_at"] != (
-        first_pid["started_at"]
+        before["started_at"]
     )
     killed = await dashboard.http.post(f"/api/v2/servers/{sid}/kill")
     assert killed.status_code == 202

@@ -23,7 +23,7 @@ async def test_create_start_console_stop(dashboard, start_worker, fake_jar, db, 
     started = await dashboard.http.post(f"/api/v2/servers/{sid}/start")
     assert started.status_code == 202, started.text
     assert started.json()["state"] == "starting"
-    running = await dashboard.wait_state(sid, "running")
+    await dashboard.wait_state(sid, "running")
     events = [
         row[0]
         for row in await db.fetch(
@@ -49,15 +49,8 @@ async def test_create_start_console_stop(dashboard, start_worker, fake_jar, db, 
         assert "There are 0 of a max of 20 players online" in lines[-1]
         await ws.send(json.dumps({"command": "fake:join Alice"}))
         await read_until(ws, lambda line: "Alice joined the game" in line)
-    live = await dashboard.wait_state(sid, "running")
-    assert running["live"] is None or running["live"]["pid"] > 0
-    deadline = time.monotonic() + 10
-    while True:
-        live = (await dashboard.http.get(f"/api/v2/servers/{sid}/status")).json()["live"]
-        if live and live["players"] == ["Alice"]:
-            break
-        assert time.monotonic() < deadline, live
-        await asyncio.sleep(0.2)
+    live = await dashboard.wait_live(sid, lambda live: live["players"] == ["Alice"])
+    assert live["pid"] > 0
     assert live["players_online"] == 1
     assert live["rss_bytes"] > 10_000_000
     listing = (await dashboard.http.get("/api/v2/servers/")).json()
@@ -88,11 +81,7 @@ async def test_worker_killed_and_restarted_readopts_the_running_server(
     sid = server["id"]
     await dashboard.http.post(f"/api/v2/servers/{sid}/start")
     await dashboard.wait_state(sid, "running")
-    deadline = time.monotonic() + 10
-    while not (live := (await dashboard.http.get(f"/api/v2/servers/{sid}/status")).json()["live"]):
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.2)
-    pid = live["pid"]
+    pid = (await dashboard.wait_live(sid))["pid"]
     java_before = psutil.Process(pid).children()[0].pid
 
     first.process.send_signal(signal.SIGKILL)
@@ -113,8 +102,8 @@ async def test_worker_killed_and_restarted_readopts_the_running_server(
             await asyncio.sleep(0.5)
         lines = await read_until(ws, lambda line: "[Server] after-restart" in line, timeout=30)
         assert lines
-    status = await dashboard.wait_state(sid, "running")
-    assert status["live"] is None or status["live"]["pid"] == pid
+    await dashboard.wait_state(sid, "running")
+    assert (await dashboard.wait_live(sid))["pid"] == pid
     assert psutil.Process(pid).children()[0].pid == java_before
     await dashboard.http.post(f"/api/v2/servers/{sid}/stop")
     await dashboard.wait_state(sid, "stopped")
