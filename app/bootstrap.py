@@ -25,6 +25,7 @@ from app.servers.domain.console import ConsolePolicy
 from app.servers.infrastructure.catalog import CatalogReleaseCheck, VersionCatalog
 from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntimes
+from app.servers.infrastructure.managed import NodeHooks
 from app.servers.infrastructure.repositories import SqlServerListReadModel, SqlServersUnitOfWork
 from app.servers.infrastructure.runtime import (
     RedisNodeGateway,
@@ -82,6 +83,7 @@ class Container:
     limiter: Limiter | None
     clock: Clock
     servers: ServersComponents
+    node_hooks: NodeHooks
     http: httpx.AsyncClient
     sync_redis: SyncRedis
 
@@ -180,6 +182,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         limiter=limiter,
         clock=clock,
         servers=components,
+        node_hooks=NodeHooks(),
         http=http,
         sync_redis=sync_redis,
     )

@@ -56,6 +56,7 @@ class SupervisorHost:
                 catalog=container.servers.catalog,
                 jars=container.servers.jars,
                 java=container.servers.java,
+                hooks=container.node_hooks,
             )
             self._task = asyncio.create_task(self.supervisor.run())
             await asyncio.sleep(0)
@@ -81,43 +82,44 @@ class SupervisorHost:
         self._thread.join(timeout=15)
 
 
-def _supervisor() -> tuple[SupervisorHost, Any]:
+def node_supervisor() -> tuple[SupervisorHost, Any]:
+    """The running host and its supervisor, for job functions of any context."""
     if _host is None or _host.supervisor is None:
         raise RuntimeError("this worker has no node supervisor running")
     return _host, _host.supervisor
 
 
 def start_server(server_id: str) -> str:
-    host, supervisor = _supervisor()
+    host, supervisor = node_supervisor()
     host.submit(supervisor.start(uuid.UUID(server_id)))
     return "start accepted"
 
 
 def stop_server(server_id: str) -> str:
-    host, supervisor = _supervisor()
+    host, supervisor = node_supervisor()
     host.submit(supervisor.stop(uuid.UUID(server_id))).result(timeout=30)
     return "stop sent"
 
 
 def kill_server(server_id: str) -> str:
-    host, supervisor = _supervisor()
+    host, supervisor = node_supervisor()
     host.submit(supervisor.stop(uuid.UUID(server_id), kill=True)).result(timeout=30)
     return "killed"
 
 
 def restart_server(server_id: str) -> str:
-    host, supervisor = _supervisor()
+    host, supervisor = node_supervisor()
     host.submit(supervisor.restart(uuid.UUID(server_id)))
     return "restart accepted"
 
 
 def sync_server_files(server_id: str) -> str:
-    host, supervisor = _supervisor()
+    host, supervisor = node_supervisor()
     host.submit(supervisor.sync_files(uuid.UUID(server_id))).result(timeout=60)
     return "files written"
 
 
 def delete_server_files(server_id: str) -> str:
-    host, supervisor = _supervisor()
+    host, supervisor = node_supervisor()
     host.submit(supervisor.delete_files(uuid.UUID(server_id))).result(timeout=300)
     return "files deleted"

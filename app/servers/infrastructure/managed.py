@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import psutil
 from mcstatus import JavaServer
 
+from app.servers.domain.model import Server
 from app.servers.infrastructure.files import ServerDirectory
 from app.servers.infrastructure.process import ProcessIdentity
 
@@ -23,6 +25,31 @@ _KNOWN_FAILURES = (
     ("FAILED TO BIND TO PORT", "the game port is already in use"),
     ("UnsupportedClassVersionError", "the jar needs a newer Java than the one chosen"),
 )
+
+
+class NotRunningHere(RuntimeError):
+    """The server has no running JVM under this node's supervisor."""
+
+
+class NoAnswer(RuntimeError):
+    """The server did not answer a console command in time."""
+
+
+LaunchHook = Callable[[Server, ServerDirectory], Awaitable[None]]
+AdoptHook = Callable[[uuid.UUID, ServerDirectory], Awaitable[None]]
+
+
+@dataclass
+class NodeHooks:
+    """What other contexts run on a node around the servers' lifecycle.
+
+    before_launch runs after the settings files are written and before the JVM starts (a
+    failure there fails the start); after_adopt runs for each running server a restarted
+    worker takes over.
+    """
+
+    before_launch: list[LaunchHook] = field(default_factory=list)
+    after_adopt: list[AdoptHook] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -47,6 +74,14 @@ class Managed:
     last_lines: deque[str] = field(default_factory=lambda: deque(maxlen=15))
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     usage: dict[int, psutil.Process] = field(default_factory=dict)
+    waiters: list[tuple[Callable[[str], bool], asyncio.Future[str]]] = field(default_factory=list)
+
+    def answer_waiters(self, message: str) -> None:
+        """Hand a console message to the first conversation still waiting for one like it."""
+        for accepts, future in self.waiters:
+            if not future.done() and accepts(message):
+                future.set_result(message)
+                return
 
 
 def saved_offset(directory: ServerDirectory) -> int:

@@ -49,15 +49,36 @@ class RedisNodeGateway:
         return cast(dict[str, Any], raw) or None
 
     async def enqueue(self, node: str, action: str, server_id: uuid.UUID) -> str:
-        queue = Queue(f"node:{node}:{_QUEUE_OF.get(action, 'high')}", connection=self._sync_redis)
-        job = await asyncio.to_thread(
-            queue.enqueue,
+        return await self.enqueue_job(
+            node,
             JOB_FUNCTIONS[action],
             str(server_id),
+            priority=_QUEUE_OF.get(action, "high"),
+            description=f"{action} server {server_id}",
+        )
+
+    async def enqueue_job(
+        self,
+        node: str,
+        function: str,
+        *args: str,
+        priority: str,
+        description: str,
+        job_timeout: int | None = None,
+        job_id: str | None = None,
+    ) -> str:
+        """Queue `function` (a dotted path) on the node's high, normal or low queue."""
+        queue = Queue(f"node:{node}:{priority}", connection=self._sync_redis)
+        job = await asyncio.to_thread(
+            queue.enqueue,
+            function,
+            *args,
             ttl=self._job_ttl,
             result_ttl=3600,
             failure_ttl=24 * 3600,
-            description=f"{action} server {server_id}",
+            job_timeout=job_timeout,
+            job_id=job_id,
+            description=description,
         )
         return str(job.id)
 

@@ -36,6 +36,9 @@ from app.servers.infrastructure.managed import (
     FAST_WINDOW,
     SLOW_POLL,
     Managed,
+    NoAnswer,
+    NodeHooks,
+    NotRunningHere,
     crash_reason,
     known_failure,
     ping,
@@ -79,8 +82,10 @@ class Supervisor:
         catalog: VersionCatalog,
         jars: JarCache,
         java: JavaRuntimes,
+        hooks: NodeHooks | None = None,
     ) -> None:
         self.node = node
+        self.hooks = hooks or NodeHooks()
         self._settings = settings
         self._bus = bus
         self._redis = redis
@@ -138,12 +143,20 @@ class Supervisor:
                         managed.stop_requested_at = time.monotonic()
                     self._managed[server.id] = managed
                     log.info("server_adopted", server_id=str(server.id), pid=server.pid)
+                    await self._after_adopt(server.id, directory)
                     continue
                 await self._settle_exit(server.id, directory, stopping=server.is_active)
             elif server.state is ServerState.STOPPING:
                 await self._bus.handle(
                     RecordProcessExit(server_id=server.id, exit_code=None, reason="not running")
                 )
+
+    async def _after_adopt(self, server_id: uuid.UUID, directory: ServerDirectory) -> None:
+        for hook in self.hooks.after_adopt:
+            try:
+                await hook(server_id, directory)
+            except Exception:
+                log.exception("after_adopt_hook_failed", server_id=str(server_id))
 
     # Lifecycle requests (from RQ jobs or the restart policy).
 
@@ -188,6 +201,8 @@ class Supervisor:
             directory.write_settings, config, port=server.port, eula_accepted=server.eula_accepted
         )
         await asyncio.to_thread(directory.install_jar, jar)
+        for hook in self.hooks.before_launch:
+            await hook(server, directory)
         offset = directory.console_log.stat().st_size if directory.console_log.exists() else 0
         identity, popen = await asyncio.to_thread(
             launch, directory, java=runtime.path, memory_mb=config.memory_mb, extra_env={}
@@ -272,6 +287,39 @@ class Supervisor:
         managed.fast_until = time.monotonic() + FAST_WINDOW
         managed.next_poll = 0.0
 
+    async def converse(
+        self,
+        server_id: uuid.UUID,
+        command: str,
+        *,
+        answer: Callable[[str], bool],
+        within: float = 10.0,
+    ) -> str:
+        """Send a console command and return the first console message that `answer` accepts.
+
+        `answer` sees each message without its `[time] [thread/LEVEL]:` prefix. Raises
+        NotRunningHere when the server is not running under this supervisor and NoAnswer when
+        nothing matching arrives within `within` seconds.
+        """
+        managed = self._managed.get(server_id)
+        if managed is None or not managed.ready or managed.stop_requested_at is not None:
+            raise NotRunningHere(f"server {server_id} is not running on node {self.node}")
+        waiter = (answer, asyncio.get_running_loop().create_future())
+        managed.waiters.append(waiter)
+        try:
+            try:
+                write_console(managed.directory, command)
+            except (ConsoleUnavailable, OSError) as exc:
+                raise NotRunningHere(f"the console of server {server_id} is closed: {exc}") from exc
+            managed.fast_until = time.monotonic() + FAST_WINDOW
+            managed.next_poll = 0.0
+            try:
+                return await asyncio.wait_for(asyncio.shield(waiter[1]), within)
+            except TimeoutError:
+                raise NoAnswer(f"no answer to {command!r} within {within:g} s") from None
+        finally:
+            managed.waiters.remove(waiter)
+
     # Loops.
 
     async def _console_loop(self) -> None:
@@ -326,6 +374,8 @@ class Supervisor:
         for text in lines:
             managed.last_lines.append(text)
             parsed = ConsoleLine.parse(text)
+            if managed.waiters:
+                managed.answer_waiters(parsed.message)
             if not managed.ready and parsed.is_ready:
                 managed.ready = True
                 await self._bus.handle(
@@ -398,6 +448,9 @@ class Supervisor:
     async def _finish(self, managed: Managed) -> None:
         """The JVM is gone: read its last words, then tell the servers context why."""
         self._managed.pop(managed.server_id, None)
+        for _, future in managed.waiters:
+            if not future.done():
+                future.set_exception(NotRunningHere(f"server {managed.server_id} exited"))
         remaining = read_new_lines(managed, final=True)
         if remaining:
             await self._publish_lines(managed, remaining)
