@@ -8,8 +8,8 @@ import uuid
 import httpx
 import pytest
 
-from app.main import create_app
 from app.groups.domain.model import offline_uuid
+from app.main import create_app
 from tests.conftest import bearer, login, register
 from tests.integration.test_auth_api import assert_problem
 from tests.upstream import serve_upstream
@@ -80,16 +80,20 @@ async def new_server(http, headers, name="lobby"):
 async def test_create_get_update_delete_and_events(api, db):
     http, _, users = api
     group = await new_group(http, users["owner"], description="staff")
-    assert group["op_level"] == 4 and group["players"] == [] and group["version"] == 1
+    assert group["op_level"] == 4
+    assert group["players"] == []
+    assert group["version"] == 1
     got = await http.get(f"/api/v2/groups/{group['id']}", headers=users["owner"])
-    assert got.status_code == 200 and got.headers["etag"] == '"1"'
+    assert got.status_code == 200
+    assert got.headers["etag"] == '"1"'
     updated = await http.put(
         f"/api/v2/groups/{group['id']}",
         headers={**users["owner"], "If-Match": '"1"'},
         json={"name": "mods", "op_level": 2},
     )
     assert updated.status_code == 200, updated.text
-    assert updated.json()["name"] == "mods" and updated.json()["op_level"] == 2
+    assert updated.json()["name"] == "mods"
+    assert updated.json()["op_level"] == 2
     assert updated.headers["etag"] == '"2"'
     stale = await http.put(
         f"/api/v2/groups/{group['id']}",
@@ -120,7 +124,8 @@ async def test_concurrent_updates_with_the_same_etag_one_wins(api):
     codes = sorted(r.status_code for r in results)
     assert codes in ([200, 409], [200, 412]), [r.text for r in results]
     final = (await http.get(f"/api/v2/groups/{group['id']}", headers=users["owner"])).json()
-    assert final["version"] == 2 and final["name"] in ("first", "second")
+    assert final["version"] == 2
+    assert final["name"] in ("first", "second")
 
 
 @pytest.mark.parametrize(
@@ -345,12 +350,14 @@ async def test_attach_detach_rules_and_sync_jobs_are_coalesced(api, db, redis_ur
     assert access.status_code == 200
     body = access.json()
     assert [w["name"] for w in body["whitelist"]] == ["Alice", "Bob"]
-    assert body["groups"][0]["priority"] == 7 and body["authoritative"] is False
+    assert body["groups"][0]["priority"] == 7
+    assert body["authoritative"] is False
     assert_problem(await http.get(f"/api/v2/servers/{sid}/access", headers=users["other"]), 404)
     mode = await http.put(
         f"/api/v2/servers/{sid}/access", headers=users["owner"], json={"authoritative": True}
     )
-    assert mode.status_code == 200 and mode.json()["authoritative"] is True
+    assert mode.status_code == 200
+    assert mode.json()["authoritative"] is True
     assert_problem(
         await http.put(
             f"/api/v2/servers/{sid}/access", headers=users["oper"], json={"authoritative": False}
@@ -386,7 +393,9 @@ async def test_list_groups_view_filters_and_pagination(api):
     assert one["total"] == 5
     first = (await http.get("/api/v2/groups/?limit=3", headers=users["owner"])).json()
     second = (await http.get("/api/v2/groups/?limit=3&page=3", headers=users["owner"])).json()
-    assert first["total"] == 8 and len(first["items"]) == 3 and len(second["items"]) == 2
+    assert first["total"] == 8
+    assert len(first["items"]) == 3
+    assert len(second["items"]) == 2
     assert [g["name"] for g in first["items"]] == ["wl-2", "wl-1", "wl-0"]
     named = (await http.get("/api/v2/groups/?name=WL-1", headers=users["owner"])).json()
     assert [g["name"] for g in named["items"]] == ["wl-1"]

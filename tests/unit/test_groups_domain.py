@@ -203,7 +203,9 @@ def test_an_online_entry_replaces_a_hand_entry_of_the_same_name() -> None:
     online = WhitelistEntry(uuid=str(uuid.uuid4()), name="Alice")
     result = reconcile([wl("alice")], [online], [], authoritative=False)
     assert result.entries == (online,)
-    assert result.added == () and result.removed == () and result.drift == ()
+    assert result.added == ()
+    assert result.removed == ()
+    assert result.drift == ()
     assert drift_of([wl("alice"), wl("Zed")], [online]) == (wl("Zed"),)
 
 
@@ -212,9 +214,8 @@ def test_console_step_replies() -> None:
         reconcile([], [op("Alice")], [], authoritative=False),
         reconcile([], [], [], authoritative=False),
     )
-    assert step.answers("Made Alice a server operator") and step.succeeded(
-        "Made Alice a server operator"
-    )
+    assert step.answers("Made Alice a server operator")
+    assert step.succeeded("Made Alice a server operator")
     assert step.answers("System chat: Nothing changed. The player already is an operator")
     assert step.answers("That player does not exist")
     assert not step.succeeded("That player does not exist")
