@@ -82,7 +82,9 @@ async def test_groups_sync_to_a_running_and_a_stopped_server(
     detached = await dashboard.http.delete(f"/api/v2/groups/{players}/servers/{sid}")
     assert detached.status_code == 204
     await wait_file(directory / "whitelist.json", lambda names: "Alice" not in names)
-    reply = await console_reply(dashboard, sid, "whitelist list", lambda l: "whitelisted" in l)
+    reply = await console_reply(
+        dashboard, sid, "whitelist list", lambda line: "whitelisted" in line
+    )
     assert reply.endswith("There are no whitelisted players")
 
     staff = await group(dashboard, "staff", "op", "Bob", op_level=2)
@@ -98,10 +100,10 @@ async def test_groups_sync_to_a_running_and_a_stopped_server(
     ]
     access = (await dashboard.http.get(f"/api/v2/servers/{sid}/access")).json()
     assert "op Bob" in access["last_sync"]["commands"]
-    op_again = await console_reply(dashboard, sid, "op Bob", lambda l: "operator" in l)
+    op_again = await console_reply(dashboard, sid, "op Bob", lambda line: "operator" in line)
     assert op_again.endswith("Nothing changed. The player already is an operator")
 
-    hand = await console_reply(dashboard, sid, "whitelist add Hand", lambda l: "Hand" in l)
+    hand = await console_reply(dashboard, sid, "whitelist add Hand", lambda line: "Hand" in line)
     assert hand.endswith("Added Hand to the whitelist")
     await dashboard.http.post(f"/api/v2/groups/{players}/servers/{sid}")
     await wait_file(directory / "whitelist.json", lambda names: names == {"Alice", "Hand"})
