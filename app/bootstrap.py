@@ -15,6 +15,16 @@ from slowapi import Limiter
 from slowapi.util import get_remote_address
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.groups.application import access as group_access
+from app.groups.application import handlers as groups
+from app.groups.application import messages as group_messages
+from app.groups.application import queries as group_queries
+from app.groups.domain import events as group_events
+from app.groups.infrastructure.jobs import RedisSyncRequests
+from app.groups.infrastructure.mojang import MojangProfiles
+from app.groups.infrastructure.read import SqlAccessStore, SqlGroupsReadModel
+from app.groups.infrastructure.repositories import SqlGroupsUnitOfWork
+from app.groups.infrastructure.sync import AccessSync
 from app.servers.application import handlers as servers
 from app.servers.application import messages as server_messages
 from app.servers.application import observations
@@ -113,7 +123,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     redis = Redis.from_url(redis_url, decode_responses=True)
     sync_redis = SyncRedis.from_url(redis_url)
     bus = MessageBus()
-    codec = EventCodec((*user_events.USER_EVENTS, *server_events.SERVER_EVENTS))
+    codec = EventCodec(
+        (*user_events.USER_EVENTS, *server_events.SERVER_EVENTS, *group_events.GROUP_EVENTS)
+    )
     relay = EventRelay(
         engine,
         bus,
@@ -161,6 +173,27 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
             "server_list": components.server_list,
         },
     )
+    node_hooks = NodeHooks()
+    _register_groups(
+        bus,
+        {
+            **deps,
+            "bus": bus,
+            "groups_uow": lambda: SqlGroupsUnitOfWork(engine, codec, on_commit=relay.wake),
+            "groups_read": SqlGroupsReadModel(read_engine),
+            "server_nodes": SqlGroupsReadModel(read_engine),
+            "access": SqlAccessStore(engine),
+            "profiles": MojangProfiles(
+                http, settings.mojang_profile_api_url, timeout=settings.mojang_timeout_seconds
+            ),
+            "access_sync": RedisSyncRequests(
+                redis, components.nodes, ttl_seconds=settings.job_ttl_seconds
+            ),
+            "group_summary": MaterializedView(engine, "group_summary_view"),
+        },
+        node_hooks,
+        AccessSync(bus, clock, reply_seconds=settings.groups_reply_timeout_seconds),
+    )
     limiter = (
         Limiter(key_func=get_remote_address, storage_uri=redis_url, strategy="fixed-window")
         if settings.rate_limits_enabled
@@ -182,7 +215,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         limiter=limiter,
         clock=clock,
         servers=components,
-        node_hooks=NodeHooks(),
+        node_hooks=node_hooks,
         http=http,
         sync_redis=sync_redis,
     )
@@ -277,3 +310,29 @@ def _register_users(bus: MessageBus, deps: dict[str, Any]) -> None:
         user_events.UserReactivated,
     ):
         bus.subscribe(event, inject(users.forget_changed_user, **deps))
+
+
+def _register_groups(
+    bus: MessageBus, deps: dict[str, Any], hooks: NodeHooks, sync: AccessSync
+) -> None:
+    m = group_messages
+    for message, handler in (
+        (m.CreateGroup, groups.handle_create_group),
+        (m.UpdateGroup, groups.handle_update_group),
+        (m.DeleteGroup, groups.handle_delete_group),
+        (m.AddPlayerToGroup, groups.handle_add_player_to_group),
+        (m.RemovePlayerFromGroup, groups.handle_remove_player_from_group),
+        (m.AttachGroupToServer, groups.handle_attach_group_to_server),
+        (m.DetachGroupFromServer, groups.handle_detach_group_from_server),
+        (m.SetServerAccessMode, group_access.handle_set_server_access_mode),
+        (m.RecordAccessSync, group_access.handle_record_access_sync),
+        (m.ListGroups, group_queries.handle_list_groups),
+        (m.GetGroup, group_queries.handle_get_group),
+        (m.GetServerAccess, group_access.handle_get_server_access),
+        (m.GetAccessPlan, group_access.handle_get_access_plan),
+    ):
+        bus.register(message, inject(handler, **deps))
+    refresh = inject(group_queries.refresh_group_summary, **deps)
+    for event in (*group_events.GROUP_EVENTS, server_events.ServerDeleted):
+        bus.subscribe(event, refresh)
+    hooks.before_launch.append(sync.before_launch)

@@ -10,6 +10,8 @@ import structlog
 from fastapi import FastAPI
 
 from app.bootstrap import bootstrap
+from app.groups.api.routes import access_router as groups_access_router
+from app.groups.api.routes import router as groups_router
 from app.monitoring.probes import ReadinessProbe
 from app.monitoring.routes import router as monitoring_router
 from app.servers.api.routes import router as servers_router
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         versions_router,
         tickets_router,
         servers_ws_router,
+        groups_router,
+        groups_access_router,
     ):
         app.include_router(router)
     return app

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = None
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
 
+    # groups
+    mojang_profile_api_url: str = "https://api.mojang.com"
+    mojang_timeout_seconds: float = Field(default=10.0, gt=0)
+    groups_reply_timeout_seconds: float = Field(default=10.0, gt=0)
+
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()

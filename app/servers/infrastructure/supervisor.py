@@ -97,6 +97,11 @@ class Supervisor:
         self._busy: set[uuid.UUID] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
+    @property
+    def bus(self) -> MessageBus:
+        """The worker's bus, for job functions of other contexts."""
+        return self._bus
+
     def directory(self, server_id: uuid.UUID) -> ServerDirectory:
         return ServerDirectory(self._root / str(server_id))
 

@@ -1,0 +1,46 @@
+"""Query handlers of the groups context, and the projection of `group_summary_view`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Protocol
+
+from app.groups.application.messages import (
+    GetGroup,
+    GroupDetail,
+    GroupListFilter,
+    GroupSummary,
+    ListGroups,
+)
+from app.groups.domain.model import GroupNotFound
+from app.groups.domain.ports import SummaryRefresher
+from app.shared.domain import Page
+
+
+class GroupsReadModel(Protocol):
+    async def page(self, filter: GroupListFilter) -> Page[GroupSummary]: ...
+    async def detail(self, group_id: uuid.UUID) -> GroupDetail | None: ...
+
+
+async def handle_list_groups(
+    query: ListGroups, *, groups_read: GroupsReadModel
+) -> Page[GroupSummary]:
+    filter = query.filter
+    if not query.actor.sees_everything():
+        filter = replace(filter, owner_id=query.actor.user_id)
+    return await groups_read.page(filter)
+
+
+async def handle_get_group(query: GetGroup, *, groups_read: GroupsReadModel) -> GroupDetail:
+    detail = await groups_read.detail(query.group_id)
+    if detail is None or (
+        not query.actor.sees_everything() and detail.owner_id != query.actor.user_id
+    ):
+        raise GroupNotFound(f"group {query.group_id} not found")
+    return detail
+
+
+async def refresh_group_summary(event: object, *, group_summary: SummaryRefresher) -> None:
+    """Projection: group, membership, attachment and server deletions refresh the view."""
+    await group_summary.refresh()
