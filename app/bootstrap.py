@@ -15,6 +15,14 @@ from slowapi import Limiter
 from slowapi.util import get_remote_address
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.files.application import handlers as files
+from app.files.application import messages as file_messages
+from app.files.application import queries as file_queries
+from app.files.application.history import FileLimits
+from app.files.domain import events as file_events
+from app.files.infrastructure.repositories import SqlFilesUnitOfWork
+from app.files.infrastructure.servers import BusServers
+from app.files.infrastructure.store import LocalFileStore
 from app.servers.application import handlers as servers
 from app.servers.application import messages as server_messages
 from app.servers.application import observations
@@ -113,7 +121,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     redis = Redis.from_url(redis_url, decode_responses=True)
     sync_redis = SyncRedis.from_url(redis_url)
     bus = MessageBus()
-    codec = EventCodec((*user_events.USER_EVENTS, *server_events.SERVER_EVENTS))
+    codec = EventCodec(
+        (*user_events.USER_EVENTS, *server_events.SERVER_EVENTS, *file_events.FILE_EVENTS)
+    )
     relay = EventRelay(
         engine,
         bus,
@@ -161,6 +171,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
             "server_list": components.server_list,
         },
     )
+    _register_files(bus, settings, engine, codec, relay, clock)
     limiter = (
         Limiter(key_func=get_remote_address, storage_uri=redis_url, strategy="fixed-window")
         if settings.rate_limits_enabled
@@ -239,6 +250,7 @@ def _register_servers(bus: MessageBus, deps: dict[str, Any]) -> None:
         (m.RecordStartFailure, observations.handle_record_start_failure),
         (m.RecordProcessExit, observations.handle_record_process_exit),
         (m.RecordPlayers, observations.handle_record_players),
+        (m.MarkRestartRequired, observations.handle_mark_restart_required),
         (m.RequestAutomaticStart, observations.handle_request_automatic_start),
         (m.ExpireStaleStarts, observations.handle_expire_stale_starts),
         (m.GetServer, server_queries.handle_get_server),
@@ -252,6 +264,44 @@ def _register_servers(bus: MessageBus, deps: dict[str, Any]) -> None:
     for event in server_events.SERVER_EVENTS:
         if event is not server_events.ConsoleCommandExecuted:
             bus.subscribe(event, refresh_list)
+
+
+def _register_files(
+    bus: MessageBus,
+    settings: Settings,
+    engine: AsyncEngine,
+    codec: EventCodec,
+    relay: EventRelay,
+    clock: Clock,
+) -> None:
+    deps: dict[str, Any] = {
+        "files_uow": lambda: SqlFilesUnitOfWork(engine, codec, on_commit=relay.wake),
+        "store": LocalFileStore(
+            settings.resolved_data_dir / "servers", text_max_bytes=settings.file_edit_max_bytes
+        ),
+        "servers": BusServers(bus),
+        "clock": clock,
+        "limits": FileLimits(
+            edit_max_bytes=settings.file_edit_max_bytes,
+            upload_max_bytes=settings.file_upload_max_bytes,
+        ),
+    }
+    m = file_messages
+    for message, handler in (
+        (m.WriteFile, files.handle_write_file),
+        (m.DeleteFile, files.handle_delete_file),
+        (m.RestoreVersion, files.handle_restore_version),
+        (m.MoveFile, files.handle_move_file),
+        (m.MakeDirectory, files.handle_make_directory),
+        (m.UploadFile, files.handle_upload_file),
+        (m.ListFiles, file_queries.handle_list_files),
+        (m.ReadFile, file_queries.handle_read_file),
+        (m.OpenDownload, file_queries.handle_open_download),
+        (m.ListVersions, file_queries.handle_list_versions),
+        (m.GetVersion, file_queries.handle_get_version),
+        (m.DiffVersion, file_queries.handle_diff_version),
+    ):
+        bus.register(message, inject(handler, **deps))
 
 
 def _register_users(bus: MessageBus, deps: dict[str, Any]) -> None:

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = None
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
 
+    # files
+    file_edit_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    file_upload_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
