@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 from app.bootstrap import bootstrap
+from app.files.api.routes import router as files_router
 from app.monitoring.probes import ReadinessProbe
 from app.monitoring.routes import router as monitoring_router
 from app.servers.api.routes import router as servers_router
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         versions_router,
         tickets_router,
         servers_ws_router,
+        files_router,
     ):
         app.include_router(router)
     return app

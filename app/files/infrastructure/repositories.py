@@ -14,7 +14,11 @@ from app.files.infrastructure.tables import file_versions
 from app.shared.domain import Page
 from app.shared.uow import SqlUnitOfWork
 
-_SUMMARY = [column for column in file_versions.c if column.name != "content"]
+# Summaries carry an empty content where one is kept, so pages say so without the bytes.
+_SUMMARY = [
+    *(column for column in file_versions.c if column.name != "content"),
+    sa.func.substring(file_versions.c.content, 1, 0).label("content"),
+]
 
 
 def _version(row: RowMapping) -> FileVersion:
