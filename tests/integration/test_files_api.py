@@ -45,11 +45,12 @@ async def api(settings, clean, db):
             sid = created.json()["id"]
             root = configured.resolved_data_dir / "servers" / sid
             root.mkdir(parents=True)
-            yield Api(http, users, sid, root, db)
+            yield Api(http, users, sid, root, db, app)
 
 
 class Api:
-    def __init__(self, http, users, sid, root: Path, db) -> None:
+    def __init__(self, http, users, sid, root: Path, db, app) -> None:
+        self.app = app
         self.http = http
         self.users = users
         self.sid = sid

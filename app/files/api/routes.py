@@ -66,7 +66,7 @@ async def list_files(
     server_id: uuid.UUID,
     actor: Reader,
     bus: BusDep,
-    path: Annotated[str, Query(max_length=4096, description="Directory; empty for the root")] = "",
+    path: Annotated[str, Query(description="Directory; empty for the root")] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FileListResponse:
@@ -99,7 +99,7 @@ async def upload_files(
     request: Request,
     actor: Writer,
     bus: BusDep,
-    path: Annotated[str, Query(max_length=4096, description="Target directory")] = "",
+    path: Annotated[str, Query(description="Target directory")] = "",
     overwrite: bool = False,
 ) -> list[WriteResultResponse]:
     limit = request.app.state.settings.file_upload_max_bytes
