@@ -96,7 +96,8 @@ def looks_like_text(head: bytes) -> bool:
     try:
         sample.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data"
+        cut = len(sample) == TEXT_SNIFF_BYTES and exc.start >= len(sample) - 3
+        return cut and exc.reason == "unexpected end of data"
     return True
 
 
