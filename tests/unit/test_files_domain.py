@@ -113,7 +113,8 @@ def test_tree_writes_atomically_and_keeps_the_mode(tmp_path):
         state = tree.read_state(FilePath.parse("cfg/run.sh"), keep=10)
     assert target.read_text() == "new"
     assert target.stat().st_mode & 0o777 == 0o750
-    assert state.sha256 == sha256_of(b"new") and state.content == b"new"
+    assert state.sha256 == sha256_of(b"new")
+    assert state.content == b"new"
     assert os.listdir(root / "cfg") == ["run.sh"]
 
 
