@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.files.application import handlers as files
 from app.files.application import messages as file_messages
 from app.files.application import queries as file_queries
+from app.files.application import transfers as file_transfers
 from app.files.application.history import FileLimits
 from app.files.domain import events as file_events
 from app.files.infrastructure.repositories import SqlFilesUnitOfWork
@@ -291,9 +292,9 @@ def _register_files(
         (m.WriteFile, files.handle_write_file),
         (m.DeleteFile, files.handle_delete_file),
         (m.RestoreVersion, files.handle_restore_version),
-        (m.MoveFile, files.handle_move_file),
-        (m.MakeDirectory, files.handle_make_directory),
-        (m.UploadFile, files.handle_upload_file),
+        (m.MoveFile, file_transfers.handle_move_file),
+        (m.MakeDirectory, file_transfers.handle_make_directory),
+        (m.UploadFile, file_transfers.handle_upload_file),
         (m.ListFiles, file_queries.handle_list_files),
         (m.ReadFile, file_queries.handle_read_file),
         (m.OpenDownload, file_queries.handle_open_download),

@@ -282,3 +282,15 @@ async def test_limits_and_ownership(api):
     assert (await api.get("ops.json", user="admin")).status_code == 200
     jar = await api.put("server.jar", "nope")
     assert jar.status_code == 403
+
+
+async def test_anonymous_requests_are_refused_and_routes_are_documented(api):
+    for method, path in (("GET", ""), ("GET", "ops.json"), ("PUT", "ops.json")):
+        response = await api.http.request(method, api.url(path))
+        assert response.status_code == 401, (method, path)
+    spec = (await api.http.get("/openapi.json")).json()
+    paths = [p for p in spec["paths"] if p.startswith("/api/v2/servers/{server_id}/files")]
+    assert "/api/v2/servers/{server_id}/files/{file_path}/history/{version}/diff" in paths
+    assert "/api/v2/servers/{server_id}/files/upload" in paths
+    put = spec["paths"]["/api/v2/servers/{server_id}/files/{file_path}"]["put"]
+    assert set(put["requestBody"]["content"]) == {"application/json", "text/plain"}
