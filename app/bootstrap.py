@@ -15,6 +15,15 @@ from slowapi import Limiter
 from slowapi.util import get_remote_address
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.files.application import handlers as files
+from app.files.application import messages as file_messages
+from app.files.application import queries as file_queries
+from app.files.application import transfers as file_transfers
+from app.files.application.history import FileLimits
+from app.files.domain import events as file_events
+from app.files.infrastructure.repositories import SqlFilesUnitOfWork
+from app.files.infrastructure.servers import BusServers
+from app.files.infrastructure.store import LocalFileStore
 from app.groups.application import access as group_access
 from app.groups.application import handlers as groups
 from app.groups.application import messages as group_messages
@@ -124,7 +133,12 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     sync_redis = SyncRedis.from_url(redis_url)
     bus = MessageBus()
     codec = EventCodec(
-        (*user_events.USER_EVENTS, *server_events.SERVER_EVENTS, *group_events.GROUP_EVENTS)
+        (
+            *user_events.USER_EVENTS,
+            *server_events.SERVER_EVENTS,
+            *group_events.GROUP_EVENTS,
+            *file_events.FILE_EVENTS,
+        )
     )
     relay = EventRelay(
         engine,
@@ -194,6 +208,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         node_hooks,
         AccessSync(bus, clock, reply_seconds=settings.groups_reply_timeout_seconds),
     )
+    _register_files(bus, settings, engine, codec, relay, clock)
     limiter = (
         Limiter(key_func=get_remote_address, storage_uri=redis_url, strategy="fixed-window")
         if settings.rate_limits_enabled
@@ -272,6 +287,7 @@ def _register_servers(bus: MessageBus, deps: dict[str, Any]) -> None:
         (m.RecordStartFailure, observations.handle_record_start_failure),
         (m.RecordProcessExit, observations.handle_record_process_exit),
         (m.RecordPlayers, observations.handle_record_players),
+        (m.MarkRestartRequired, observations.handle_mark_restart_required),
         (m.RequestAutomaticStart, observations.handle_request_automatic_start),
         (m.ExpireStaleStarts, observations.handle_expire_stale_starts),
         (m.GetServer, server_queries.handle_get_server),
@@ -285,6 +301,44 @@ def _register_servers(bus: MessageBus, deps: dict[str, Any]) -> None:
     for event in server_events.SERVER_EVENTS:
         if event is not server_events.ConsoleCommandExecuted:
             bus.subscribe(event, refresh_list)
+
+
+def _register_files(
+    bus: MessageBus,
+    settings: Settings,
+    engine: AsyncEngine,
+    codec: EventCodec,
+    relay: EventRelay,
+    clock: Clock,
+) -> None:
+    deps: dict[str, Any] = {
+        "files_uow": lambda: SqlFilesUnitOfWork(engine, codec, on_commit=relay.wake),
+        "store": LocalFileStore(
+            settings.resolved_data_dir / "servers", text_max_bytes=settings.file_edit_max_bytes
+        ),
+        "servers": BusServers(bus),
+        "clock": clock,
+        "limits": FileLimits(
+            edit_max_bytes=settings.file_edit_max_bytes,
+            upload_max_bytes=settings.file_upload_max_bytes,
+        ),
+    }
+    m = file_messages
+    for message, handler in (
+        (m.WriteFile, files.handle_write_file),
+        (m.DeleteFile, files.handle_delete_file),
+        (m.RestoreVersion, files.handle_restore_version),
+        (m.MoveFile, file_transfers.handle_move_file),
+        (m.MakeDirectory, file_transfers.handle_make_directory),
+        (m.UploadFile, file_transfers.handle_upload_file),
+        (m.ListFiles, file_queries.handle_list_files),
+        (m.ReadFile, file_queries.handle_read_file),
+        (m.OpenDownload, file_queries.handle_open_download),
+        (m.ListVersions, file_queries.handle_list_versions),
+        (m.GetVersion, file_queries.handle_get_version),
+        (m.DiffVersion, file_queries.handle_diff_version),
+    ):
+        bus.register(message, inject(handler, **deps))
 
 
 def _register_users(bus: MessageBus, deps: dict[str, Any]) -> None:
@@ -335,4 +389,5 @@ def _register_groups(
     refresh = inject(group_queries.refresh_group_summary, **deps)
     for event in (*group_events.GROUP_EVENTS, server_events.ServerDeleted):
         bus.subscribe(event, refresh)
+    bus.subscribe(file_events.FileModified, inject(group_access.handle_server_file_changed, **deps))
     hooks.before_launch.append(sync.before_launch)

@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 from app.bootstrap import bootstrap
+from app.files.api.routes import router as files_router
 from app.groups.api.routes import access_router as groups_access_router
 from app.groups.api.routes import router as groups_router
 from app.monitoring.probes import ReadinessProbe
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         servers_ws_router,
         groups_router,
         groups_access_router,
+        files_router,
     ):
         app.include_router(router)
     return app

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     mojang_profile_api_url: str = "https://api.mojang.com"
     mojang_timeout_seconds: float = Field(default=10.0, gt=0)
     groups_reply_timeout_seconds: float = Field(default=10.0, gt=0)
+    # files
+    file_edit_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    file_upload_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -148,6 +148,14 @@ class RequestAutomaticStart(Command[None]):
     server_id: uuid.UUID
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarkRestartRequired(Command[bool]):
+    """A file of a running server was edited; returns whether the flag was newly set."""
+
+    server_id: uuid.UUID
+    changed_file: str
+
+
 # Queries
 
 

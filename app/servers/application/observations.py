@@ -6,9 +6,15 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-from app.servers.application.handlers import ServerPolicy, ServerReadModel, UowFactory
+from app.servers.application.handlers import (
+    ListRefresher,
+    ServerPolicy,
+    ServerReadModel,
+    UowFactory,
+)
 from app.servers.application.messages import (
     ExpireStaleStarts,
+    MarkRestartRequired,
     RecordPlayers,
     RecordProcessExit,
     RecordProcessLaunched,
@@ -135,3 +141,15 @@ async def handle_record_players(
         return True
 
     await _on_server(servers_uow, cmd.server_id, change)
+
+
+async def handle_mark_restart_required(
+    cmd: MarkRestartRequired, *, servers_uow: UowFactory, clock: Clock, server_list: ListRefresher
+) -> bool:
+    def change(server: Server) -> bool:
+        return server.mark_restart_required(changed_file=cmd.changed_file, now=clock.now())
+
+    marked = await _on_server(servers_uow, cmd.server_id, change)
+    if marked:
+        await server_list.refresh()
+    return marked

@@ -342,6 +342,21 @@ class Server(Aggregate):
         policy = self.config.restart
         return policy.mode is RestartMode.ON_FAILURE and self.restart_count < policy.max_restarts
 
+    def mark_restart_required(self, *, changed_file: str, now: datetime) -> bool:
+        """A file the JVM read at start was edited: the change applies at the next start."""
+        if not self.is_active or self.restart_required:
+            return False
+        self.restart_required = True
+        self.record(
+            ServerConfigurationUpdated(
+                occurred_at=now,
+                server_id=self.id,
+                changed_fields=(changed_file,),
+                restart_required=True,
+            )
+        )
+        return True
+
     def players_changed(self, players: tuple[str, ...], *, now: datetime) -> None:
         if players != self.players:
             self.players = players

@@ -1,0 +1,314 @@
+"""HTTP routes of the files context: /api/v2/servers/{server_id}/files."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import uuid
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from app.files.api.multipart import MalformedUpload, MultipartStream
+from app.files.api.schemas import (
+    DiffResponse,
+    FileListResponse,
+    MakeDirectoryRequest,
+    MoveRequest,
+    TextFileResponse,
+    VersionDetailResponse,
+    VersionPage,
+    VersionResponse,
+    WriteFileRequest,
+    WriteResultResponse,
+)
+from app.files.application.messages import (
+    DeleteFile,
+    DiffVersion,
+    GetVersion,
+    ListFiles,
+    ListVersions,
+    MakeDirectory,
+    MoveFile,
+    OpenDownload,
+    ReadFile,
+    RestoreVersion,
+    UploadFile,
+    WriteFile,
+)
+from app.files.domain.model import TooLarge
+from app.shared.dependencies import BusDep, require
+from app.shared.domain import InvalidInput
+from app.shared.security import Permission, Principal
+
+router = APIRouter(prefix="/api/v2/servers/{server_id}/files", tags=["files"])
+
+Reader = Annotated[Principal, Depends(require(Permission.FILE_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.FILE_WRITE))]
+FilePathParam = Annotated[str, "a path relative to the server directory, e.g. config/ops.json"]
+IfMatch = Annotated[str | None, Header(description="The ETag you read; required to replace")]
+
+_TEXT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": WriteFileRequest.model_json_schema()},
+            "text/plain": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.get("", summary="List a directory: directories first, then files, by name")
+async def list_files(
+    server_id: uuid.UUID,
+    actor: Reader,
+    bus: BusDep,
+    path: Annotated[str, Query(description="Directory; empty for the root")] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> FileListResponse:
+    listing = await bus.handle(
+        ListFiles(actor=actor, server_id=server_id, path=path, page=page, limit=limit)
+    )
+    return FileListResponse.of(path, listing)
+
+
+@router.post(
+    "/upload",
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload files (multipart/form-data), streamed to disk and renamed into place",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload_files(
+    server_id: uuid.UUID,
+    request: Request,
+    actor: Writer,
+    bus: BusDep,
+    path: Annotated[str, Query(description="Target directory")] = "",
+    overwrite: bool = False,
+) -> list[WriteResultResponse]:
+    limit = request.app.state.settings.file_upload_max_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise TooLarge(f"uploads are limited to {limit} bytes", limit=limit)
+    results = []
+    async for part in MultipartStream(request).files():
+        result = await bus.handle(
+            UploadFile(
+                actor=actor,
+                server_id=server_id,
+                directory=path,
+                filename=part.filename,
+                chunks=part.chunks,
+                overwrite=overwrite,
+            )
+        )
+        results.append(WriteResultResponse.of(result))
+    if not results:
+        raise MalformedUpload("the form holds no file part")
+    return results
+
+
+@router.post("/mkdir", status_code=status.HTTP_201_CREATED, summary="Create a directory")
+async def make_directory(
+    server_id: uuid.UUID, body: MakeDirectoryRequest, actor: Writer, bus: BusDep
+) -> Response:
+    await bus.handle(MakeDirectory(actor=actor, server_id=server_id, path=body.path))
+    return Response(status_code=status.HTTP_201_CREATED)
+
+
+@router.get("/{file_path:path}/history", summary="Versions of a file, newest first")
+async def list_versions(
+    server_id: uuid.UUID,
+    file_path: FilePathParam,
+    actor: Reader,
+    bus: BusDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> VersionPage:
+    versions = await bus.handle(
+        ListVersions(actor=actor, server_id=server_id, path=file_path, page=page, limit=limit)
+    )
+    return VersionPage(
+        items=[VersionResponse.of(version) for version in versions.items],
+        total=versions.total,
+        page=versions.page,
+        limit=versions.limit,
+    )
+
+
+@router.get("/{file_path:path}/history/{version}/diff", summary="Diff a version to the file")
+async def diff_version(
+    server_id: uuid.UUID, file_path: FilePathParam, version: int, actor: Reader, bus: BusDep
+) -> DiffResponse:
+    diff = await bus.handle(
+        DiffVersion(actor=actor, server_id=server_id, path=file_path, version=version)
+    )
+    return DiffResponse.of(diff)
+
+
+@router.post(
+    "/{file_path:path}/history/{version}/restore",
+    summary="Write a version back; the restore is recorded as a new version",
+)
+async def restore_version(
+    server_id: uuid.UUID,
+    file_path: FilePathParam,
+    version: int,
+    response: Response,
+    actor: Writer,
+    bus: BusDep,
+    if_match: IfMatch = None,
+) -> WriteResultResponse:
+    result = await bus.handle(
+        RestoreVersion(
+            actor=actor, server_id=server_id, path=file_path, version=version, if_match=if_match
+        )
+    )
+    if result.etag:
+        response.headers["ETag"] = result.etag
+    return WriteResultResponse.of(result)
+
+
+@router.get("/{file_path:path}/history/{version}", summary="One version, with its text if kept")
+async def get_version(
+    server_id: uuid.UUID, file_path: FilePathParam, version: int, actor: Reader, bus: BusDep
+) -> VersionDetailResponse:
+    found = await bus.handle(
+        GetVersion(actor=actor, server_id=server_id, path=file_path, version=version)
+    )
+    return VersionDetailResponse.of(found)
+
+
+@router.get(
+    "/{file_path:path}/download",
+    summary="Download any regular file, streamed",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def download_file(
+    server_id: uuid.UUID, file_path: FilePathParam, actor: Reader, bus: BusDep
+) -> StreamingResponse:
+    download = await bus.handle(OpenDownload(actor=actor, server_id=server_id, path=file_path))
+    media_type = mimetypes.guess_type(download.name)[0] or "application/octet-stream"
+    ascii_name = download.name.encode("ascii", "replace").decode().replace('"', "_")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(download.name)}"
+    return StreamingResponse(
+        download.chunks,
+        media_type=media_type,
+        headers={"Content-Disposition": disposition, "Content-Length": str(download.size)},
+    )
+
+
+@router.post("/{file_path:path}/move", summary="Rename or move a file or directory")
+async def move_file(
+    server_id: uuid.UUID, file_path: FilePathParam, body: MoveRequest, actor: Writer, bus: BusDep
+) -> WriteResultResponse:
+    result = await bus.handle(
+        MoveFile(actor=actor, server_id=server_id, path=file_path, to=body.to)
+    )
+    return WriteResultResponse.of(result)
+
+
+@router.get(
+    "/{file_path:path}",
+    summary="Read a text file (its ETag is in the ETag header); binary files are downloaded",
+)
+async def read_file(
+    server_id: uuid.UUID, file_path: FilePathParam, response: Response, actor: Reader, bus: BusDep
+) -> TextFileResponse:
+    text = await bus.handle(ReadFile(actor=actor, server_id=server_id, path=file_path))
+    response.headers["ETag"] = text.etag
+    return TextFileResponse.of(text)
+
+
+@router.put(
+    "/{file_path:path}",
+    summary="Save a text file atomically: If-Match to replace, If-None-Match: * to create",
+    openapi_extra=_TEXT_BODY,
+)
+async def write_file(
+    server_id: uuid.UUID,
+    file_path: FilePathParam,
+    request: Request,
+    response: Response,
+    actor: Writer,
+    bus: BusDep,
+    if_match: IfMatch = None,
+    if_none_match: Annotated[str | None, Header(description="* to create only")] = None,
+) -> WriteResultResponse:
+    content = await _text_body(request)
+    result = await bus.handle(
+        WriteFile(
+            actor=actor,
+            server_id=server_id,
+            path=file_path,
+            content=content,
+            if_match=if_match,
+            if_none_match=if_none_match,
+        )
+    )
+    if result.etag:
+        response.headers["ETag"] = result.etag
+    if result.created:
+        response.status_code = status.HTTP_201_CREATED
+    return WriteResultResponse.of(result)
+
+
+@router.delete("/{file_path:path}", summary="Delete a file (its history is kept) or a directory")
+async def delete_file(
+    server_id: uuid.UUID,
+    file_path: FilePathParam,
+    actor: Writer,
+    bus: BusDep,
+    if_match: IfMatch = None,
+    recursive: bool = False,
+) -> WriteResultResponse:
+    result = await bus.handle(
+        DeleteFile(
+            actor=actor,
+            server_id=server_id,
+            path=file_path,
+            if_match=if_match,
+            recursive=recursive,
+        )
+    )
+    return WriteResultResponse.of(result)
+
+
+async def _text_body(request: Request) -> str:
+    """The new content, from JSON {"content": ...} or a text body, read up to a bound."""
+    limit = request.app.state.settings.file_edit_max_bytes
+    bound = limit * 6 + 1024  # JSON escapes may take six bytes per character
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > bound:
+            raise TooLarge(f"text edits are limited to {limit} bytes", limit=limit)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media in ("", "text/plain"):
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput("the text body is not UTF-8; upload binary files") from None
+    if media != "application/json":
+        raise InvalidInput("send application/json {'content': ...} or text/plain")
+    try:
+        return WriteFileRequest.model_validate(json.loads(body)).content
+    except ValueError:
+        raise InvalidInput('the body must be JSON {"content": "..."}') from None

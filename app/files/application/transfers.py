@@ -1,0 +1,112 @@
+"""Handlers that move bytes around: renames and moves, new directories, streamed uploads."""
+
+from __future__ import annotations
+
+from app.files.application.handlers import after_change, writable_path
+from app.files.application.history import FileLimits, FilesUowFactory, Recorder
+from app.files.application.messages import MakeDirectory, MoveFile, UploadFile, WriteResult
+from app.files.domain.model import FileConflict, FileMissing, FileState, TooLarge, VersionAction
+from app.files.domain.paths import ROOT, FilePath, InvalidPath
+from app.files.domain.ports import FileStore, Servers
+from app.shared.domain import Clock
+
+
+async def handle_move_file(
+    cmd: MoveFile,
+    *,
+    files_uow: FilesUowFactory,
+    store: FileStore,
+    servers: Servers,
+    clock: Clock,
+    limits: FileLimits,
+) -> WriteResult:
+    source, target = writable_path(cmd.path), writable_path(cmd.to)
+    if target.parts[: len(source.parts)] == source.parts:
+        raise InvalidPath(f"{source} cannot be moved into itself", path=str(target))
+    access = await servers.visible(cmd.actor, cmd.server_id)
+    if await store.is_directory(access.server_id, source):
+        await store.move(access.server_id, source, target)
+        return WriteResult(path=str(target), version=None, etag=None, size=None, created=True)
+    async with files_uow() as work:
+        history = Recorder(
+            work, server_id=access.server_id, author_id=cmd.actor.user_id, clock=clock
+        )
+        await history.lock(source, target)
+        moved = await store.state(access.server_id, source, keep=limits.edit_max_bytes)
+        if not moved.exists:
+            raise FileMissing(f"{source} does not exist", path=str(source))
+        await history.before_image(source, moved)
+        await history.before_image(target, await store.state(access.server_id, target, keep=0))
+        await store.move(access.server_id, source, target)
+        await history.applied(
+            source, VersionAction.MOVED_OUT, FileState(exists=False), note=f"moved to {target}"
+        )
+        version = await history.applied(
+            target, VersionAction.MOVED_IN, moved, note=f"moved from {source}"
+        )
+        await work.commit()
+    return WriteResult(
+        path=str(target),
+        version=version.version,
+        etag=moved.etag,
+        size=moved.size,
+        created=True,
+        restart_required=await after_change(servers, access, source, target),
+    )
+
+
+async def handle_make_directory(cmd: MakeDirectory, *, store: FileStore, servers: Servers) -> None:
+    path = writable_path(cmd.path)
+    access = await servers.visible(cmd.actor, cmd.server_id)
+    await store.mkdir(access.server_id, path)
+
+
+async def handle_upload_file(
+    cmd: UploadFile,
+    *,
+    files_uow: FilesUowFactory,
+    store: FileStore,
+    servers: Servers,
+    clock: Clock,
+    limits: FileLimits,
+) -> WriteResult:
+    if not cmd.filename or "/" in cmd.filename:
+        raise InvalidPath("the uploaded file needs a plain file name", filename=cmd.filename)
+    directory = FilePath.parse(cmd.directory, allow_root=True) if cmd.directory else ROOT
+    path = writable_path("/".join((*directory.parts, cmd.filename)))
+    access = await servers.visible(cmd.actor, cmd.server_id)
+    sink = await store.upload(access.server_id, path)
+    try:
+        async for chunk in cmd.chunks:
+            if sink.size + len(chunk) > limits.upload_max_bytes:
+                raise TooLarge(
+                    f"uploads are limited to {limits.upload_max_bytes} bytes",
+                    limit=limits.upload_max_bytes,
+                )
+            await sink.write(chunk)
+        async with files_uow() as work:
+            history = Recorder(
+                work, server_id=access.server_id, author_id=cmd.actor.user_id, clock=clock
+            )
+            await history.lock(path)
+            current = await store.state(access.server_id, path, keep=limits.edit_max_bytes)
+            if current.exists and not cmd.overwrite:
+                raise FileConflict(
+                    f"{path} already exists; upload with overwrite=true to replace it",
+                    path=str(path),
+                )
+            await history.before_image(path, current)
+            uploaded = await sink.commit(replace=True)
+            version = await history.applied(path, VersionAction.UPLOADED, uploaded)
+            await work.commit()
+    except BaseException:
+        await sink.abort()
+        raise
+    return WriteResult(
+        path=str(path),
+        version=version.version,
+        etag=uploaded.etag,
+        size=uploaded.size,
+        created=not current.exists,
+        restart_required=await after_change(servers, access, path),
+    )
