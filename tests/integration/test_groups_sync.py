@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import dataclass
@@ -114,3 +115,22 @@ async def test_unreadable_file_is_left_alone_unless_authoritative(app, client, s
     gone = await sync.apply(uuid.uuid4(), directory / "missing", console=None)
     assert gone is None
     assert not (directory / "missing").exists()
+
+
+async def test_hand_edit_through_the_file_manager_queues_a_drift_check(app, client, settings):
+    headers, sid, directory = await setup_server(client, settings)
+    container = app.state.container
+    queue = "rq:queue:node:local:low"
+    assert container.sync_redis.llen(queue) == 0
+    written = await client.put(
+        f"/api/v2/servers/{sid}/files/whitelist.json",
+        headers={**headers, "If-None-Match": "*"},
+        json={"content": '[{"uuid": "z", "name": "Zed"}]\n'},
+    )
+    assert written.status_code == 201, written.text
+    for _ in range(100):
+        if container.sync_redis.llen(queue) == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert container.sync_redis.llen(queue) == 1
+    assert (directory / "whitelist.json").read_text() == '[{"uuid": "z", "name": "Zed"}]\n'
