@@ -9,6 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.backups.infrastructure import tables as _backups_tables  # noqa: F401
 from app.servers.infrastructure import tables as _servers_tables  # noqa: F401 - registers tables
 from app.settings import Settings
 from app.shared.db import metadata
