@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
+from app.backups.api.routes import router as backups_router
+from app.backups.api.websockets import router as backups_ws_router
 from app.bootstrap import bootstrap
 from app.monitoring.probes import ReadinessProbe
 from app.monitoring.routes import router as monitoring_router
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         versions_router,
         tickets_router,
         servers_ws_router,
+        backups_router,
+        backups_ws_router,
     ):
         app.include_router(router)
     return app
