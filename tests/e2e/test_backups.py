@@ -68,7 +68,8 @@ async def test_backup_of_running_server_is_the_flushed_world_and_restores_byte_f
     assert requested.status_code == 202, requested.text
     backup = await wait_backup(dashboard, requested.json()["id"])
     assert backup["status"] == "completed", backup
-    assert backup["saving_off_ms"] is not None and backup["saving_off_ms"] >= 0
+    assert backup["saving_off_ms"] is not None
+    assert backup["saving_off_ms"] >= 0
 
     saves = [
         line.split(" ", 1)[1]
@@ -131,7 +132,8 @@ async def test_backup_of_running_server_is_the_flushed_world_and_restores_byte_f
     assert final["restore_status"] == "completed", final
     await dashboard.wait_state(sid, "running")
     safety = (await dashboard.http.get(f"/api/v2/servers/{sid}/backups?backup_type=safety")).json()
-    assert safety["total"] == 2 and all(item["status"] == "completed" for item in safety["items"])
+    assert safety["total"] == 2
+    assert all(item["status"] == "completed" for item in safety["items"])
     assert (await dashboard.events(db, backup["id"])).count("BackupRestored") == 2
 
 
