@@ -323,6 +323,7 @@ def _register_backups(container: Container, deps: dict[str, Any]) -> None:
         "archive_check": inspect_archive,
         "calendar": ApsCronCalendar(),
         "progress": progress,
+        "heartbeats": progress,
         "backup_summary": components.summary,
         "server_list": container.servers.server_list,
     }

@@ -103,6 +103,7 @@ class SweepInterruptedBackups(Command[list[uuid.UUID]]):
     """Fail unfinished backups whose node's worker is gone or never picked them up."""
 
     requested_grace_seconds: float
+    heartbeat_grace_seconds: float = 30.0
 
 
 # Commands of the node

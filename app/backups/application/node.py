@@ -20,10 +20,12 @@ from app.backups.application.messages import (
 )
 from app.backups.domain.errors import BackupNotFound
 from app.backups.domain.model import Backup, BackupStatus, BackupType
-from app.backups.domain.ports import BackupJobs, BackupStorage, BackupsUnitOfWork
+from app.backups.domain.ports import BackupStorage, BackupsUnitOfWork, OperationHeartbeats
 from app.shared.domain import Clock, new_id
 
 log = structlog.get_logger(__name__)
+
+INTERRUPTED = "worker stopped during the backup"
 
 
 async def _load(work: BackupsUnitOfWork, backup_id: uuid.UUID) -> Backup:
@@ -156,24 +158,42 @@ async def handle_fail_interrupted_backups(
 
 
 async def handle_sweep_interrupted_backups(
-    cmd: SweepInterruptedBackups, *, backups_uow: UowFactory, backup_jobs: BackupJobs, clock: Clock
+    cmd: SweepInterruptedBackups,
+    *,
+    backups_uow: UowFactory,
+    heartbeats: OperationHeartbeats,
+    clock: Clock,
 ) -> list[uuid.UUID]:
+    """A running backup whose node stopped refreshing its heartbeat ended with that node."""
     now = clock.now()
     grace = timedelta(seconds=cmd.requested_grace_seconds)
+    silent = now - timedelta(seconds=cmd.heartbeat_grace_seconds)
     failed: list[uuid.UUID] = []
-    online: dict[str, bool] = {}
     async with backups_uow() as work:
         for backup in await work.backups.unfinished():
-            if backup.node not in online:
-                online[backup.node] = await backup_jobs.is_online(backup.node)
-            if backup.status is BackupStatus.RUNNING and not online[backup.node]:
-                reason = "worker stopped during the backup"
-            elif backup.status is BackupStatus.REQUESTED and backup.created_at < now - grace:
+            if backup.status is BackupStatus.RUNNING:
+                if (backup.started_at or now) > silent or await heartbeats.is_alive(
+                    "backup", backup.id
+                ):
+                    continue
+                reason = INTERRUPTED
+            elif backup.created_at < now - grace:
                 reason = f"no worker of node {backup.node} picked the backup up in time"
             else:
                 continue
             if backup.fail(reason, now=now):
                 await work.locks.release(backup.server_id, backup_id=backup.id)
                 failed.append(backup.id)
+        for server_id, backup_id in await work.locks.restores_before(now - grace):
+            if await heartbeats.is_alive("restore", backup_id):
+                continue
+            restored = await work.backups.get(backup_id, lock=True)
+            if restored is not None:
+                restored.restore_failed(
+                    target_server_id=server_id,
+                    reason="the restore never finished: no worker is working on it",
+                    now=now,
+                )
+            await work.locks.release(server_id, backup_id=backup_id)
         await work.commit()
     return failed

@@ -73,6 +73,10 @@ class ActivityLocks(Protocol):
 
     async def holder(self, server_id: uuid.UUID) -> tuple[str, uuid.UUID] | None: ...
 
+    async def restores_before(self, cutoff: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(server id, backup id) of restores that have held their lock since before `cutoff`."""
+        ...
+
 
 class BackupsUnitOfWork(Protocol):
     backups: BackupRepository
@@ -169,3 +173,9 @@ class ArchiveCheck(Protocol):
 
 class ViewRefresher(Protocol):
     async def refresh(self) -> None: ...
+
+
+class OperationHeartbeats(Protocol):
+    async def is_alive(self, kind: str, operation_id: uuid.UUID) -> bool:
+        """Whether a node is still working on the backup or restore (`kind`) right now."""
+        ...

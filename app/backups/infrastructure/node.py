@@ -20,6 +20,7 @@ from app.backups.application.messages import (
     RecordBackupFailed,
     RecordRestoreOutcome,
 )
+from app.backups.application.node import INTERRUPTED
 from app.backups.domain.model import Backup, Compression
 from app.backups.domain.ports import BackupStorage
 from app.backups.infrastructure.archive import write_archive
@@ -35,7 +36,6 @@ from app.shared.domain import DomainError
 log = structlog.get_logger(__name__)
 
 MARKER = "saving-off"
-INTERRUPTED = "worker stopped during the backup"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

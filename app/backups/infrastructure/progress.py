@@ -18,7 +18,7 @@ from app.backups.domain.events import BackupEvent, ScheduleEvent
 log = structlog.get_logger(__name__)
 
 NOTIFICATIONS_CHANNEL = "notifications:backups"
-ALIVE_KEY = "mcdash:backups:alive:{operation_id}"
+ALIVE_KEY = "mcdash:backups:alive:{kind}:{operation_id}"
 ALIVE_TTL_SECONDS = 15
 
 
@@ -33,8 +33,10 @@ class ProgressPublisher:
         except Exception:
             log.warning("backup_progress_not_published", exc_info=True)
 
-    async def is_alive(self, operation_id: uuid.UUID) -> bool:
-        return bool(await self._redis.exists(ALIVE_KEY.format(operation_id=operation_id)))
+    async def is_alive(self, kind: str, operation_id: uuid.UUID) -> bool:
+        """Whether a node still works on the backup or restore (its key expires when it dies)."""
+        key = ALIVE_KEY.format(kind=kind, operation_id=operation_id)
+        return bool(await self._redis.exists(key))
 
     @contextlib.asynccontextmanager
     async def tracking(
@@ -42,7 +44,7 @@ class ProgressPublisher:
     ) -> AsyncIterator[Tracker]:
         """Publish the tracker's phase and bytes twice a second and keep the alive key fresh."""
         tracker = Tracker(kind=kind, operation_id=operation_id, server_id=server_id)
-        key = ALIVE_KEY.format(operation_id=operation_id)
+        key = ALIVE_KEY.format(kind=kind, operation_id=operation_id)
 
         async def tick() -> None:
             while True:

@@ -218,6 +218,14 @@ class SqlActivityLocks:
             query = query.where(backup_locks.c.backup_id == backup_id)
         await self.conn.execute(query)
 
+    async def restores_before(self, cutoff: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        rows = await self.conn.execute(
+            sa.select(backup_locks.c.server_id, backup_locks.c.backup_id).where(
+                backup_locks.c.operation == "restore", backup_locks.c.acquired_at < cutoff
+            )
+        )
+        return [(row.server_id, row.backup_id) for row in rows]
+
     async def holder(self, server_id: uuid.UUID) -> tuple[str, uuid.UUID] | None:
         row = (
             await self.conn.execute(

@@ -128,7 +128,7 @@ class ChunkPipe:
         self._put(None)
 
     def abort(self, reason: BaseException) -> None:
-        with contextlib.suppress(queue.Full):
+        with contextlib.suppress(queue.Empty):
             while True:
                 self._queue.get_nowait()
         self._queue.put(reason)
