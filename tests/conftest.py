@@ -20,6 +20,7 @@ from app.main import create_app
 from app.settings import Settings
 from app.shared.db import metadata
 from app.shared.migrations import upgrade
+from tests.s3 import moto_s3  # noqa: F401 - the S3 server fixture of the backup tests
 from tests.services import (
     Services,
     asyncpg_kwargs,

@@ -15,7 +15,7 @@ from app.backups.domain.errors import InvalidArchive
 from app.backups.domain.model import Compression
 from app.backups.infrastructure.archive import extract_archive, inspect_archive, write_archive
 from app.backups.infrastructure.storage import LocalBackupStorage, S3BackupStorage, StorageError
-from tests.s3 import S3Endpoint, closed_port, moto_s3  # noqa: F401 - fixture
+from tests.s3 import S3Endpoint, closed_port
 
 PART = 5 * 1024 * 1024
 
