@@ -33,6 +33,10 @@ class BackupStorage(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def discard_partials(self, prefix: str) -> int:
+        """Remove what interrupted writes under `prefix` left behind; returns how many."""
+        ...
+
     def chunks(self, key: str) -> AsyncIterator[bytes]: ...
 
 

@@ -90,9 +90,11 @@ class BackupNode:
             except (ConsoleUnavailable, OSError) as exc:
                 log.warning("autosave_not_resumed", server_id=str(server_id), error=str(exc))
             await asyncio.to_thread(marker.unlink, True)
-        await self._bus.handle(
+        failed = await self._bus.handle(
             FailInterruptedBackups(node=None, server_id=server_id, reason=INTERRUPTED)
         )
+        if failed and server_id not in self._busy:
+            await asyncio.to_thread(self._storage.discard_partials, str(server_id))
 
     # Backups.
 

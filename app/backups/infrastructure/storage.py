@@ -74,6 +74,14 @@ class LocalBackupStorage:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def discard_partials(self, prefix: str) -> int:
+        folder = self._path(prefix)
+        removed = 0
+        for partial in folder.glob(".*.partial") if folder.is_dir() else ():
+            partial.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
     async def chunks(self, key: str) -> AsyncIterator[bytes]:
         handle = await asyncio.to_thread(self._path(key).open, "rb")
         try:
@@ -252,6 +260,11 @@ class S3BackupStorage:
                 return None
             raise StorageError(f"S3 storage error: {_describe(exc)}") from exc
         return stat.size
+
+    def discard_partials(self, prefix: str) -> int:
+        """An interrupted multipart upload never becomes an object; the bucket's lifecycle rule
+        (AbortIncompleteMultipartUpload) reclaims its parts."""
+        return 0
 
     def delete(self, key: str) -> None:
         try:
