@@ -84,7 +84,7 @@ async def handle_record_backup_completed(
         if backup.backup_type is not BackupType.SAFETY:
             await work.locks.release(backup.server_id, backup_id=backup.id)
         if backup.schedule_id is not None:
-            expired = await _rotate(work, backup.schedule_id, clock)
+            expired = await _rotate(work, backup, clock)
         await work.commit()
     for old in expired:
         try:
@@ -93,13 +93,16 @@ async def handle_record_backup_completed(
             log.warning("rotated_archive_not_deleted", backup_id=str(old.id), error=str(exc))
 
 
-async def _rotate(work: BackupsUnitOfWork, schedule_id: uuid.UUID, clock: Clock) -> list[Backup]:
+async def _rotate(work: BackupsUnitOfWork, completed: Backup, clock: Clock) -> list[Backup]:
     """Retention of a schedule: only its own completed scheduled backups are ever removed."""
-    schedule = await work.schedules.get(schedule_id)
-    if schedule is None:
+    schedule_id = completed.schedule_id
+    schedule = await work.schedules.get(schedule_id) if schedule_id else None
+    if schedule_id is None or schedule is None:
         return []
     now = clock.now()
-    candidates = await work.backups.scheduled_completed(schedule_id)
+    stored = await work.backups.scheduled_completed(schedule_id)
+    # The backup completing now is not written yet; it is the newest of the schedule's backups.
+    candidates = [*(item for item in stored if item[0] != completed.id), (completed.id, now)]
     removed: list[Backup] = []
     for backup_id in schedule.retention.expired(candidates, now=now):
         old = await work.backups.get(backup_id, lock=True)
