@@ -353,6 +353,9 @@ def _register_backups(container: Container, deps: dict[str, Any]) -> None:
         bus.register(message, inject(handler, **backup_deps))
     refresh = inject(backups.refresh_backup_views, **backup_deps)
     forward = inject(forward_backup_event, **backup_deps)
+    bus.subscribe(
+        server_events.ServerDeleted, inject(backups.forget_server_archives, **backup_deps)
+    )
     for event in backup_events.BACKUP_EVENTS:
         bus.subscribe(event, forward)
         if event in REFRESHING_EVENTS:

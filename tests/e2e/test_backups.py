@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
 import tarfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.client import connect
 
 pytestmark = pytest.mark.e2e
 
@@ -168,3 +170,27 @@ async def test_corrupted_archive_is_refused_before_anything_is_touched(
     assert tree(server_dir) == before
     safety = (await dashboard.http.get(f"/api/v2/servers/{sid}/backups?backup_type=safety")).json()
     assert safety["total"] == 0
+
+
+async def test_notifications_socket_streams_progress_and_outcome_to_the_owner_only(
+    dashboard, start_worker, fake_jar
+):
+    start_worker()
+    server = await dashboard.create_custom_server(fake_jar, name="notified")
+    sid = server["id"]
+    url = dashboard.url.replace("http://", "ws://") + "/api/v2/ws/notifications"
+    async with connect(url, subprotocols=["bearer", dashboard.token]) as ws:
+        await asyncio.sleep(0.3)
+        backup_id = (await dashboard.http.post(f"/api/v2/servers/{sid}/backups")).json()["id"]
+        seen: list[dict] = []
+        async with asyncio.timeout(30):
+            while not any(m["type"] == "BackupCompleted" for m in seen):
+                seen.append(json.loads(await ws.recv()))
+    kinds = [m["type"] for m in seen if m.get("backup_id") == backup_id]
+    assert "backup.progress" in kinds
+    assert kinds[-1] == "BackupCompleted"
+    phases = [m["phase"] for m in seen if m["type"] == "backup.progress"]
+    assert "archiving" in phases
+    async with connect(url) as anonymous:
+        with pytest.raises(Exception, match="4401"):
+            await anonymous.recv()

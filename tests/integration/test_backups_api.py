@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tarfile
 import uuid
@@ -196,6 +197,19 @@ async def test_upload_download_summary_and_delete(api, db):
     assert download.content == data
     listing = (await http.get(f"/api/v2/servers/{sid}/backups", headers=users["owner"])).json()
     assert listing["total"] == 1
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:  # the relay refreshes the read models shortly after the commit
+        servers = (await http.get("/api/v2/servers/", headers=users["owner"])).json()["items"]
+        summary = (
+            await http.get(f"/api/v2/servers/{sid}/backups/summary", headers=users["owner"])
+        ).json()
+        if servers[0]["backup_count"] == 1 and summary["backup_count"] == 1:
+            break
+        assert asyncio.get_running_loop().time() < deadline, (servers, summary)
+        await asyncio.sleep(0.1)
+    assert servers[0]["latest_backup"] is not None
+    assert summary["total_size"] == len(data)
+    assert summary["success_rate"] == 1.0
     deleted = await http.delete(f"/api/v2/backups/{uploaded['id']}", headers=users["owner"])
     assert deleted.status_code == 204
     stored = settings.resolved_data_dir / "backups" / sid / f"{uploaded['id']}.tar.gz"

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import structlog
+
 from app.backups.application.messages import (
     CreateBackup,
     DeleteBackup,
@@ -29,10 +31,12 @@ from app.backups.domain.ports import (
     ServerLookup,
     ViewRefresher,
 )
-from app.shared.domain import Clock, Conflict, NotFound, Page, new_id
+from app.servers.domain.events import ServerDeleted
+from app.shared.domain import Clock, NotFound, Page, new_id
 from app.shared.security import Principal
 
 UowFactory = Callable[[], BackupsUnitOfWork]
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,9 +137,6 @@ async def handle_delete_backup(
         backup = await visible_backup(
             await work.backups.get(cmd.backup_id, lock=True), cmd.actor, cmd.backup_id, servers
         )
-        holder = await work.locks.holder(backup.server_id)
-        if holder is not None and holder[1] == backup.id:
-            raise Conflict(f"backup {backup.id} is being {holder[0]}ed right now")
         backup.delete(reason=f"deleted by {cmd.actor.username}", now=clock.now())
         await work.backups.remove(backup)
         await work.commit()
@@ -218,3 +219,9 @@ async def refresh_backup_views(
     """Projection: a backup's end or removal refreshes the summary and the server list."""
     await backup_summary.refresh()
     await server_list.refresh()
+
+
+async def forget_server_archives(event: ServerDeleted, *, backup_storage: BackupStorage) -> None:
+    """A deleted server's backup rows went with it (cascade); its archives go too."""
+    removed = await asyncio.to_thread(backup_storage.delete_all, f"{event.server_id}/")
+    log.info("server_archives_deleted", server_id=str(event.server_id), archives=removed)

@@ -210,6 +210,8 @@ class Backup(Aggregate):
     def delete(self, *, reason: str, now: datetime) -> None:
         if not self.finished:
             raise BackupBusy(f"backup {self.id} is {self.status.value}; wait until it ends")
+        if self.restore_status is RestoreStatus.REQUESTED:
+            raise BackupBusy(f"backup {self.id} is being restored; wait until the restore ends")
         self.record(
             BackupDeleted(
                 occurred_at=now, backup_id=self.id, server_id=self.server_id, reason=reason

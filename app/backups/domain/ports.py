@@ -33,6 +33,10 @@ class BackupStorage(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def delete_all(self, prefix: str) -> int:
+        """Remove every archive under `prefix` (a deleted server's folder); returns how many."""
+        ...
+
     def discard_partials(self, prefix: str) -> int:
         """Remove what interrupted writes under `prefix` left behind; returns how many."""
         ...

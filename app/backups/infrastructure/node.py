@@ -115,6 +115,8 @@ class BackupNode:
         self._busy.add(backup.server_id)
         try:
             await self._take(supervisor, backup)
+        except DomainError as exc:  # e.g. the server and its backups were deleted meanwhile
+            log.warning("backup_outcome_not_recorded", backup_id=str(backup.id), reason=exc.detail)
         finally:
             self._busy.discard(backup.server_id)
 

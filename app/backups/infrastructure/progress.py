@@ -61,6 +61,9 @@ class ProgressPublisher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+            if tracker.changed:  # the last phase and byte count, however short the run was
+                tracker.changed = False
+                await self.publish(tracker.payload())
             with contextlib.suppress(Exception):
                 await self._redis.delete(key)
 

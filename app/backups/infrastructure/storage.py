@@ -74,6 +74,14 @@ class LocalBackupStorage:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def delete_all(self, prefix: str) -> int:
+        folder = self._path(prefix)
+        if not folder.is_dir():
+            return 0
+        count = sum(1 for path in folder.rglob("*") if path.is_file())
+        shutil.rmtree(folder)
+        return count
+
     def discard_partials(self, prefix: str) -> int:
         folder = self._path(prefix)
         removed = 0
@@ -265,6 +273,19 @@ class S3BackupStorage:
         """An interrupted multipart upload never becomes an object; the bucket's lifecycle rule
         (AbortIncompleteMultipartUpload) reclaims its parts."""
         return 0
+
+    def delete_all(self, prefix: str) -> int:
+        try:
+            keys = [
+                item.object_name
+                for item in self._client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                if item.object_name
+            ]
+            for key in keys:
+                self._client.remove_object(self.bucket, key)
+        except (S3Error, urllib3.exceptions.HTTPError) as exc:
+            raise StorageError(f"S3 delete failed: {_describe(exc)}") from exc
+        return len(keys)
 
     def delete(self, key: str) -> None:
         try:
