@@ -27,9 +27,11 @@ from app.backups.domain.ports import BackupStorage
 from app.backups.infrastructure.archive import inspect_archive
 from app.backups.infrastructure.cron import ApsCronCalendar
 from app.backups.infrastructure.jobs import BusServerLookup, RedisBackupJobs
-from app.backups.infrastructure.node import BackupNode, NodeBackupSettings
+from app.backups.infrastructure.node import BackupNode
 from app.backups.infrastructure.progress import ProgressPublisher, forward_backup_event
-from app.backups.infrastructure.repositories import SqlBackupReadModel, SqlBackupsUnitOfWork
+from app.backups.infrastructure.read_model import SqlBackupReadModel
+from app.backups.infrastructure.repositories import SqlBackupsUnitOfWork
+from app.backups.infrastructure.snapshot import NodeBackupSettings
 from app.backups.infrastructure.storage import storage_from_settings
 from app.servers.application import handlers as servers
 from app.servers.application import messages as server_messages
@@ -301,6 +303,7 @@ def _register_backups(container: Container, deps: dict[str, Any]) -> None:
                 gzip_level=settings.backup_gzip_level,
                 zstd_level=settings.backup_zstd_level,
                 save_timeout_seconds=settings.backup_save_timeout_seconds,
+                snapshot_copy=settings.backup_snapshot_copy,
                 stop_timeout_seconds=settings.server_stop_timeout_seconds
                 + settings.server_term_timeout_seconds
                 + 10,

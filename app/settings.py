@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     backup_s3_part_size_mb: int = Field(default=16, ge=5, le=5120)
     backup_s3_timeout_seconds: float = Field(default=30.0, gt=0)
     backup_save_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Copy the flushed world aside and turn saving back on before compressing: saving is off
+    # only for the copy, at the cost of free disk space for one copy of the server directory.
+    backup_snapshot_copy: bool = False
     backup_job_timeout_seconds: int = Field(default=6 * 3600, ge=60)
     backup_scheduler_tick_seconds: float = Field(default=5.0, gt=0)
     backup_sweep_seconds: float = Field(default=30.0, gt=0)

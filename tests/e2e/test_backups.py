@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import zstandard
 from websockets.asyncio.client import connect
 
 pytestmark = pytest.mark.e2e
@@ -194,3 +195,36 @@ async def test_notifications_socket_streams_progress_and_outcome_to_the_owner_on
     async with connect(url) as anonymous:
         with pytest.raises(Exception, match="4401"):
             await anonymous.recv()
+
+
+async def test_snapshot_copy_turns_saving_back_on_before_compressing(
+    world_writing, dashboard, start_worker, fake_jar, stack_env
+):
+    stack_env["MCDASH_BACKUP_SNAPSHOT_COPY"] = "true"
+    start_worker()
+    server = await dashboard.create_custom_server(fake_jar, name="copied")
+    sid = server["id"]
+    assert (await dashboard.http.post(f"/api/v2/servers/{sid}/start")).status_code == 202
+    await dashboard.wait_state(sid, "running")
+    requested = await dashboard.http.post(
+        f"/api/v2/servers/{sid}/backups", json={"compression": "zstd"}
+    )
+    backup = await wait_backup(dashboard, requested.json()["id"])
+    assert backup["status"] == "completed", backup
+    assert backup["compression"] == "zstd"
+    server_dir = Path(stack_env["MCDASH_DATA_DIR"]) / "servers" / sid
+    saves = (server_dir / ".fake" / "save-commands.log").read_text().splitlines()
+    assert [line.split(" ", 1)[1] for line in saves[-3:]] == [
+        "save-off",
+        "save-all flush",
+        "save-on",
+    ]
+    assert not list(server_dir.parent.glob(".snapshot-*"))
+    download = await dashboard.http.get(f"/api/v2/backups/{backup['id']}/download")
+    raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(download.content)).read()
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
+        archived = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    flushed = generation(archived["world/level.dat"])
+    for name in (n for n in archived if n.startswith("world/region/")):
+        assert generation(archived[name]) == flushed
+        assert b"dirty" not in archived[name]

@@ -18,7 +18,8 @@ import pytest
 
 from app.backups.domain.model import Compression
 from app.backups.infrastructure.archive import write_archive
-from app.backups.infrastructure.storage import LocalBackupStorage, S3BackupStorage
+from app.backups.infrastructure.s3 import S3BackupStorage
+from app.backups.infrastructure.storage import LocalBackupStorage
 from tests.e2e.test_backups import wait_backup
 
 pytestmark = [pytest.mark.performance, pytest.mark.e2e]

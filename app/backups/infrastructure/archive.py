@@ -105,6 +105,15 @@ def write_archive(
     return hashing.size, hashing.sha256
 
 
+def copy_tree(source: Path, target: Path) -> None:
+    """Blocking: copy what a backup archives (same exclusions) to `target`, a sibling directory."""
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return set(names) & EXCLUDED if Path(folder) == source else set()
+
+    shutil.copytree(source, target, ignore=ignore, symlinks=True)
+
+
 def detect_compression(path: Path) -> Compression:
     with path.open("rb") as handle:
         magic = handle.read(4)

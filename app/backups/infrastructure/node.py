@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import structlog
 
@@ -23,34 +20,21 @@ from app.backups.application.messages import (
 from app.backups.application.node import INTERRUPTED
 from app.backups.domain.model import Backup, Compression
 from app.backups.domain.ports import BackupStorage
-from app.backups.infrastructure.archive import write_archive
 from app.backups.infrastructure.progress import ProgressPublisher, Tracker
+from app.backups.infrastructure.snapshot import (
+    MARKER,
+    NodeBackupSettings,
+    Snapshot,
+    SnapshotTaker,
+)
 from app.backups.infrastructure.swap import RestoreWorkspace
 from app.servers.application.messages import RequestAutomaticStart, RequestMaintenanceStop
 from app.servers.infrastructure.files import ServerDirectory
-from app.servers.infrastructure.managed import NoAnswer, NotRunningHere
 from app.servers.infrastructure.process import ConsoleUnavailable, write_console
 from app.shared.bus import MessageBus
 from app.shared.domain import DomainError
 
 log = structlog.get_logger(__name__)
-
-MARKER = "saving-off"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodeBackupSettings:
-    gzip_level: int
-    zstd_level: int
-    save_timeout_seconds: float
-    stop_timeout_seconds: float
-
-
-@dataclass(slots=True)
-class Snapshot:
-    size: int = 0
-    sha256: str = ""
-    saving_off_ms: int | None = None
 
 
 def describe(exc: BaseException) -> str:
@@ -76,6 +60,7 @@ class BackupNode:
         self._storage = storage
         self._progress = progress
         self._settings = settings
+        self._snapshots = SnapshotTaker(storage, settings)
         self._busy: set[uuid.UUID] = set()
 
     # Adoption by a restarted worker.
@@ -127,7 +112,7 @@ class BackupNode:
             operation_id=backup.id, server_id=backup.server_id, kind="backup"
         ) as tracker:
             try:
-                await self._snapshot(supervisor, backup, snapshot, tracker)
+                await self._snapshots.take(supervisor, backup, snapshot, tracker)
             except Exception as exc:  # noqa: BLE001 - every failure ends the backup failed
                 reason = describe(exc)
                 log.warning("backup_failed", backup_id=str(backup.id), reason=reason)
@@ -147,77 +132,6 @@ class BackupNode:
         )
         log.info("backup_completed", backup_id=str(backup.id), size=snapshot.size)
         return True
-
-    async def _snapshot(
-        self, supervisor: Any, backup: Backup, snapshot: Snapshot, tracker: Tracker
-    ) -> None:
-        server_id = backup.server_id
-        directory: ServerDirectory = supervisor.directory(server_id)
-        managed = supervisor.managed.get(server_id)
-        if managed is not None and (not managed.ready or managed.stop_requested_at is not None):
-            raise DomainError("the server is starting or stopping; back it up when it is running")
-        if managed is None:
-            tracker.enter("archiving")
-            await self._archive(directory.path, backup, snapshot, tracker)
-            return
-        marker = directory.meta / MARKER
-        await asyncio.to_thread(marker.write_text, str(backup.id))
-        saving_off_at = time.monotonic()
-        try:
-            tracker.enter("saving")
-            await supervisor.converse(
-                server_id,
-                "save-off",
-                answer=lambda m: "saving is now disabled" in m or "already turned off" in m,
-                within=self._settings.save_timeout_seconds,
-            )
-            await supervisor.converse(
-                server_id,
-                "save-all flush",
-                answer=lambda m: "Saved the game" in m,
-                within=self._settings.save_timeout_seconds,
-            )
-            tracker.enter("archiving")
-            await self._archive(directory.path, backup, snapshot, tracker)
-        finally:
-            await self._resume_saving(supervisor, server_id)
-            snapshot.saving_off_ms = int((time.monotonic() - saving_off_at) * 1000)
-            await asyncio.to_thread(marker.unlink, True)
-
-    async def _resume_saving(self, supervisor: Any, server_id: uuid.UUID) -> None:
-        try:
-            await supervisor.converse(
-                server_id,
-                "save-on",
-                answer=lambda m: "saving is now enabled" in m or "already turned on" in m,
-                within=self._settings.save_timeout_seconds,
-            )
-        except (NotRunningHere, NoAnswer) as exc:
-            log.warning("save_on_unconfirmed", server_id=str(server_id), error=str(exc))
-
-    async def _archive(
-        self, source: Path, backup: Backup, snapshot: Snapshot, tracker: Tracker
-    ) -> None:
-        level = (
-            self._settings.gzip_level
-            if backup.compression is Compression.GZIP
-            else self._settings.zstd_level
-        )
-        result: list[tuple[int, str]] = []
-
-        def produce(sink: BinaryIO) -> None:
-            result.append(
-                write_archive(
-                    source,
-                    sink,
-                    compression=backup.compression,
-                    level=level,
-                    progress=tracker.advance,
-                )
-            )
-
-        await asyncio.to_thread(self._storage.write, backup.file_path, produce)
-        snapshot.size, snapshot.sha256 = result[0]
 
     # Restores.
 

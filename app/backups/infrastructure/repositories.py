@@ -1,4 +1,4 @@
-"""SQL repositories, activity locks and unit of work of backups, and their read model."""
+"""SQL repositories, activity locks and the unit of work of the backups context."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.backups.domain.errors import BackupBusy
 from app.backups.domain.model import (
@@ -20,10 +20,9 @@ from app.backups.domain.model import (
     Compression,
     RestoreStatus,
 )
-from app.backups.domain.ports import BackupSummary
 from app.backups.domain.schedule import BackupSchedule, Retention
 from app.backups.infrastructure.tables import backup_locks, backup_schedules, backups
-from app.shared.domain import DomainEvent, Page
+from app.shared.domain import DomainEvent
 from app.shared.uow import SqlRepository, SqlUnitOfWork
 
 _BACKUP_FIELDS = [
@@ -45,7 +44,7 @@ _BACKUP_FIELDS = [
 ]
 
 
-def _backup(row: RowMapping) -> Backup:
+def backup_from_row(row: RowMapping) -> Backup:
     return Backup(
         id=row["id"],
         version=row["version"],
@@ -57,7 +56,7 @@ def _backup(row: RowMapping) -> Backup:
     )
 
 
-def _schedule(row: RowMapping) -> BackupSchedule:
+def schedule_from_row(row: RowMapping) -> BackupSchedule:
     return BackupSchedule(
         id=row["id"],
         version=row["version"],
@@ -98,7 +97,7 @@ class SqlBackupRepository(SqlRepository[Backup]):
         query = sa.select(backups).where(backups.c.id == backup_id)
         row = (await self.conn.execute(query.with_for_update() if lock else query)).mappings()
         found = row.first()
-        return self.track(_backup(found)) if found else None
+        return self.track(backup_from_row(found)) if found else None
 
     async def remove(self, backup: Backup) -> None:
         """Delete the row now; its BackupDeleted event commits with the deletion."""
@@ -116,7 +115,7 @@ class SqlBackupRepository(SqlRepository[Backup]):
         if node is not None:
             query = query.where(backups.c.node == node)
         rows = (await self.conn.execute(query)).mappings()
-        return [self.track(_backup(row)) for row in rows]
+        return [self.track(backup_from_row(row)) for row in rows]
 
     async def scheduled_completed(self, schedule_id: uuid.UUID) -> list[tuple[uuid.UUID, datetime]]:
         rows = await self.conn.execute(
@@ -165,7 +164,7 @@ class SqlScheduleRepository(SqlRepository[BackupSchedule]):
         query = sa.select(backup_schedules).where(backup_schedules.c.id == schedule_id)
         rows = (await self.conn.execute(query.with_for_update() if lock else query)).mappings()
         found = rows.first()
-        return self.track(_schedule(found)) if found else None
+        return self.track(schedule_from_row(found)) if found else None
 
     async def remove(self, schedule: BackupSchedule) -> None:
         self.seen.pop(schedule.id, None)
@@ -180,7 +179,7 @@ class SqlScheduleRepository(SqlRepository[BackupSchedule]):
             .where(backup_schedules.c.is_active.is_(True), backup_schedules.c.next_run <= now)
             .order_by(backup_schedules.c.next_run)
         )
-        return [_schedule(row) for row in rows.mappings()]
+        return [schedule_from_row(row) for row in rows.mappings()]
 
     async def flush(self) -> list[DomainEvent]:
         events = await super().flush()
@@ -246,103 +245,3 @@ class SqlBackupsUnitOfWork(SqlUnitOfWork):
         self.backups = self.repository(SqlBackupRepository(conn))
         self.schedules = self.repository(SqlScheduleRepository(conn))
         self.locks = SqlActivityLocks(conn)
-
-
-class SqlBackupReadModel:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def get(self, backup_id: uuid.UUID) -> Backup | None:
-        async with self._engine.connect() as conn:
-            row = (
-                (await conn.execute(sa.select(backups).where(backups.c.id == backup_id)))
-                .mappings()
-                .first()
-            )
-        return _backup(row) if row else None
-
-    async def page(
-        self,
-        server_id: uuid.UUID,
-        *,
-        backup_type: str | None,
-        status: str | None,
-        page: int,
-        limit: int,
-    ) -> Page[Backup]:
-        total = sa.func.count().over().label("total")
-        query = sa.select(backups, total).where(backups.c.server_id == server_id)
-        if backup_type is not None:
-            query = query.where(backups.c.backup_type == backup_type)
-        if status is not None:
-            query = query.where(backups.c.status == status)
-        query = (
-            query.order_by(backups.c.created_at.desc(), backups.c.id)
-            .limit(limit)
-            .offset((page - 1) * limit)
-        )
-        async with self._engine.connect() as conn:
-            rows = list((await conn.execute(query)).mappings())
-        count = int(rows[0]["total"]) if rows else 0
-        if not rows and page > 1:
-            async with self._engine.connect() as conn:
-                count = int(
-                    await conn.scalar(
-                        sa.select(sa.func.count()).select_from(
-                            query.order_by(None).limit(None).offset(None).subquery()
-                        )
-                    )
-                    or 0
-                )
-        return Page(items=[_backup(row) for row in rows], total=count, page=page, limit=limit)
-
-    async def summary(self, server_id: uuid.UUID) -> BackupSummary | None:
-        async with self._engine.connect() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        sa.text(
-                            "SELECT server_id, server_name, backup_count, latest_backup, "
-                            "total_size, success_rate, failed_count FROM backup_summary_view "
-                            "WHERE server_id = :server_id"
-                        ),
-                        {"server_id": server_id},
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        if row is None:
-            return None
-        rate = row["success_rate"]
-        return BackupSummary(
-            server_id=row["server_id"],
-            server_name=row["server_name"],
-            backup_count=int(row["backup_count"]),
-            latest_backup=row["latest_backup"],
-            total_size=int(row["total_size"]),
-            success_rate=float(rate) if rate is not None else None,
-            failed_count=int(row["failed_count"]),
-        )
-
-    async def schedules(self, server_id: uuid.UUID) -> list[BackupSchedule]:
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(backup_schedules)
-                .where(backup_schedules.c.server_id == server_id)
-                .order_by(backup_schedules.c.created_at)
-            )
-            return [_schedule(row) for row in rows.mappings()]
-
-    async def schedule(self, schedule_id: uuid.UUID) -> BackupSchedule | None:
-        async with self._engine.connect() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        sa.select(backup_schedules).where(backup_schedules.c.id == schedule_id)
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        return _schedule(row) if row else None
