@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,45 @@ async def test_unreachable_s3_fails_the_backup_with_the_reason_and_saving_is_bac
     assert status["state"] == "running"
     retry = await dashboard.http.post(f"/api/v2/servers/{sid}/backups")
     assert retry.status_code == 202  # the failed backup released the server
+
+
+@pytest.fixture
+def s3_stack(stack_env, moto_s3):
+    """The API and the worker both store archives in the moto bucket."""
+    stack_env.update(
+        {
+            "MCDASH_BACKUP_STORAGE": "s3",
+            "MCDASH_BACKUP_S3_ENDPOINT": moto_s3.endpoint,
+            "MCDASH_BACKUP_S3_BUCKET": f"e2e-{uuid.uuid4().hex[:12]}",
+            "MCDASH_BACKUP_S3_SECURE": "false",
+            "MCDASH_BACKUP_S3_ACCESS_KEY": moto_s3.access_key,
+            "MCDASH_BACKUP_S3_SECRET_KEY": moto_s3.secret_key,
+            "MCDASH_BACKUP_S3_REGION": "us-east-1",
+            "MCDASH_BACKUP_S3_PART_SIZE_MB": "5",
+        }
+    )
+
+
+async def test_backup_and_restore_through_s3(
+    s3_stack, dashboard, start_worker, fake_jar, stack_env
+):
+    start_worker()
+    sid = await running_server(dashboard, fake_jar, "in-s3")
+    server_dir = Path(stack_env["MCDASH_DATA_DIR"]) / "servers" / sid
+    (server_dir / "world" / "region" / "big.mca").write_bytes(os.urandom(12 * 1024 * 1024))
+    backup_id = (await dashboard.http.post(f"/api/v2/servers/{sid}/backups")).json()["id"]
+    backup = await wait_backup(dashboard, backup_id, timeout=120)
+    assert backup["status"] == "completed", backup
+    assert backup["size_bytes"] > 10 * 1024 * 1024
+    assert not (Path(stack_env["MCDASH_DATA_DIR"]) / "backups").exists()
+    (server_dir / "world" / "region" / "big.mca").write_bytes(b"changed after the backup")
+    restore = await dashboard.http.post(f"/api/v2/backups/{backup_id}/restore")
+    assert restore.status_code == 202
+    restored = await wait_backup(
+        dashboard, backup_id, field="restore_status", until=("completed", "failed"), timeout=120
+    )
+    assert restored["restore_status"] == "completed", restored
+    assert (server_dir / "world" / "region" / "big.mca").stat().st_size == 12 * 1024 * 1024
+    await dashboard.wait_state(sid, "running")
+    download = await dashboard.http.get(f"/api/v2/backups/{backup_id}/download")
+    assert len(download.content) == backup["size_bytes"]

@@ -248,3 +248,27 @@ async def test_restore_of_another_servers_backup(api, db):
     assert again.status_code == 409
     locks = await db.fetch("SELECT server_id, operation FROM backup_locks")
     assert [(str(r[0]), r[1]) for r in locks] == [(target, "restore")]
+
+
+async def test_download_of_an_archive_gone_from_storage_is_410(api):
+    http, settings, users = api
+    sid = await server(http, users["owner"])
+    bid = (await upload(http, users["owner"], sid, archive({"a": b"a"}))).json()["id"]
+    (settings.resolved_data_dir / "backups" / sid / f"{bid}.tar.gz").unlink()
+    response = await http.get(f"/api/v2/backups/{bid}/download", headers=users["owner"])
+    assert response.status_code == 410
+    assert response.json()["type"] == "urn:mcdash:problem:backup-archive-missing"
+
+
+async def test_backup_routes_need_a_token_and_valid_ids(api):
+    http, _, users = api
+    assert (await http.get(f"/api/v2/backups/{uuid.uuid4()}")).status_code == 401
+    assert (await http.get("/api/v2/backups/not-a-uuid", headers=users["owner"])).status_code == 422
+    missing = await http.get(f"/api/v2/backups/{uuid.uuid4()}", headers=users["owner"])
+    assert missing.status_code == 404
+    assert missing.json()["type"] == "urn:mcdash:problem:backup-not-found"
+    sid = await server(http, users["owner"])
+    bad = await http.post(
+        f"/api/v2/servers/{sid}/backups", headers=users["owner"], json={"compression": "rar"}
+    )
+    assert bad.status_code == 422

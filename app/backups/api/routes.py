@@ -38,7 +38,7 @@ from app.backups.application.messages import (
     RestoreBackup,
     UpdateSchedule,
 )
-from app.backups.domain.errors import InvalidArchive, InvalidBackupState
+from app.backups.domain.errors import ArchiveMissing, InvalidArchive, InvalidBackupState
 from app.backups.domain.model import BackupStatus, BackupType
 from app.shared.dependencies import BusDep, require
 from app.shared.security import Permission, Principal
@@ -156,6 +156,8 @@ async def download_backup(
             f"backup {backup.id} is {backup.status.value}; nothing to download"
         )
     storage = request.app.state.container.backups.storage
+    if await asyncio.to_thread(storage.size, backup.file_path) is None:
+        raise ArchiveMissing(f"the archive of backup {backup.id} is missing from the storage")
     filename = f"{backup.name}{backup.compression.extension}".replace('"', "")
     headers = {
         "Content-Disposition": f'attachment; filename="{filename}"',

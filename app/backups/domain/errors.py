@@ -46,3 +46,11 @@ class StorageUnavailable(DomainError):
     status = 503
     slug = "backup-storage-unavailable"
     title = "Backup storage unavailable"
+
+
+class ArchiveMissing(DomainError):
+    """The backup is recorded but its archive is gone from the storage."""
+
+    status = 410
+    slug = "backup-archive-missing"
+    title = "Backup archive missing"
