@@ -100,10 +100,12 @@ def test_archive_throughput_local_s3_and_tar(world, tmp_path, moto_s3):
     assert tar_seconds > 0
 
 
+@pytest.mark.parametrize("snapshot_copy", [False, True], ids=["archive-in-place", "snapshot-copy"])
 async def test_time_with_saving_off_for_a_200_mb_world(
-    world, dashboard, start_worker, fake_jar, stack_env
+    world, dashboard, start_worker, fake_jar, stack_env, snapshot_copy
 ):
     root, size = world
+    stack_env["MCDASH_BACKUP_SNAPSHOT_COPY"] = str(snapshot_copy).lower()
     start_worker()
     server = await dashboard.create_custom_server(fake_jar, name="big")
     sid = server["id"]
@@ -125,6 +127,6 @@ async def test_time_with_saving_off_for_a_200_mb_world(
         elapsed = time.perf_counter() - started
         assert backup["status"] == "completed", backup
         print(
-            f"\nrunning server, {compression}: request->completed {elapsed:.1f} s "
+            f"\nrunning server, snapshot_copy={snapshot_copy}, {compression}: request->completed {elapsed:.1f} s "
             f"({mb_per_s(size, elapsed):.1f} MB/s), saving off {backup['saving_off_ms']} ms"
         )
