@@ -142,3 +142,41 @@ def test_extract_refuses_duplicate_members_and_garbage(tmp_path):
     garbage.write_bytes(b"\x1f\x8b" + os.urandom(100))
     with pytest.raises(InvalidArchive, match="cannot be read"):
         inspect_archive(garbage)
+
+
+def test_a_swap_cut_between_its_renames_is_undone(tmp_path):
+    from app.backups.infrastructure.swap import RestoreWorkspace
+
+    server_dir = tmp_path / "servers" / "abc"
+    old = tmp_path / "servers" / ".restore-abc-0123456789ab.old"
+    old.mkdir(parents=True)
+    (old / "level.dat").write_text("before")
+    assert RestoreWorkspace.recover(server_dir)
+    assert (server_dir / "level.dat").read_text() == "before"
+    assert not RestoreWorkspace.recover(server_dir)
+
+
+def test_a_failed_swap_leaves_the_directory_as_it_was(tmp_path, monkeypatch):
+    from app.backups.infrastructure import swap
+    from app.backups.infrastructure.swap import RestoreWorkspace
+
+    server_dir = tmp_path / "servers" / "abc"
+    (server_dir / ".mcdash").mkdir(parents=True)
+    (server_dir / ".mcdash" / "console.log").write_text("log")
+    (server_dir / "level.dat").write_text("before")
+    workspace = RestoreWorkspace(server_dir, uuid.uuid4())
+    workspace.staging.mkdir()
+    (workspace.staging / "level.dat").write_text("after")
+    real_rename = os.rename
+
+    def failing_rename(source, target):
+        if Path(source) == workspace.staging:
+            raise OSError(5, "I/O error")
+        real_rename(source, target)
+
+    monkeypatch.setattr(swap.os, "rename", failing_rename)
+    with pytest.raises(OSError, match="I/O error"):
+        workspace.swap()
+    assert (server_dir / "level.dat").read_text() == "before"
+    assert (server_dir / ".mcdash" / "console.log").read_text() == "log"
+    assert not workspace.old.exists()

@@ -272,3 +272,22 @@ async def test_backup_routes_need_a_token_and_valid_ids(api):
         f"/api/v2/servers/{sid}/backups", headers=users["owner"], json={"compression": "rar"}
     )
     assert bad.status_code == 422
+
+
+async def test_restore_while_a_backup_of_the_server_runs_is_409(api, db):
+    http, _, users = api
+    sid = await server(http, users["owner"])
+    uploaded = (await upload(http, users["owner"], sid, archive({"a": b"a"}))).json()["id"]
+    running = await http.post(f"/api/v2/servers/{sid}/backups", headers=users["owner"])
+    assert running.status_code == 202  # no worker in this test: it stays requested
+    refused = await http.post(f"/api/v2/backups/{uploaded}/restore", headers=users["owner"])
+    assert refused.status_code == 409
+    assert refused.json()["type"] == "urn:mcdash:problem:backup-in-progress"
+    assert "backup" in refused.json()["detail"]
+    second = await http.post(f"/api/v2/servers/{sid}/backups", headers=users["owner"])
+    assert second.status_code == 409
+    assert await db.fetchval("SELECT count(*) FROM backups WHERE status='requested'") == 1
+    restore_status = await db.fetchval(
+        "SELECT restore_status FROM backups WHERE id=$1", uuid.UUID(uploaded)
+    )
+    assert restore_status is None

@@ -142,3 +142,10 @@ def test_a_schedule_plans_its_next_run_and_collapses_missed_runs():
 def test_bad_cron_or_timezone_says_why(expression, timezone, needle):
     with pytest.raises(InvalidSchedule, match=needle):
         ApsCronCalendar().validate(expression, timezone)
+
+
+def test_a_full_storage_is_named_in_the_reason():
+    from app.backups.infrastructure.node import describe
+
+    assert describe(OSError(28, "No space left on device")).startswith("the backup storage is full")
+    assert describe(InvalidSchedule("bad cron")) == "bad cron"

@@ -174,6 +174,8 @@ class BackupNode:
         backup = await self._bus.handle(GetBackup(actor=None, backup_id=backup_id))
         directory: ServerDirectory = supervisor.directory(target_id)
         workspace = RestoreWorkspace(directory.path, backup_id)
+        if await asyncio.to_thread(RestoreWorkspace.recover, directory.path):
+            log.warning("interrupted_restore_undone", server_id=str(target_id))
         try:
             tracker.enter("verifying")
             await asyncio.to_thread(workspace.fetch, self._storage, backup)

@@ -29,6 +29,18 @@ class RestoreWorkspace:
         self.staging = server_dir.parent / f"{tag}.new"
         self.old = server_dir.parent / f"{tag}.old"
 
+    @staticmethod
+    def recover(server_dir: Path) -> bool:
+        """Blocking: undo a swap a crash cut between its two renames (the directory is missing
+        and a `.old` one is left); True when something was put back."""
+        if server_dir.exists():
+            return False
+        leftovers = sorted(server_dir.parent.glob(f".restore-{server_dir.name}-*.old"))
+        if not leftovers:
+            return False
+        os.rename(leftovers[-1], server_dir)
+        return True
+
     def fetch(self, storage: BackupStorage, backup: Backup) -> None:
         """Blocking: download the archive and verify its size and SHA-256."""
         self.server_dir.parent.mkdir(parents=True, exist_ok=True)
