@@ -15,6 +15,24 @@ from slowapi import Limiter
 from slowapi.util import get_remote_address
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.backups.application import handlers as backups
+from app.backups.application import messages as backup_messages
+from app.backups.application import node as backup_node
+from app.backups.application import schedules
+from app.backups.application.handlers import BackupPolicy
+from app.backups.domain import events as backup_events
+from app.backups.domain.events import REFRESHING_EVENTS
+from app.backups.domain.model import Compression
+from app.backups.domain.ports import BackupStorage
+from app.backups.infrastructure.archive import inspect_archive
+from app.backups.infrastructure.cron import ApsCronCalendar
+from app.backups.infrastructure.jobs import BusServerLookup, RedisBackupJobs
+from app.backups.infrastructure.node import BackupNode
+from app.backups.infrastructure.progress import ProgressPublisher, forward_backup_event
+from app.backups.infrastructure.read_model import SqlBackupReadModel
+from app.backups.infrastructure.repositories import SqlBackupsUnitOfWork
+from app.backups.infrastructure.snapshot import NodeBackupSettings
+from app.backups.infrastructure.storage import storage_from_settings
 from app.files.application import handlers as files
 from app.files.application import messages as file_messages
 from app.files.application import queries as file_queries
@@ -105,6 +123,7 @@ class Container:
     node_hooks: NodeHooks
     http: httpx.AsyncClient
     sync_redis: SyncRedis
+    backups: BackupsComponents | None = None
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -138,6 +157,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
             *server_events.SERVER_EVENTS,
             *group_events.GROUP_EVENTS,
             *file_events.FILE_EVENTS,
+            *backup_events.BACKUP_EVENTS,
         )
     )
     relay = EventRelay(
@@ -214,7 +234,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         if settings.rate_limits_enabled
         else None
     )
-    return Container(
+    container = Container(
         settings=settings,
         engine=engine,
         read_engine=read_engine,
@@ -234,6 +254,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         http=http,
         sync_redis=sync_redis,
     )
+    _register_backups(container, deps)
+    return container
 
 
 def _servers_components(
@@ -289,6 +311,7 @@ def _register_servers(bus: MessageBus, deps: dict[str, Any]) -> None:
         (m.RecordPlayers, observations.handle_record_players),
         (m.MarkRestartRequired, observations.handle_mark_restart_required),
         (m.RequestAutomaticStart, observations.handle_request_automatic_start),
+        (m.RequestMaintenanceStop, observations.handle_request_maintenance_stop),
         (m.ExpireStaleStarts, observations.handle_expire_stale_starts),
         (m.GetServer, server_queries.handle_get_server),
         (m.ListServers, server_queries.handle_list_servers),
@@ -339,6 +362,93 @@ def _register_files(
         (m.DiffVersion, file_queries.handle_diff_version),
     ):
         bus.register(message, inject(handler, **deps))
+
+
+@dataclass(kw_only=True)
+class BackupsComponents:
+    storage: BackupStorage
+    progress: ProgressPublisher
+    node: BackupNode
+    summary: MaterializedView
+
+
+def _register_backups(container: Container, deps: dict[str, Any]) -> None:
+    """Backups: handlers, projections, the node's runner and its adoption hook."""
+    settings, bus = container.settings, container.bus
+    storage = storage_from_settings(settings)
+    progress = ProgressPublisher(container.redis)
+    components = BackupsComponents(
+        storage=storage,
+        progress=progress,
+        summary=MaterializedView(container.engine, "backup_summary_view"),
+        node=BackupNode(
+            bus=bus,
+            storage=storage,
+            progress=progress,
+            settings=NodeBackupSettings(
+                gzip_level=settings.backup_gzip_level,
+                zstd_level=settings.backup_zstd_level,
+                save_timeout_seconds=settings.backup_save_timeout_seconds,
+                snapshot_copy=settings.backup_snapshot_copy,
+                stop_timeout_seconds=settings.server_stop_timeout_seconds
+                + settings.server_term_timeout_seconds
+                + 10,
+            ),
+        ),
+    )
+    container.backups = components
+    container.node_hooks.after_adopt.append(components.node.after_adopt)
+    engine, codec, relay = container.engine, container.codec, container.relay
+    backup_deps = {
+        **deps,
+        "backups_uow": lambda: SqlBackupsUnitOfWork(engine, codec, on_commit=relay.wake),
+        "backups_read": SqlBackupReadModel(container.read_engine),
+        "servers": BusServerLookup(bus),
+        "backup_jobs": RedisBackupJobs(
+            container.servers.nodes, job_timeout=settings.backup_job_timeout_seconds
+        ),
+        "backup_storage": storage,
+        "backup_policy": BackupPolicy(compression=Compression(settings.backup_compression)),
+        "archive_check": inspect_archive,
+        "calendar": ApsCronCalendar(),
+        "progress": progress,
+        "heartbeats": progress,
+        "backup_summary": components.summary,
+        "server_list": container.servers.server_list,
+    }
+    m = backup_messages
+    for message, handler in (
+        (m.CreateBackup, backups.handle_create_backup),
+        (m.ImportBackup, backups.handle_import_backup),
+        (m.DeleteBackup, backups.handle_delete_backup),
+        (m.RestoreBackup, backups.handle_restore_backup),
+        (m.GetBackup, backups.handle_get_backup),
+        (m.ListBackups, backups.handle_list_backups),
+        (m.GetBackupSummary, backups.handle_get_backup_summary),
+        (m.CreateSchedule, schedules.handle_create_schedule),
+        (m.UpdateSchedule, schedules.handle_update_schedule),
+        (m.DeleteSchedule, schedules.handle_delete_schedule),
+        (m.ListSchedules, schedules.handle_list_schedules),
+        (m.GetSchedule, schedules.handle_get_schedule),
+        (m.FireDueSchedules, schedules.handle_fire_due_schedules),
+        (m.BeginBackupRun, backup_node.handle_begin_backup_run),
+        (m.CreateSafetyBackup, backup_node.handle_create_safety_backup),
+        (m.RecordBackupCompleted, backup_node.handle_record_backup_completed),
+        (m.RecordBackupFailed, backup_node.handle_record_backup_failed),
+        (m.RecordRestoreOutcome, backup_node.handle_record_restore_outcome),
+        (m.FailInterruptedBackups, backup_node.handle_fail_interrupted_backups),
+        (m.SweepInterruptedBackups, backup_node.handle_sweep_interrupted_backups),
+    ):
+        bus.register(message, inject(handler, **backup_deps))
+    refresh = inject(backups.refresh_backup_views, **backup_deps)
+    forward = inject(forward_backup_event, **backup_deps)
+    bus.subscribe(
+        server_events.ServerDeleted, inject(backups.forget_server_archives, **backup_deps)
+    )
+    for event in backup_events.BACKUP_EVENTS:
+        bus.subscribe(event, forward)
+        if event in REFRESHING_EVENTS:
+            bus.subscribe(event, refresh)
 
 
 def _register_users(bus: MessageBus, deps: dict[str, Any]) -> None:

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
+from app.backups.api.routes import router as backups_router
+from app.backups.api.websockets import router as backups_ws_router
 from app.bootstrap import bootstrap
 from app.files.api.routes import router as files_router
 from app.groups.api.routes import access_router as groups_access_router
@@ -97,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         groups_router,
         groups_access_router,
         files_router,
+        backups_router,
+        backups_ws_router,
     ):
         app.include_router(router)
     return app

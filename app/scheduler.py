@@ -14,6 +14,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
 
+from app.backups.infrastructure.scheduling import schedule_backup_jobs
 from app.bootstrap import Container, bootstrap
 from app.servers.application.messages import ExpireStaleStarts
 from app.settings import Settings
@@ -84,6 +85,7 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
         max_instances=1,
         coalesce=True,
     )
+    schedule_backup_jobs(scheduler, container)
     scheduler.start(paused=True)
     leading = False
     log.info("scheduler_started", instance=lock.token)

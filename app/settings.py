@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,6 +82,29 @@ class Settings(BaseSettings):
     # files
     file_edit_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     file_upload_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    # backups
+    backup_storage: Literal["local", "s3"] = "local"
+    backup_local_dir: Path | None = None
+    backup_compression: Literal["gzip", "zstd"] = "gzip"
+    backup_gzip_level: int = Field(default=6, ge=1, le=9)
+    backup_zstd_level: int = Field(default=3, ge=1, le=22)
+    backup_s3_endpoint: str | None = None
+    backup_s3_bucket: str = "mcdash-backups"
+    backup_s3_access_key: SecretStr | None = None
+    backup_s3_secret_key: SecretStr | None = None
+    backup_s3_secure: bool = True
+    backup_s3_region: str | None = None
+    backup_s3_part_size_mb: int = Field(default=16, ge=5, le=5120)
+    backup_s3_timeout_seconds: float = Field(default=30.0, gt=0)
+    backup_save_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Copy the flushed world aside and turn saving back on before compressing: saving is off
+    # only for the copy, at the cost of free disk space for one copy of the server directory.
+    backup_snapshot_copy: bool = False
+    backup_job_timeout_seconds: int = Field(default=6 * 3600, ge=60)
+    backup_scheduler_tick_seconds: float = Field(default=5.0, gt=0)
+    backup_sweep_seconds: float = Field(default=30.0, gt=0)
+    backup_requested_grace_seconds: float = Field(default=600.0, gt=0)
+    backup_max_upload_bytes: int = Field(default=50 * 1024**3, ge=1024)
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -9,6 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.backups.infrastructure import tables as _backups_tables  # noqa: F401
 from app.files.infrastructure import tables as _files_tables  # noqa: F401
 from app.groups.infrastructure import tables as _groups_tables  # noqa: F401 - registers tables
 from app.servers.infrastructure import tables as _servers_tables  # noqa: F401 - registers tables

@@ -20,6 +20,7 @@ from app.main import create_app
 from app.settings import Settings
 from app.shared.db import metadata
 from app.shared.migrations import upgrade
+from tests.s3 import moto_s3  # noqa: F401 - the S3 server fixture of the backup tests
 from tests.services import (
     Services,
     asyncpg_kwargs,
@@ -88,6 +89,7 @@ async def _reset(database_url: str, redis_url: str) -> None:
         await conn.execute(f"TRUNCATE {', '.join(APP_TABLES)} RESTART IDENTITY CASCADE")
         await conn.execute("REFRESH MATERIALIZED VIEW server_list_view")
         await conn.execute("REFRESH MATERIALIZED VIEW group_summary_view")
+        await conn.execute("REFRESH MATERIALIZED VIEW backup_summary_view")
     finally:
         await conn.close()
     redis = Redis.from_url(redis_url)

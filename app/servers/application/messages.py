@@ -156,6 +156,14 @@ class MarkRestartRequired(Command[bool]):
     changed_file: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestMaintenanceStop(Command[bool]):
+    """The node stops a running server for maintenance (a restore); False if it was not running."""
+
+    server_id: uuid.UUID
+    reason: str
+
+
 # Queries
 
 
@@ -187,6 +195,8 @@ class ServerListItem:
     created_at: datetime
     owner_id: uuid.UUID
     owner_username: str | None
+    backup_count: int = 0
+    latest_backup: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,6 +21,7 @@ from app.servers.application.messages import (
     RecordServerReady,
     RecordStartFailure,
     RequestAutomaticStart,
+    RequestMaintenanceStop,
 )
 from app.servers.domain.model import Server, ServerState
 from app.shared.domain import Clock, ConcurrencyConflict
@@ -153,3 +154,15 @@ async def handle_mark_restart_required(
     if marked:
         await server_list.refresh()
     return marked
+
+
+async def handle_request_maintenance_stop(
+    cmd: RequestMaintenanceStop, *, servers_uow: UowFactory, clock: Clock
+) -> bool:
+    def change(server: Server) -> bool:
+        if server.state is not ServerState.RUNNING:
+            return False
+        server.request_stop(by=None, kill=False, now=clock.now())
+        return True
+
+    return await _on_server(servers_uow, cmd.server_id, change)

@@ -1,0 +1,250 @@
+"""HTTP routes of backups: per server, per backup, restore, download, upload and schedules."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
+
+from app.backups.api.schemas import (
+    BackupPage,
+    BackupResponse,
+    BackupSummaryResponse,
+    CreateBackupRequest,
+    CreateScheduleRequest,
+    RestoreRequest,
+    RestoreResponse,
+    ScheduleResponse,
+    UpdateScheduleRequest,
+)
+from app.backups.application.messages import (
+    CreateBackup,
+    CreateSchedule,
+    DeleteBackup,
+    DeleteSchedule,
+    GetBackup,
+    GetBackupSummary,
+    GetSchedule,
+    ImportBackup,
+    ListBackups,
+    ListSchedules,
+    RestoreBackup,
+    UpdateSchedule,
+)
+from app.backups.domain.errors import ArchiveMissing, InvalidArchive, InvalidBackupState
+from app.backups.domain.model import BackupStatus, BackupType
+from app.shared.dependencies import BusDep, require
+from app.shared.security import Permission, Principal
+
+router = APIRouter(prefix="/api/v2", tags=["backups"])
+
+Reader = Annotated[Principal, Depends(require(Permission.BACKUP_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.BACKUP_WRITE))]
+
+
+@router.get("/servers/{server_id}/backups", summary="A server's backups, newest first")
+async def list_backups(
+    server_id: uuid.UUID,
+    actor: Reader,
+    bus: BusDep,
+    backup_type: BackupType | None = None,
+    status_: Annotated[BackupStatus | None, Query(alias="status")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> BackupPage:
+    result = await bus.handle(
+        ListBackups(
+            actor=actor,
+            server_id=server_id,
+            backup_type=backup_type.value if backup_type else None,
+            status=status_.value if status_ else None,
+            page=page,
+            limit=limit,
+        )
+    )
+    return BackupPage(
+        items=[BackupResponse.of(item) for item in result.items],
+        total=result.total,
+        page=result.page,
+        limit=result.limit,
+    )
+
+
+@router.post(
+    "/servers/{server_id}/backups",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Request a backup; the server's node takes it (409 while one runs)",
+)
+async def create_backup(
+    server_id: uuid.UUID, actor: Writer, bus: BusDep, body: CreateBackupRequest | None = None
+) -> BackupResponse:
+    body = body or CreateBackupRequest()
+    backup = await bus.handle(
+        CreateBackup(actor=actor, server_id=server_id, name=body.name, compression=body.compression)
+    )
+    return BackupResponse.of(backup)
+
+
+@router.post(
+    "/servers/{server_id}/backups/upload",
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload an existing .tar.gz or .tar.zst as a completed backup",
+)
+async def upload_backup(
+    server_id: uuid.UUID,
+    request: Request,
+    actor: Writer,
+    bus: BusDep,
+    file: Annotated[UploadFile, File(description="a tar.gz or tar.zst server archive")],
+    name: Annotated[str | None, Query(max_length=200)] = None,
+) -> BackupResponse:
+    settings = request.app.state.settings
+    spool = settings.resolved_data_dir / "tmp"
+    await asyncio.to_thread(spool.mkdir, parents=True, exist_ok=True)
+    fd, raw = await asyncio.to_thread(tempfile.mkstemp, dir=spool, prefix="upload-")
+    path = Path(raw)
+    try:
+        written = 0
+        with os.fdopen(fd, "wb") as out:
+            while chunk := await file.read(1 << 20):
+                written += len(chunk)
+                if written > settings.backup_max_upload_bytes:
+                    raise InvalidArchive(
+                        f"the archive is larger than {settings.backup_max_upload_bytes} bytes"
+                    )
+                await asyncio.to_thread(out.write, chunk)
+        backup = await bus.handle(
+            ImportBackup(actor=actor, server_id=server_id, archive=path, name=name)
+        )
+    finally:
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(path.unlink)
+    return BackupResponse.of(backup)
+
+
+@router.get("/servers/{server_id}/backups/summary", summary="Count, latest, size, success rate")
+async def backup_summary(server_id: uuid.UUID, actor: Reader, bus: BusDep) -> BackupSummaryResponse:
+    summary = await bus.handle(GetBackupSummary(actor=actor, server_id=server_id))
+    return BackupSummaryResponse.model_validate(summary)
+
+
+@router.get("/backups/{backup_id}")
+async def get_backup(backup_id: uuid.UUID, actor: Reader, bus: BusDep) -> BackupResponse:
+    return BackupResponse.of(await bus.handle(GetBackup(actor=actor, backup_id=backup_id)))
+
+
+@router.delete("/backups/{backup_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_backup(backup_id: uuid.UUID, actor: Writer, bus: BusDep) -> Response:
+    await bus.handle(DeleteBackup(actor=actor, backup_id=backup_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/backups/{backup_id}/download", summary="The archive, streamed")
+async def download_backup(
+    backup_id: uuid.UUID, request: Request, actor: Reader, bus: BusDep
+) -> StreamingResponse:
+    backup = await bus.handle(GetBackup(actor=actor, backup_id=backup_id))
+    if backup.status is not BackupStatus.COMPLETED:
+        raise InvalidBackupState(
+            f"backup {backup.id} is {backup.status.value}; nothing to download"
+        )
+    storage = request.app.state.container.backups.storage
+    if await asyncio.to_thread(storage.size, backup.file_path) is None:
+        raise ArchiveMissing(f"the archive of backup {backup.id} is missing from the storage")
+    filename = f"{backup.name}{backup.compression.extension}".replace('"', "")
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Content-Length": str(backup.size_bytes),
+        "X-Checksum-SHA256": backup.sha256 or "",
+    }
+    return StreamingResponse(
+        storage.chunks(backup.file_path), media_type="application/octet-stream", headers=headers
+    )
+
+
+@router.post(
+    "/backups/{backup_id}/restore",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Restore (verified, with a safety backup first); 409 while a backup/restore runs",
+)
+async def restore_backup(
+    backup_id: uuid.UUID, actor: Writer, bus: BusDep, body: RestoreRequest | None = None
+) -> RestoreResponse:
+    body = body or RestoreRequest()
+    accepted = await bus.handle(
+        RestoreBackup(
+            actor=actor,
+            backup_id=backup_id,
+            target_server_id=body.server_id,
+            from_other_server=body.from_other_server,
+        )
+    )
+    return RestoreResponse.model_validate(accepted)
+
+
+@router.get("/servers/{server_id}/schedules")
+async def list_schedules(
+    server_id: uuid.UUID, actor: Reader, bus: BusDep
+) -> list[ScheduleResponse]:
+    schedules = await bus.handle(ListSchedules(actor=actor, server_id=server_id))
+    return [ScheduleResponse.of(schedule) for schedule in schedules]
+
+
+@router.post("/servers/{server_id}/schedules", status_code=status.HTTP_201_CREATED)
+async def create_schedule(
+    server_id: uuid.UUID, body: CreateScheduleRequest, actor: Writer, bus: BusDep
+) -> ScheduleResponse:
+    schedule = await bus.handle(
+        CreateSchedule(
+            actor=actor,
+            server_id=server_id,
+            cron_expression=body.cron_expression,
+            timezone=body.timezone,
+            is_active=body.is_active,
+            only_when_running=body.only_when_running,
+            keep_last=body.keep_last,
+            keep_days=body.keep_days,
+            compression=body.compression,
+        )
+    )
+    return ScheduleResponse.of(schedule)
+
+
+@router.get("/schedules/{schedule_id}")
+async def get_schedule(schedule_id: uuid.UUID, actor: Reader, bus: BusDep) -> ScheduleResponse:
+    return ScheduleResponse.of(await bus.handle(GetSchedule(actor=actor, schedule_id=schedule_id)))
+
+
+@router.patch("/schedules/{schedule_id}", summary="Change a schedule (null keep_* removes a limit)")
+async def update_schedule(
+    schedule_id: uuid.UUID, body: UpdateScheduleRequest, actor: Writer, bus: BusDep
+) -> ScheduleResponse:
+    given = body.model_fields_set
+    schedule = await bus.handle(
+        UpdateSchedule(
+            actor=actor,
+            schedule_id=schedule_id,
+            cron_expression=body.cron_expression,
+            timezone=body.timezone,
+            is_active=body.is_active,
+            only_when_running=body.only_when_running,
+            keep_last=body.keep_last,
+            keep_days=body.keep_days,
+            clear_keep_last="keep_last" in given and body.keep_last is None,
+            clear_keep_days="keep_days" in given and body.keep_days is None,
+        )
+    )
+    return ScheduleResponse.of(schedule)
+
+
+@router.delete("/schedules/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_schedule(schedule_id: uuid.UUID, actor: Writer, bus: BusDep) -> Response:
+    await bus.handle(DeleteSchedule(actor=actor, schedule_id=schedule_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

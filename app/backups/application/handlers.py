@@ -1,0 +1,227 @@
+"""Handlers of the API's backup commands and queries: they record intent and queue node jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from app.backups.application.messages import (
+    CreateBackup,
+    DeleteBackup,
+    GetBackup,
+    GetBackupSummary,
+    ImportBackup,
+    ListBackups,
+    RestoreAccepted,
+    RestoreBackup,
+)
+from app.backups.domain.errors import BackupNotFound, CrossServerRestore, StorageUnavailable
+from app.backups.domain.model import Backup, BackupType, Compression
+from app.backups.domain.ports import (
+    ArchiveCheck,
+    BackupJobs,
+    BackupReadModel,
+    BackupStorage,
+    BackupSummary,
+    BackupsUnitOfWork,
+    ServerLookup,
+    ViewRefresher,
+)
+from app.servers.domain.events import ServerDeleted
+from app.shared.domain import Clock, NotFound, Page, new_id
+from app.shared.security import Principal
+
+UowFactory = Callable[[], BackupsUnitOfWork]
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackupPolicy:
+    compression: Compression
+
+
+async def visible_backup(
+    backup: Backup | None, actor: Principal | None, backup_id: uuid.UUID, servers: ServerLookup
+) -> Backup:
+    """A backup is visible to whoever may see its server; others get 404."""
+    if backup is None:
+        raise BackupNotFound(f"backup {backup_id} not found")
+    try:
+        await servers.find(actor, backup.server_id)
+    except NotFound:
+        raise BackupNotFound(f"backup {backup_id} not found") from None
+    return backup
+
+
+async def handle_create_backup(
+    cmd: CreateBackup,
+    *,
+    backups_uow: UowFactory,
+    servers: ServerLookup,
+    backup_jobs: BackupJobs,
+    backup_policy: BackupPolicy,
+    clock: Clock,
+) -> Backup:
+    server = await servers.find(cmd.actor, cmd.server_id)
+    backup = Backup.request(
+        backup_id=new_id(),
+        server_id=server.id,
+        node=server.node,
+        backup_type=BackupType.MANUAL,
+        compression=cmd.compression or backup_policy.compression,
+        name=cmd.name,
+        requested_by=cmd.actor.user_id,
+        now=clock.now(),
+    )
+    async with backups_uow() as work:
+        await work.locks.acquire(
+            server.id, operation="backup", backup_id=backup.id, node=server.node
+        )
+        work.backups.add(backup)
+        await work.commit()
+    await backup_jobs.backup(server.node, backup.id)
+    return backup
+
+
+async def handle_import_backup(
+    cmd: ImportBackup,
+    *,
+    backups_uow: UowFactory,
+    servers: ServerLookup,
+    backup_storage: BackupStorage,
+    archive_check: ArchiveCheck,
+    clock: Clock,
+) -> Backup:
+    server = await servers.find(cmd.actor, cmd.server_id)
+    facts = await asyncio.to_thread(archive_check, cmd.archive)
+    backup = Backup.request(
+        backup_id=new_id(),
+        server_id=server.id,
+        node=server.node,
+        backup_type=BackupType.UPLOADED,
+        compression=facts.compression,
+        name=cmd.name,
+        requested_by=cmd.actor.user_id,
+        now=clock.now(),
+    )
+    try:
+        await asyncio.to_thread(backup_storage.upload_file, backup.file_path, cmd.archive)
+    except OSError as exc:
+        raise StorageUnavailable(f"the backup storage refused the archive: {exc}") from exc
+    backup.complete(
+        size_bytes=facts.size_bytes, sha256=facts.sha256, saving_off_ms=None, now=clock.now()
+    )
+    try:
+        async with backups_uow() as work:
+            work.backups.add(backup)
+            await work.commit()
+    except BaseException:
+        await asyncio.to_thread(backup_storage.delete, backup.file_path)
+        raise
+    return backup
+
+
+async def handle_delete_backup(
+    cmd: DeleteBackup,
+    *,
+    backups_uow: UowFactory,
+    servers: ServerLookup,
+    backup_storage: BackupStorage,
+    clock: Clock,
+) -> None:
+    async with backups_uow() as work:
+        backup = await visible_backup(
+            await work.backups.get(cmd.backup_id, lock=True), cmd.actor, cmd.backup_id, servers
+        )
+        backup.delete(reason=f"deleted by {cmd.actor.username}", now=clock.now())
+        await work.backups.remove(backup)
+        await work.commit()
+    await asyncio.to_thread(backup_storage.delete, backup.file_path)
+
+
+async def handle_restore_backup(
+    cmd: RestoreBackup,
+    *,
+    backups_uow: UowFactory,
+    servers: ServerLookup,
+    backup_jobs: BackupJobs,
+) -> RestoreAccepted:
+    async with backups_uow() as work:
+        backup = await visible_backup(
+            await work.backups.get(cmd.backup_id, lock=True), cmd.actor, cmd.backup_id, servers
+        )
+        target_id = cmd.target_server_id or backup.server_id
+        if target_id != backup.server_id and not (cmd.actor.is_admin and cmd.from_other_server):
+            raise CrossServerRestore(
+                f"backup {backup.id} belongs to another server; only an admin may restore it "
+                "onto this one, with from_other_server=true",
+                backup_server_id=str(backup.server_id),
+            )
+        target = await servers.find(cmd.actor, target_id)
+        backup.request_restore()
+        await work.locks.acquire(
+            target.id, operation="restore", backup_id=backup.id, node=target.node
+        )
+        await work.commit()
+    job_id = await backup_jobs.restore(target.node, backup.id, target.id, cmd.actor.user_id)
+    return RestoreAccepted(
+        backup_id=backup.id,
+        server_id=target.id,
+        node=target.node,
+        node_online=await backup_jobs.is_online(target.node),
+        job_id=job_id,
+    )
+
+
+async def handle_get_backup(
+    query: GetBackup, *, backups_read: BackupReadModel, servers: ServerLookup
+) -> Backup:
+    backup = await backups_read.get(query.backup_id)
+    return await visible_backup(backup, query.actor, query.backup_id, servers)
+
+
+async def handle_list_backups(
+    query: ListBackups, *, backups_read: BackupReadModel, servers: ServerLookup
+) -> Page[Backup]:
+    await servers.find(query.actor, query.server_id)
+    return await backups_read.page(
+        query.server_id,
+        backup_type=query.backup_type,
+        status=query.status,
+        page=query.page,
+        limit=query.limit,
+    )
+
+
+async def handle_get_backup_summary(
+    query: GetBackupSummary, *, backups_read: BackupReadModel, servers: ServerLookup
+) -> BackupSummary:
+    server = await servers.find(query.actor, query.server_id)
+    summary = await backups_read.summary(server.id)
+    return summary or BackupSummary(
+        server_id=server.id,
+        server_name=server.name,
+        backup_count=0,
+        latest_backup=None,
+        total_size=0,
+        success_rate=None,
+        failed_count=0,
+    )
+
+
+async def refresh_backup_views(
+    event: object, *, backup_summary: ViewRefresher, server_list: ViewRefresher
+) -> None:
+    """Projection: a backup's end or removal refreshes the summary and the server list."""
+    await backup_summary.refresh()
+    await server_list.refresh()
+
+
+async def forget_server_archives(event: ServerDeleted, *, backup_storage: BackupStorage) -> None:
+    """A deleted server's backup rows went with it (cascade); its archives go too."""
+    removed = await asyncio.to_thread(backup_storage.delete_all, f"{event.server_id}/")
+    log.info("server_archives_deleted", server_id=str(event.server_id), archives=removed)

@@ -1,0 +1,156 @@
+"""Backup schedules: when to back a server up, and which scheduled backups to keep."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from app.backups.domain.errors import InvalidSchedule
+from app.backups.domain.events import BackupScheduled, BackupScheduleRemoved
+from app.backups.domain.model import Compression
+from app.shared.domain import Aggregate
+
+
+class CronCalendar(Protocol):
+    """Reads cron expressions; raises InvalidSchedule saying why one is not valid."""
+
+    def validate(self, expression: str, timezone: str) -> None: ...
+
+    def next_run(self, expression: str, timezone: str, after: datetime) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retention:
+    """Keep the newest `keep_last` and/or those younger than `keep_days`; None = no such limit."""
+
+    keep_last: int | None = None
+    keep_days: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.keep_last is not None and self.keep_last < 1:
+            raise InvalidSchedule(
+                f"keep_last must be at least 1 (got {self.keep_last}); omit it to keep any number",
+                field="keep_last",
+            )
+        if self.keep_days is not None and self.keep_days < 1:
+            raise InvalidSchedule(
+                f"keep_days must be at least 1 (got {self.keep_days}); omit it to keep any age",
+                field="keep_days",
+            )
+
+    def expired(
+        self, backups: Sequence[tuple[uuid.UUID, datetime]], *, now: datetime
+    ) -> list[uuid.UUID]:
+        """Of (id, created_at) pairs, those outside a limit; the newest one is always kept."""
+        ordered = sorted(backups, key=lambda item: item[1], reverse=True)
+        cutoff = now - timedelta(days=self.keep_days) if self.keep_days else None
+        gone: list[uuid.UUID] = []
+        for index, (backup_id, created_at) in enumerate(ordered):
+            if index == 0:
+                continue
+            beyond_count = self.keep_last is not None and index >= self.keep_last
+            too_old = cutoff is not None and created_at < cutoff
+            if beyond_count or too_old:
+                gone.append(backup_id)
+        return gone
+
+
+@dataclass(kw_only=True, eq=False)
+class BackupSchedule(Aggregate):
+    server_id: uuid.UUID
+    cron_expression: str
+    timezone: str
+    is_active: bool
+    only_when_running: bool
+    retention: Retention
+    compression: Compression
+    created_at: datetime
+    created_by: uuid.UUID | None = None
+    next_run: datetime | None = None
+    last_run: datetime | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        schedule_id: uuid.UUID,
+        server_id: uuid.UUID,
+        cron_expression: str,
+        timezone: str,
+        is_active: bool,
+        only_when_running: bool,
+        retention: Retention,
+        compression: Compression,
+        calendar: CronCalendar,
+        created_by: uuid.UUID | None,
+        now: datetime,
+    ) -> BackupSchedule:
+        schedule = cls(
+            id=schedule_id,
+            server_id=server_id,
+            cron_expression=" ".join(cron_expression.split()),
+            timezone=timezone,
+            is_active=is_active,
+            only_when_running=only_when_running,
+            retention=retention,
+            compression=compression,
+            created_at=now,
+            created_by=created_by,
+        )
+        schedule._plan(calendar, now)
+        return schedule
+
+    def change(
+        self,
+        *,
+        calendar: CronCalendar,
+        now: datetime,
+        cron_expression: str | None = None,
+        timezone: str | None = None,
+        is_active: bool | None = None,
+        only_when_running: bool | None = None,
+        retention: Retention | None = None,
+    ) -> None:
+        if cron_expression is not None:
+            self.cron_expression = " ".join(cron_expression.split())
+        if timezone is not None:
+            self.timezone = timezone
+        if is_active is not None:
+            self.is_active = is_active
+        if only_when_running is not None:
+            self.only_when_running = only_when_running
+        if retention is not None:
+            self.retention = retention
+        self._plan(calendar, now)
+
+    def ran(self, *, at: datetime, calendar: CronCalendar) -> None:
+        """A run happened (or was skipped) at `at`: a missed backlog collapses into this one run."""
+        self.last_run = at
+        self.next_run = calendar.next_run(self.cron_expression, self.timezone, at)
+        self.changed = True
+
+    def remove(self, *, now: datetime) -> None:
+        self.record(
+            BackupScheduleRemoved(occurred_at=now, schedule_id=self.id, server_id=self.server_id)
+        )
+
+    def _plan(self, calendar: CronCalendar, now: datetime) -> None:
+        calendar.validate(self.cron_expression, self.timezone)
+        self.next_run = calendar.next_run(self.cron_expression, self.timezone, now)
+        self.record(
+            BackupScheduled(
+                occurred_at=now,
+                schedule_id=self.id,
+                server_id=self.server_id,
+                cron_expression=self.cron_expression,
+                timezone=self.timezone,
+                is_active=self.is_active,
+                only_when_running=self.only_when_running,
+                keep_last=self.retention.keep_last,
+                keep_days=self.retention.keep_days,
+                next_run=self.next_run,
+            )
+        )

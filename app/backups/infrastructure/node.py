@@ -1,0 +1,225 @@
+"""The node side of backups: consistent snapshots of running servers, and verified restores."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import structlog
+
+from app.backups.application.messages import (
+    BeginBackupRun,
+    CreateSafetyBackup,
+    FailInterruptedBackups,
+    GetBackup,
+    RecordBackupCompleted,
+    RecordBackupFailed,
+    RecordRestoreOutcome,
+)
+from app.backups.application.node import INTERRUPTED
+from app.backups.domain.model import Backup, Compression
+from app.backups.domain.ports import BackupStorage
+from app.backups.infrastructure.progress import ProgressPublisher, Tracker
+from app.backups.infrastructure.snapshot import (
+    MARKER,
+    NodeBackupSettings,
+    Snapshot,
+    SnapshotTaker,
+)
+from app.backups.infrastructure.swap import RestoreWorkspace
+from app.servers.application.messages import RequestAutomaticStart, RequestMaintenanceStop
+from app.servers.infrastructure.files import ServerDirectory
+from app.servers.infrastructure.process import ConsoleUnavailable, write_console
+from app.shared.bus import MessageBus
+from app.shared.domain import DomainError
+
+log = structlog.get_logger(__name__)
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, DomainError):
+        return exc.detail
+    if isinstance(exc, OSError) and exc.errno == 28:
+        return f"the backup storage is full: {exc}"
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+class BackupNode:
+    """Runs on the supervisor's event loop; the archiving itself runs in threads."""
+
+    def __init__(
+        self,
+        *,
+        bus: MessageBus,
+        storage: BackupStorage,
+        progress: ProgressPublisher,
+        settings: NodeBackupSettings,
+    ) -> None:
+        self._bus = bus
+        self._storage = storage
+        self._progress = progress
+        self._settings = settings
+        self._snapshots = SnapshotTaker(storage, settings)
+        self._busy: set[uuid.UUID] = set()
+
+    # Adoption by a restarted worker.
+
+    async def after_adopt(self, server_id: uuid.UUID, directory: ServerDirectory) -> None:
+        """A predecessor killed while saving was off: turn it back on, end its backups failed."""
+        marker = directory.meta / MARKER
+        if await asyncio.to_thread(marker.exists):
+            try:
+                await asyncio.to_thread(write_console, directory, "save-on")
+                log.warning("autosave_resumed_after_interrupted_backup", server_id=str(server_id))
+            except (ConsoleUnavailable, OSError) as exc:
+                log.warning("autosave_not_resumed", server_id=str(server_id), error=str(exc))
+            await asyncio.to_thread(marker.unlink, True)
+        failed = await self._bus.handle(
+            FailInterruptedBackups(node=None, server_id=server_id, reason=INTERRUPTED)
+        )
+        if failed and server_id not in self._busy:
+            await asyncio.to_thread(self._storage.discard_partials, str(server_id))
+
+    # Backups.
+
+    async def backup(self, supervisor: Any, backup_id: uuid.UUID) -> None:
+        try:
+            backup = await self._bus.handle(BeginBackupRun(backup_id=backup_id))
+        except DomainError as exc:
+            log.warning("backup_not_started", backup_id=str(backup_id), reason=exc.detail)
+            return
+        if backup.server_id in self._busy:
+            await self._bus.handle(
+                RecordBackupFailed(
+                    backup_id=backup.id,
+                    reason="another backup or restore of this server is running on the node",
+                )
+            )
+            return
+        self._busy.add(backup.server_id)
+        try:
+            await self._take(supervisor, backup)
+        except DomainError as exc:  # e.g. the server and its backups were deleted meanwhile
+            log.warning("backup_outcome_not_recorded", backup_id=str(backup.id), reason=exc.detail)
+        finally:
+            self._busy.discard(backup.server_id)
+
+    async def _take(self, supervisor: Any, backup: Backup) -> bool:
+        """Archive, then record the outcome; True when the backup completed."""
+        snapshot = Snapshot()
+        async with self._progress.tracking(
+            operation_id=backup.id, server_id=backup.server_id, kind="backup"
+        ) as tracker:
+            try:
+                await self._snapshots.take(supervisor, backup, snapshot, tracker)
+            except Exception as exc:  # noqa: BLE001 - every failure ends the backup failed
+                reason = describe(exc)
+                log.warning("backup_failed", backup_id=str(backup.id), reason=reason)
+                await self._bus.handle(
+                    RecordBackupFailed(
+                        backup_id=backup.id, reason=reason, saving_off_ms=snapshot.saving_off_ms
+                    )
+                )
+                return False
+        await self._bus.handle(
+            RecordBackupCompleted(
+                backup_id=backup.id,
+                size_bytes=snapshot.size,
+                sha256=snapshot.sha256,
+                saving_off_ms=snapshot.saving_off_ms,
+            )
+        )
+        log.info("backup_completed", backup_id=str(backup.id), size=snapshot.size)
+        return True
+
+    # Restores.
+
+    async def restore(
+        self,
+        supervisor: Any,
+        backup_id: uuid.UUID,
+        target_id: uuid.UUID,
+        requested_by: uuid.UUID | None,
+    ) -> None:
+        error: str | None = None
+        safety_id: uuid.UUID | None = None
+        if target_id in self._busy:
+            error = "another backup or restore of this server is running on the node"
+        else:
+            self._busy.add(target_id)
+            try:
+                async with self._progress.tracking(
+                    operation_id=backup_id, server_id=target_id, kind="restore"
+                ) as tracker:
+                    safety_id = await self._restore(supervisor, backup_id, target_id, tracker)
+            except Exception as exc:  # noqa: BLE001 - any failure is the restore's outcome
+                error = describe(exc)
+                log.warning("restore_failed", backup_id=str(backup_id), reason=error)
+            finally:
+                self._busy.discard(target_id)
+        await self._bus.handle(
+            RecordRestoreOutcome(
+                backup_id=backup_id,
+                target_server_id=target_id,
+                requested_by=requested_by,
+                safety_backup_id=safety_id,
+                error=error,
+            )
+        )
+
+    async def _restore(
+        self, supervisor: Any, backup_id: uuid.UUID, target_id: uuid.UUID, tracker: Tracker
+    ) -> uuid.UUID | None:
+        backup = await self._bus.handle(GetBackup(actor=None, backup_id=backup_id))
+        directory: ServerDirectory = supervisor.directory(target_id)
+        workspace = RestoreWorkspace(directory.path, backup_id)
+        if await asyncio.to_thread(RestoreWorkspace.recover, directory.path):
+            log.warning("interrupted_restore_undone", server_id=str(target_id))
+        try:
+            tracker.enter("verifying")
+            await asyncio.to_thread(workspace.fetch, self._storage, backup)
+            tracker.enter("unpacking")
+            await asyncio.to_thread(workspace.unpack, backup.compression)
+            tracker.enter("safety-backup")
+            safety_id = await self._safety_backup(supervisor, target_id, backup.compression)
+            stopped = await self._stop_for_restore(supervisor, target_id, tracker)
+            try:
+                tracker.enter("swapping")
+                await asyncio.to_thread(workspace.swap)
+            finally:
+                if stopped:
+                    tracker.enter("starting")
+                    await self._bus.handle(RequestAutomaticStart(server_id=target_id))
+                    await supervisor.start(target_id)
+            return safety_id
+        finally:
+            await asyncio.to_thread(workspace.clean)
+
+    async def _safety_backup(
+        self, supervisor: Any, server_id: uuid.UUID, compression: Compression
+    ) -> uuid.UUID | None:
+        directory: ServerDirectory = supervisor.directory(server_id)
+        if not await asyncio.to_thread(directory.path.exists):
+            return None
+        safety = await self._bus.handle(
+            CreateSafetyBackup(server_id=server_id, node=supervisor.node, compression=compression)
+        )
+        if not await self._take(supervisor, safety):
+            raise DomainError("the safety backup of the current state failed; nothing was restored")
+        return safety.id
+
+    async def _stop_for_restore(
+        self, supervisor: Any, server_id: uuid.UUID, tracker: Tracker
+    ) -> bool:
+        managed = supervisor.managed.get(server_id)
+        if managed is None:
+            return False
+        tracker.enter("stopping")
+        await self._bus.handle(RequestMaintenanceStop(server_id=server_id, reason="restore"))
+        await supervisor.stop(server_id)
+        try:
+            await asyncio.wait_for(managed.exited.wait(), self._settings.stop_timeout_seconds)
+        except TimeoutError:
+            raise DomainError("the server did not stop in time; nothing was restored") from None
+        return True

@@ -1,0 +1,112 @@
+"""A backup schedule run by the real `mcdash scheduler` process: cron timing and retention."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def scheduler(stack_env, tmp_path):
+    env = {
+        **stack_env,
+        "MCDASH_BACKUP_SCHEDULER_TICK_SECONDS": "1",
+        "MCDASH_BACKUP_SWEEP_SECONDS": "5",
+    }
+    log_path = tmp_path / "scheduler.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "scheduler"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def scheduled(db, schedule_id):
+    return await db.fetch(
+        "SELECT id, status, created_at FROM backups WHERE schedule_id=$1 ORDER BY created_at",
+        schedule_id,
+    )
+
+
+async def test_every_minute_keep_last_two(dashboard, start_worker, fake_jar, db, request):
+    start_worker()
+    server = await dashboard.create_custom_server(fake_jar, name="scheduled")
+    sid = server["id"]
+    assert (await dashboard.http.post(f"/api/v2/servers/{sid}/start")).status_code == 202
+    await dashboard.wait_state(sid, "running")
+    manual = (await dashboard.http.post(f"/api/v2/servers/{sid}/backups")).json()["id"]
+    created = await dashboard.http.post(
+        f"/api/v2/servers/{sid}/schedules",
+        json={"cron_expression": "*/1 * * * *", "keep_last": 2},
+    )
+    assert created.status_code == 201, created.text
+    schedule_id = uuid.UUID(created.json()["id"])
+    # The scheduler was down for ten minutes: the missed runs collapse into one run at start.
+    missed = datetime.now(UTC) - timedelta(minutes=10)
+    await db.execute("UPDATE backup_schedules SET next_run=$1 WHERE id=$2", missed, schedule_id)
+    request.getfixturevalue("scheduler")
+
+    most_completed = 0
+    created_at: list[datetime] = []
+    deadline = time.monotonic() + 200
+    while True:
+        rows = await scheduled(db, schedule_id)
+        completed = [row for row in rows if row["status"] == "completed"]
+        most_completed = max(most_completed, len(completed))
+        assert most_completed <= 2, rows
+        created_events = await db.fetch(
+            "SELECT event_data, occurred_at FROM domain_events WHERE event_type='BackupCreated' "
+            "AND event_data->>'schedule_id' = $1 ORDER BY position",
+            str(schedule_id),
+        )
+        created_at = [row["occurred_at"] for row in created_events]
+        if (
+            len(created_at) >= 3
+            and len(completed) == 2
+            and all(r["status"] != "running" for r in rows)
+        ):
+            break
+        assert time.monotonic() < deadline, f"only {len(created_at)} scheduled backups so far"
+        await asyncio.sleep(0.5)
+
+    deleted = await db.fetchval(
+        "SELECT count(*) FROM domain_events WHERE event_type='BackupDeleted' "
+        "AND event_data->>'reason' LIKE 'retention of schedule%'"
+    )
+    assert deleted == len(created_at) - 2
+    # The first run made up for the missed ones; the next ones fall on minute boundaries.
+    for later in created_at[1:]:
+        assert later.second <= 3, created_at
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(created_at[1:])]
+    assert all(55 <= gap <= 65 for gap in gaps), gaps
+    row = await db.fetchrow(
+        "SELECT last_run, next_run FROM backup_schedules WHERE id=$1", schedule_id
+    )
+    assert row["last_run"] is not None
+    assert row["next_run"] > row["last_run"]
+    assert row["next_run"].second == 0
+    # Manual backups are never rotated.
+    kept = (await dashboard.http.get(f"/api/v2/backups/{manual}")).json()
+    assert kept["status"] == "completed"
+    summary = (await dashboard.http.get(f"/api/v2/servers/{sid}/backups/summary")).json()
+    assert summary["backup_count"] == 3
+    assert summary["success_rate"] == 1.0
