@@ -227,6 +227,7 @@ def _b64(data: dict[str, Any]) -> str:
 
 
 def _claims(**overrides: Any) -> dict[str, Any]:
+    """Built when tests are collected: valid for a day, so a long suite cannot outlive them."""
     now = int(datetime.now(UTC).timestamp())
     claims = {
         "sub": str(uuid.uuid4()),
@@ -235,7 +236,7 @@ def _claims(**overrides: Any) -> dict[str, Any]:
         "type": "refresh",
         "iss": "mcdash",
         "iat": now,
-        "exp": now + 600,
+        "exp": now + 86_400,
     }
     claims.update(overrides)
     return {key: value for key, value in claims.items() if value is not None}
