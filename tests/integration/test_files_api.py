@@ -215,6 +215,24 @@ async def test_server_properties_edit_of_a_running_server_requires_restart(api):
     assert other.json()["restart_required"] is False
 
 
+async def test_server_properties_edits_of_managed_keys_are_flagged(api):
+    server = (await api.http.get(f"/api/v2/servers/{api.sid}", headers=api.users["owner"])).json()
+    text = (
+        f"max-players={server['max_players']}\n"
+        f"server-port={server['port'] + 1}\n"
+        "view-distance=12\n"
+    )
+    written = await api.put("server.properties", text, **{"If-None-Match": "*"})
+    assert written.status_code == 201, written.text
+    warnings = written.json()["warnings"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"server-port={server['port'] + 1} will be reset to")
+    assert f"server-port={server['port']}" in warnings[0]
+    assert (api.root / "server.properties").read_text() == text
+    plain = await api.put("notes.txt", "server-port=1\n", **{"If-None-Match": "*"})
+    assert plain.json()["warnings"] == []
+
+
 async def test_binary_files_are_downloaded_not_read(api):
     payload = bytes(range(256)) * 100
     (api.root / "world").mkdir()

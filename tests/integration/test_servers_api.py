@@ -81,7 +81,7 @@ async def create(http, headers, **changes):
         {"description": "d" * 501},
         {"motd": "two\nlines"},
         {"server_type": "forge-ish"},
-        {"owner_id": str(uuid.uuid4())},
+        {"owner_id": "d861e4d1-d77a-4c1e-9a55-6a0c4a0f1e01"},
         {"restart_policy": {"mode": "always"}},
         {"restart_policy": {"max_restarts": -1}},
     ],

@@ -1,6 +1,6 @@
 """Benchmark: console round trip over the WebSocket and status latency, against a real stack.
 
-Run on demand: `scripts/test tests/performance -m performance -s -p no:randomly --no-cov`.
+Run on demand: `MCDASH_TEST_WORKERS=0 scripts/test tests/performance -m performance -s -p no:randomly --no-cov`.
 Targets (this 2-core machine): console round-trip p95 < 50 ms.
 """
 

@@ -1,6 +1,6 @@
 """Benchmark: GET /api/v2/servers against a bare FastAPI + asyncpg floor, measured with wrk.
 
-Run on demand: `scripts/test tests/performance -m performance -s --no-cov`.
+Run on demand: `MCDASH_TEST_WORKERS=0 scripts/test tests/performance -m performance -s --no-cov`.
 Targets: at least 60% of the floor's requests/s and a p99 within 2x of the floor's.
 """
 

@@ -81,6 +81,10 @@ class WriteResultResponse(BaseModel):
     size: int | None
     created: bool
     restart_required: bool
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="e.g. server.properties keys the dashboard manages and resets at each start",
+    )
 
     @classmethod
     def of(cls, result: WriteResult) -> WriteResultResponse:
@@ -91,6 +95,7 @@ class WriteResultResponse(BaseModel):
             size=result.size,
             created=result.created,
             restart_required=result.restart_required,
+            warnings=list(result.warnings),
         )
 
 

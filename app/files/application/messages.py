@@ -21,6 +21,7 @@ class WriteResult:
     size: int | None
     created: bool
     restart_required: bool = False
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -94,6 +94,7 @@ class ServerAccess:
 
     server_id: uuid.UUID
     active: bool
+    managed_properties: Mapping[str, str] = field(default_factory=dict)
 
 
 class Servers(Protocol):
@@ -101,3 +102,6 @@ class Servers(Protocol):
 
     async def visible(self, actor: Principal, server_id: uuid.UUID) -> ServerAccess: ...
     async def mark_restart_required(self, server_id: uuid.UUID, changed_file: str) -> bool: ...
+    def managed_overrides(self, access: ServerAccess, content: bytes) -> tuple[str, ...]:
+        """Warnings for dashboard-owned server.properties keys that `content` sets differently."""
+        ...
