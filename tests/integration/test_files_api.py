@@ -218,9 +218,7 @@ async def test_server_properties_edit_of_a_running_server_requires_restart(api):
 async def test_server_properties_edits_of_managed_keys_are_flagged(api):
     server = (await api.http.get(f"/api/v2/servers/{api.sid}", headers=api.users["owner"])).json()
     text = (
-        f"max-players={server['max_players']}\n"
-        f"server-port={server['port'] + 1}\n"
-        "view-distance=12\n"
+        f"max-players={server['max_players']}\nserver-port={server['port'] + 1}\nview-distance=12\n"
     )
     written = await api.put("server.properties", text, **{"If-None-Match": "*"})
     assert written.status_code == 201, written.text
