@@ -33,6 +33,17 @@ class Subscription:
             DROPPED.inc()
             self.overflowed.set()
 
+    async def next(self) -> str | None:
+        """The next message, or None once the viewer has fallen too far behind.
+
+        A queue can only overflow while it holds messages, so a viewer waiting on an empty
+        queue is never the one to drop: checking before each get is enough, and a message
+        costs one queue get rather than a task per wait.
+        """
+        if self.overflowed.is_set():
+            return None
+        return await self.queue.get()
+
 
 class PubSubHub:
     """One subscriber connection per API process, however many viewers watch a channel."""

@@ -41,6 +41,9 @@ async def test_fan_out_and_slow_viewer_dropped(hub):
     assert [fast.queue.get_nowait() for _ in range(10)] == [f"line {i}" for i in range(10)]
     assert slow.overflowed.is_set()
     assert slow.queue.qsize() == 3
+    assert await slow.next() is None, "an overflowed viewer is told to go, whatever it holds"
+    await publisher.publish("server:x:console", "line 10")
+    assert await asyncio.wait_for(fast.next(), 5) == "line 10"
     assert not fast.overflowed.is_set()
     assert other.queue.empty()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 
@@ -56,19 +55,13 @@ async def _forward(websocket: WebSocket, principal: Principal) -> None:
     visibility = _Visibility(websocket, principal)
     try:
         while True:
-            getter = asyncio.ensure_future(subscription.queue.get())
-            overflow = asyncio.ensure_future(subscription.overflowed.wait())
-            done, pending = await asyncio.wait(
-                {getter, overflow}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in pending:
-                task.cancel()
-            if overflow in done:
+            data = await subscription.next()
+            if data is None:
                 await websocket.close(code=TOO_SLOW, reason="viewer fell behind; reconnect")
                 return
-            message = json.loads(getter.result())
+            message = json.loads(data)
             if await visibility.allows(str(message.get("server_id", ""))):
-                await websocket.send_text(json.dumps(message))
+                await websocket.send_text(data)
     finally:
         await hub.unsubscribe(subscription, kind="notifications")
 

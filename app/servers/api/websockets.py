@@ -102,25 +102,23 @@ async def _pump(websocket: WebSocket, channel: str, kind: str, *, backlog: int) 
                 last_seen = _stream_id(entries[-1].id)
                 lines = [{"id": e.id, "line": e.line, "at": e.at} for e in entries]
                 await websocket.send_text(json.dumps({"type": "backlog", "lines": lines}))
+        # Live messages may repeat the end of the backlog until one goes past it; after that
+        # the published JSON is wrapped as it is, without decoding it again for every viewer.
+        overlapping = last_seen > (0, 0)
         while True:
-            getter = asyncio.ensure_future(subscription.queue.get())
-            overflow = asyncio.ensure_future(subscription.overflowed.wait())
-            done, pending = await asyncio.wait(
-                {getter, overflow}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in pending:
-                task.cancel()
-            if overflow in done:
+            data = await subscription.next()
+            if data is None:
                 await websocket.close(code=TOO_SLOW, reason="viewer fell behind; reconnect")
                 return
-            data = getter.result()
-            if kind == "console":
-                lines = [line for line in json.loads(data) if _stream_id(line["id"]) > last_seen]
-                if not lines:
-                    continue
-                await websocket.send_text(json.dumps({"type": "lines", "lines": lines}))
+            if kind != "console":
+                await websocket.send_text(f'{{"type":"{kind}","data":{data}}}')
+            elif not overlapping:
+                await websocket.send_text(f'{{"type":"lines","lines":{data}}}')
             else:
-                await websocket.send_text(json.dumps({"type": kind, "data": json.loads(data)}))
+                lines = [line for line in json.loads(data) if _stream_id(line["id"]) > last_seen]
+                if lines:
+                    overlapping = False
+                    await websocket.send_text(json.dumps({"type": "lines", "lines": lines}))
     finally:
         await hub.unsubscribe(subscription, kind=kind)
 
