@@ -82,7 +82,7 @@ async def test_every_minute_keep_last_two(dashboard, start_worker, fake_jar, db,
         if (
             len(created_at) >= 3
             and len(completed) == 2
-            and all(r["status"] != "running" for r in rows)
+            and all(r["status"] == "completed" for r in rows)
         ):
             break
         assert time.monotonic() < deadline, f"only {len(created_at)} scheduled backups so far"
