@@ -245,7 +245,11 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         relay=relay,
         cache=cache,
         authenticator=JwtAuthenticator(
-            tokens, redis, read_engine, cache_ttl=settings.permissions_cache_ttl_seconds
+            tokens,
+            redis,
+            read_engine,
+            cache_ttl=settings.permissions_cache_ttl_seconds,
+            users_install_code=settings.users_install_code,
         ),
         limiter=limiter,
         clock=clock,

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     relay_batch_size: int = Field(default=200, ge=1)
     permissions_cache_ttl_seconds: int = Field(default=15 * 60, ge=1)
+    # server:code (custom jars, .jar files into plugins/ or mods/) for the `user` role too;
+    # admins and operators always hold it.
+    users_install_code: bool = False
 
     node_name: str = "local"
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)

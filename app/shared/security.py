@@ -21,6 +21,8 @@ class Permission(enum.StrEnum):
     SERVER_READ = "server:read"
     SERVER_WRITE = "server:write"
     SERVER_CONSOLE = "server:console"
+    # Installing code the game server will run: a custom jar, a .jar into plugins/ or mods/.
+    SERVER_CODE = "server:code"
     GROUP_READ = "group:read"
     GROUP_WRITE = "group:write"
     BACKUP_READ = "backup:read"
@@ -45,9 +47,17 @@ _OWNER_PERMISSIONS = frozenset(
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.USER: _OWNER_PERMISSIONS,
-    Role.OPERATOR: _OWNER_PERMISSIONS | {Permission.USER_READ},
+    Role.OPERATOR: _OWNER_PERMISSIONS | {Permission.USER_READ, Permission.SERVER_CODE},
     Role.ADMIN: frozenset(Permission),
 }
+
+
+def role_permissions(role: Role, *, users_install_code: bool = False) -> frozenset[Permission]:
+    """A role's permissions; `users_install_code` (a setting) grants server:code to users."""
+    granted = ROLE_PERMISSIONS[role]
+    if users_install_code and role is Role.USER:
+        return granted | {Permission.SERVER_CODE}
+    return granted
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,10 +68,11 @@ class Principal:
     username: str
     role: Role
     session_id: uuid.UUID
+    permissions: frozenset[Permission] = frozenset()
 
-    @property
-    def permissions(self) -> frozenset[Permission]:
-        return ROLE_PERMISSIONS[self.role]
+    def __post_init__(self) -> None:
+        if not self.permissions:
+            object.__setattr__(self, "permissions", ROLE_PERMISSIONS[self.role])
 
     @property
     def is_admin(self) -> bool:

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.shared.domain import Unauthorized
-from app.shared.security import Principal, Role
+from app.shared.security import Principal, Role, role_permissions
 from app.users.domain.model import User
 from app.users.domain.ports import RefreshClaims
 from app.users.infrastructure.tables import users
@@ -175,12 +175,19 @@ class JwtAuthenticator:
     """Checks an access token, its session's revocation, and the user's current role and status."""
 
     def __init__(
-        self, tokens: JwtTokenService, redis: Redis, engine: AsyncEngine, *, cache_ttl: int
+        self,
+        tokens: JwtTokenService,
+        redis: Redis,
+        engine: AsyncEngine,
+        *,
+        cache_ttl: int,
+        users_install_code: bool = False,
     ) -> None:
         self._tokens = tokens
         self._redis = redis
         self._engine = engine
         self._cache_ttl = cache_ttl
+        self._users_install_code = users_install_code
 
     async def authenticate(self, access_token: str) -> Principal:
         claims = self._tokens.decode(access_token, ACCESS)
@@ -191,11 +198,13 @@ class JwtAuthenticator:
         state = json.loads(cached) if cached is not None else await self._load(user_id)
         if state is None or not state["active"] or not state["approved"]:
             raise Unauthorized("this account can no longer sign in", reason="account-disabled")
+        role = Role(state["role"])
         return Principal(
             user_id=user_id,
             username=state["username"],
-            role=Role(state["role"]),
+            role=role,
             session_id=uuid.UUID(claims["sid"]),
+            permissions=role_permissions(role, users_install_code=self._users_install_code),
         )
 
     async def _load(self, user_id: uuid.UUID) -> dict[str, Any] | None:
