@@ -85,6 +85,7 @@ from app.users.infrastructure.security import (
     JwtTokenService,
     PasslibHasher,
     RedisSessionRevocations,
+    derive_key,
 )
 
 
@@ -167,8 +168,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         poll_seconds=settings.relay_poll_seconds,
         batch_size=settings.relay_batch_size,
     )
+    jwt_key = settings.jwt_key()
     tokens = JwtTokenService(
-        secret=settings.jwt_key(),
+        secret=jwt_key,
         algorithm=settings.jwt_algorithm,
         issuer=settings.jwt_issuer,
         access_ttl=settings.access_token_ttl_seconds,
@@ -248,6 +250,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
             tokens,
             redis,
             read_engine,
+            cache_key=derive_key(jwt_key, "permissions-cache"),
             cache_ttl=settings.permissions_cache_ttl_seconds,
             users_install_code=settings.users_install_code,
         ),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -171,6 +173,45 @@ class RedisSessionRevocations:
         await self._redis.delete(_perms_key(user_id))
 
 
+def derive_key(secret: str, label: str) -> bytes:
+    """A key for one purpose, derived from the signing key, so no stored key serves two uses."""
+    return hmac.new(secret.encode(), f"mcdash:{label}".encode(), hashlib.sha256).digest()
+
+
+class SignedPermissionsCache:
+    """A user's role and status in Redis, signed with a key Redis never holds.
+
+    Whoever can write to Redis can still delete an entry (a miss: the database is read) but not
+    forge one: an entry is bound to its user id, and one without a valid signature is a miss.
+    """
+
+    def __init__(self, redis: Redis, key: bytes, *, ttl: int) -> None:
+        self._redis = redis
+        self._key = key
+        self._ttl = ttl
+
+    def _sign(self, user_id: uuid.UUID, body: str) -> str:
+        return hmac.new(self._key, f"{user_id}\n{body}".encode(), hashlib.sha256).hexdigest()
+
+    def read(self, user_id: uuid.UUID, cached: str | None) -> dict[str, Any] | None:
+        """The state in a cache entry fetched by the caller, or None unless its signature holds."""
+        if cached is None:
+            return None
+        signature, _, body = cached.partition(".")
+        if not hmac.compare_digest(signature.encode(), self._sign(user_id, body).encode()):
+            return None
+        try:
+            state = json.loads(body)
+        except ValueError:
+            return None
+        return state if isinstance(state, dict) else None
+
+    async def write(self, user_id: uuid.UUID, state: dict[str, Any]) -> None:
+        body = json.dumps(state, sort_keys=True, separators=(",", ":"))
+        entry = f"{self._sign(user_id, body)}.{body}"
+        await self._redis.set(_perms_key(user_id), entry, ex=self._ttl)
+
+
 class JwtAuthenticator:
     """Checks an access token, its session's revocation, and the user's current role and status."""
 
@@ -180,13 +221,14 @@ class JwtAuthenticator:
         redis: Redis,
         engine: AsyncEngine,
         *,
+        cache_key: bytes,
         cache_ttl: int,
         users_install_code: bool = False,
     ) -> None:
         self._tokens = tokens
         self._redis = redis
         self._engine = engine
-        self._cache_ttl = cache_ttl
+        self._cache = SignedPermissionsCache(redis, cache_key, ttl=cache_ttl)
         self._users_install_code = users_install_code
 
     async def authenticate(self, access_token: str) -> Principal:
@@ -195,7 +237,7 @@ class JwtAuthenticator:
         revoked, cached = await self._redis.mget(_revoked_key(claims["sid"]), _perms_key(user_id))
         if revoked is not None:
             raise Unauthorized("this session has been logged out", reason="session-revoked")
-        state = json.loads(cached) if cached is not None else await self._load(user_id)
+        state = self._cache.read(user_id, cached) or await self._load(user_id)
         if state is None or not state["active"] or not state["approved"]:
             raise Unauthorized("this account can no longer sign in", reason="account-disabled")
         role = Role(state["role"])
@@ -219,5 +261,5 @@ class JwtAuthenticator:
         if row is None:
             return None
         state = {"username": row[0], "role": row[1], "active": row[2], "approved": row[3]}
-        await self._redis.set(_perms_key(user_id), json.dumps(state), ex=self._cache_ttl)
+        await self._cache.write(user_id, state)
         return state
