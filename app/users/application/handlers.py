@@ -243,41 +243,57 @@ async def _ensure_another_admin_remains(work: UsersUnitOfWork, user: User) -> No
         raise Conflict("this is the last active admin; promote another admin first")
 
 
-async def handle_approve_user(cmd: ApproveUser, *, uow: UowFactory, clock: Clock) -> None:
+# The handlers that change who a user is drop the cached role and status right after commit,
+# so the change holds at once even while the event relay is stalled or stopped.
+
+
+async def handle_approve_user(
+    cmd: ApproveUser, *, uow: UowFactory, clock: Clock, revocations: SessionRevocations
+) -> None:
     async with uow() as work:
         user = await _get_user(work, cmd.user_id)
         user.approve(by=cmd.approved_by, now=clock.now())
         await work.commit()
+    await revocations.forget_user(cmd.user_id)
 
 
-async def handle_change_user_role(cmd: ChangeUserRole, *, uow: UowFactory, clock: Clock) -> None:
+async def handle_change_user_role(
+    cmd: ChangeUserRole, *, uow: UowFactory, clock: Clock, revocations: SessionRevocations
+) -> None:
     async with uow() as work:
         user = await _get_user(work, cmd.user_id)
         if cmd.role is not Role.ADMIN:
             await _ensure_another_admin_remains(work, user)
         user.change_role(cmd.role, by=cmd.changed_by, now=clock.now())
         await work.commit()
+    await revocations.forget_user(cmd.user_id)
 
 
-async def handle_deactivate_user(cmd: DeactivateUser, *, uow: UowFactory, clock: Clock) -> None:
+async def handle_deactivate_user(
+    cmd: DeactivateUser, *, uow: UowFactory, clock: Clock, revocations: SessionRevocations
+) -> None:
     async with uow() as work:
         user = await _get_user(work, cmd.user_id)
         await _ensure_another_admin_remains(work, user)
         user.deactivate(by=cmd.deactivated_by, now=clock.now())
         await work.refresh_tokens.revoke_all_of_user(user.id, now=clock.now(), reason="deactivated")
         await work.commit()
+    await revocations.forget_user(cmd.user_id)
 
 
 async def forget_changed_user(event: UserEvent, *, revocations: SessionRevocations) -> None:
-    """Drop the cached role and status of a user whose access changed, on every replica."""
+    """Drop the cached role and status of a user whose access changed (again, via the relay)."""
     await revocations.forget_user(event.user_id)
 
 
-async def handle_reactivate_user(cmd: ReactivateUser, *, uow: UowFactory, clock: Clock) -> None:
+async def handle_reactivate_user(
+    cmd: ReactivateUser, *, uow: UowFactory, clock: Clock, revocations: SessionRevocations
+) -> None:
     async with uow() as work:
         user = await _get_user(work, cmd.user_id)
         user.reactivate(by=cmd.reactivated_by, now=clock.now())
         await work.commit()
+    await revocations.forget_user(cmd.user_id)
 
 
 async def handle_get_user(query: GetUser, *, read_model: UserReadModel) -> UserView:
