@@ -193,10 +193,12 @@ class SignedPermissionsCache:
     def _sign(self, user_id: uuid.UUID, body: str) -> str:
         return hmac.new(self._key, f"{user_id}\n{body}".encode(), hashlib.sha256).hexdigest()
 
-    def read(self, user_id: uuid.UUID, cached: str | None) -> dict[str, Any] | None:
+    def read(self, user_id: uuid.UUID, cached: str | bytes | None) -> dict[str, Any] | None:
         """The state in a cache entry fetched by the caller, or None unless its signature holds."""
         if cached is None:
             return None
+        if isinstance(cached, bytes):
+            cached = cached.decode(errors="replace")
         signature, _, body = cached.partition(".")
         if not hmac.compare_digest(signature.encode(), self._sign(user_id, body).encode()):
             return None
