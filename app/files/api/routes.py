@@ -11,7 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.files.api.multipart import MalformedUpload, MultipartStream
+from app.shared.multipart import MalformedUpload, MultipartStream
 from app.files.api.schemas import (
     DiffResponse,
     FileListResponse,
