@@ -38,12 +38,21 @@ class Settings(BaseSettings):
     relay_enabled: bool = True
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     relay_batch_size: int = Field(default=200, ge=1)
+    # An event whose handlers fail is retried `relay_retry_seconds` x attempts apart; after
+    # `relay_max_attempts` (or at once if it cannot be decoded) it is a dead letter, skipped.
+    relay_max_attempts: int = Field(default=5, ge=1, le=100)
+    relay_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
     permissions_cache_ttl_seconds: int = Field(default=15 * 60, ge=1)
     # server:code (custom jars, .jar files into plugins/ or mods/) for the `user` role too;
     # admins and operators always hold it.
     users_install_code: bool = False
 
     node_name: str = "local"
+    # Game servers: `auto` uses bubblewrap where it works, `bubblewrap` insists on it, `none`
+    # skips it. A root worker also runs each server as its own uid, from this range.
+    server_sandbox: Literal["auto", "bubblewrap", "none"] = "auto"
+    server_uid_base: int = Field(default=2_000_000, ge=1000, le=2**31 - 2**20)
+    server_uid_count: int = Field(default=60_000, ge=1, le=2**20)
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
     scheduler_lock_ttl_seconds: float = Field(default=30.0, gt=1)
 
@@ -54,6 +63,8 @@ class Settings(BaseSettings):
     catalog_cache_ttl_seconds: int = Field(default=3600, ge=1)
     java_paths: list[Path] = Field(default_factory=list)
     max_jar_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    # Every request body; uploads and file edits declare their own, larger limits.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024**3)
 
     server_port_range_start: int = Field(default=25565, ge=1024, le=65535)
     server_port_range_end: int = Field(default=25665, ge=1024, le=65535)
@@ -85,6 +96,7 @@ class Settings(BaseSettings):
     # files
     file_edit_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     file_upload_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    file_rejected_keep_bytes: int = Field(default=64 * 1024, ge=0, le=16 * 1024 * 1024)
     # backups
     backup_storage: Literal["local", "s3"] = "local"
     backup_local_dir: Path | None = None
@@ -108,6 +120,12 @@ class Settings(BaseSettings):
     backup_sweep_seconds: float = Field(default=30.0, gt=0)
     backup_requested_grace_seconds: float = Field(default=600.0, gt=0)
     backup_max_upload_bytes: int = Field(default=50 * 1024**3, ge=1024)
+    # Restores (and uploads) refuse archives that unpack to more than this many times their
+    # size, to more than a total, to more members, or into less free disk than the reserve.
+    backup_max_expansion_ratio: float = Field(default=100.0, ge=1.0, le=100_000.0)
+    backup_max_unpacked_bytes: int = Field(default=200 * 1024**3, ge=1024**2, le=1024**5)
+    backup_max_members: int = Field(default=1_000_000, ge=10, le=100_000_000)
+    backup_min_free_bytes: int = Field(default=1024**3, ge=0, le=1024**5)
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -33,12 +33,17 @@ domain_events = sa.Table(
     sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("processed_at", sa.DateTime(timezone=True)),
+    # Failed dispatches: how many, the last error and when; a dead letter is skipped for good.
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_failed_at", sa.DateTime(timezone=True)),
+    sa.Column("dead_lettered_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("aggregate_id", "event_version"),
     sa.Index("ix_domain_events_aggregate", "aggregate_type", "aggregate_id"),
     sa.Index(
         "ix_domain_events_unprocessed",
         "position",
-        postgresql_where=sa.text("processed_at IS NULL"),
+        postgresql_where=sa.text("processed_at IS NULL AND dead_lettered_at IS NULL"),
     ),
 )
 

@@ -8,10 +8,12 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import REGISTRY
 
 from app.bootstrap import bootstrap
 from app.shared.context import actor_id_var, client_addr_var, request_id_var
 from app.shared.domain import ConcurrencyConflict, Conflict
+from app.shared.events import EventRelay
 from app.shared.security import Role
 from app.users.domain.events import UserApproved, UserRegistered
 from app.users.domain.model import User
@@ -138,6 +140,17 @@ async def test_relay_dispatches_in_order_and_marks_processed(container, db):
     assert await container.relay.drain() == 0
 
 
+def eager_relay(container, *, max_attempts: int = 3) -> EventRelay:
+    """A relay that retries failed events on the very next drain."""
+    return EventRelay(
+        container.engine,
+        container.bus,
+        container.codec,
+        max_attempts=max_attempts,
+        retry_seconds=0.000001,
+    )
+
+
 async def test_failed_handler_leaves_event_for_the_next_drain(container, db):
     calls = 0
 
@@ -148,14 +161,122 @@ async def test_failed_handler_leaves_event_for_the_next_drain(container, db):
             raise RuntimeError("projection database hiccup")
 
     container.bus.subscribe(UserRegistered, flaky)
+    relay = eager_relay(container)
     async with uow(container) as work:
         work.users.add(new_user("zoe"))
         await work.commit()
-    await container.relay.drain()
-    assert await db.fetchval("SELECT count(*) FROM domain_events WHERE processed_at IS NULL") == 1
-    await container.relay.drain()
+    await relay.drain()
+    row = await db.fetchrow("SELECT * FROM domain_events")
+    assert row["processed_at"] is None
+    assert (row["attempts"], row["dead_lettered_at"]) == (1, None)
+    assert "projection database hiccup" in row["last_error"]
+    assert row["last_failed_at"] is not None
+    await relay.drain()
     assert calls == 2
     assert await db.fetchval("SELECT count(*) FROM domain_events WHERE processed_at IS NULL") == 0
+
+
+async def test_a_failed_event_waits_before_its_retry(container, db):
+    async def broken(event):
+        raise RuntimeError("still broken")
+
+    container.bus.subscribe(UserRegistered, broken)
+    async with uow(container) as work:
+        work.users.add(new_user("wendy"))
+        await work.commit()
+    assert await container.relay.drain() == 1
+    # retried only once relay_retry_seconds x attempts have passed
+    assert await container.relay.drain() == 0
+    assert await db.fetchval("SELECT attempts FROM domain_events") == 1
+
+
+def dead_letters(event_type: str, reason: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "mcdash_domain_event_dead_letters_total", {"event_type": event_type, "reason": reason}
+    )
+    return value or 0.0
+
+
+async def insert_event(db, event_type: str, data: dict) -> uuid.UUID:
+    event_id = uuid.uuid4()
+    await db.execute(
+        "INSERT INTO domain_events (id, aggregate_type, aggregate_id, event_type, event_data,"
+        " event_version, occurred_at) VALUES ($1, 'user', $2, $3, $4, 1, now())",
+        event_id,
+        uuid.uuid4(),
+        event_type,
+        json.dumps(data),
+    )
+    return event_id
+
+
+UNDECODABLE = {
+    "user-id-not-a-uuid": {"user_id": "not-a-uuid", "approved_by": str(uuid.uuid4())},
+    "required-field-missing": {"approved_by": str(uuid.uuid4())},
+    "user-id-a-number": {"user_id": 12345, "approved_by": str(uuid.uuid4())},
+}
+
+
+@pytest.mark.parametrize("data", UNDECODABLE.values(), ids=UNDECODABLE.keys())
+async def test_an_undecodable_event_is_a_dead_letter_and_the_rest_go_on(container, db, data):
+    seen: list[uuid.UUID] = []
+
+    async def record(event):
+        seen.append(event.user_id)
+
+    container.bus.subscribe(UserRegistered, record)
+    before = dead_letters("UserApproved", "undecodable")
+    bad = await insert_event(db, "UserApproved", data)
+    async with uow(container) as work:
+        behind = new_user("xena")
+        work.users.add(behind)
+        await work.commit()
+
+    assert await container.relay.drain() == 2
+    assert seen == [behind.id]
+    row = await db.fetchrow("SELECT * FROM domain_events WHERE id=$1", bad)
+    assert row["processed_at"] is None
+    assert row["dead_lettered_at"] is not None
+    assert row["attempts"] == 1
+    assert row["last_error"].startswith("cannot decode")
+    assert dead_letters("UserApproved", "undecodable") == before + 1
+    # skipped from now on
+    assert await container.relay.drain() == 0
+
+
+async def test_a_handler_failing_every_attempt_becomes_a_dead_letter(container, db):
+    relay = eager_relay(container, max_attempts=3)
+    delivered: list[str] = []
+
+    async def broken(event):
+        if event.username == "poison":
+            raise RuntimeError("projection refuses poison")
+        delivered.append(event.username)
+
+    container.bus.subscribe(UserRegistered, broken)
+    before = dead_letters("UserRegistered", "handler-failed")
+    for name in ("poison", "after_one", "after_two"):
+        async with uow(container) as work:
+            work.users.add(new_user(name))
+            await work.commit()
+
+    await relay.drain()
+    assert delivered == ["after_one", "after_two"]
+    await relay.drain()
+    await relay.drain()
+    poison = await db.fetchrow(
+        "SELECT * FROM domain_events WHERE event_data->>'username' = 'poison'"
+    )
+    assert poison["attempts"] == 3
+    assert poison["dead_lettered_at"] is not None
+    assert "projection refuses poison" in poison["last_error"]
+    assert dead_letters("UserRegistered", "handler-failed") == before + 1
+    assert await relay.drain() == 0
+    async with uow(container) as work:
+        work.users.add(new_user("later"))
+        await work.commit()
+    assert await relay.drain() == 1
+    assert delivered == ["after_one", "after_two", "later"]
 
 
 async def test_running_relay_is_woken_by_notify_from_another_connection(container, db):

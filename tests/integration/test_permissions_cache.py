@@ -6,9 +6,11 @@ import hashlib
 import hmac
 import json
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
+from app.main import create_app
 from app.users.infrastructure.security import derive_key
 from tests.conftest import bearer, login, register
 from tests.integration.test_auth_api import SECRET, assert_problem
@@ -92,3 +94,29 @@ async def test_a_forged_entry_cannot_revive_a_deactivated_user(client, redis):
     assert_problem(await client.get("/api/v2/users/me", headers=mallory), 401)
     await redis.set(f"user:{mallory_id}:perms", json.dumps({**ADMIN_STATE, "role": "user"}))
     assert_problem(await client.get("/api/v2/users/me", headers=mallory), 401)
+
+
+@pytest.fixture
+async def no_relay_client(settings, clean):
+    """An API whose event relay never runs: only the command handlers can clear the cache."""
+    app = create_app(settings.model_copy(update={"relay_enabled": False}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            yield http
+
+
+async def test_access_changes_hold_at_once_with_the_relay_stopped(no_relay_client, db):
+    client = no_relay_client
+    admin, mallory, mallory_id = await users(client)
+    promoted = await client.patch(
+        f"/api/v2/users/{mallory_id}/role", headers=admin, json={"role": "operator"}
+    )
+    assert promoted.status_code == 200, promoted.text
+    assert (await client.get("/api/v2/users/", headers=mallory)).status_code == 200
+    await client.patch(f"/api/v2/users/{mallory_id}/role", headers=admin, json={"role": "user"})
+    assert_problem(await client.get("/api/v2/users/", headers=mallory), 403)
+
+    await client.patch(f"/api/v2/users/{mallory_id}/deactivate", headers=admin)
+    assert_problem(await client.get("/api/v2/users/me", headers=mallory), 401)
+    assert await db.fetchval("SELECT count(*) FROM domain_events WHERE processed_at IS NULL") > 0
