@@ -2,11 +2,63 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import json
+import os
+import secrets
+import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+# Values published in examples and docs, or obviously not random: a key containing one is refused.
+_PLACEHOLDER_MARKS = (
+    "changeme",
+    "change-me",
+    "change_me",
+    "replaceme",
+    "replace-me",
+    "example",
+    "placeholder",
+    "your-secret",
+    "yoursecret",
+    "secretkey",
+    "secret-key",
+)
+_GENERATE = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+class InsecureSetting(RuntimeError):
+    """A setting that would leave the install open; refused at startup, printed as one line.
+
+    A RuntimeError rather than a ValueError, so that pydantic does not wrap it (with the value)
+    in a multi-line validation error.
+    """
+
+
+def refuse_weak_secret(name: str, value: str) -> str:
+    """The secret, unless it is short, a known placeholder, or too repetitive to be random."""
+    size = len(value.encode())
+    if size < MIN_SECRET_BYTES:
+        raise InsecureSetting(
+            f"{name} is {size} bytes; a signing key needs at least {MIN_SECRET_BYTES} random "
+            f"bytes (generate one with: {_GENERATE})"
+        )
+    lowered = value.lower()
+    if any(mark in lowered for mark in _PLACEHOLDER_MARKS):
+        raise InsecureSetting(
+            f"{name} is a published placeholder, not a secret (generate one with: {_GENERATE})"
+        )
+    if len(set(value)) < 8:
+        raise InsecureSetting(
+            f"{name} repeats a few characters; it is not random (generate one with: {_GENERATE})"
+        )
+    return value
 
 
 class Settings(BaseSettings):
@@ -31,7 +83,15 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65536, ge=1024)
 
     rate_limits_enabled: bool = True
+    # register, login and refresh: each its own bucket of this size per client address
     rate_limit_auth: str = "5/minute"
+    rate_limit_login_username: str = "5/minute"
+    # every /api/ request, and every WebSocket opened or message received: per user when the
+    # token is valid, else per client address
+    rate_limit_api_general: str = "100/minute"
+    rate_limit_websocket: str = "1000/minute"
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client; none by default.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
@@ -127,6 +187,45 @@ class Settings(BaseSettings):
     backup_max_members: int = Field(default=1_000_000, ge=10, le=100_000_000)
     backup_min_free_bytes: int = Field(default=1024**3, ge=0, le=1024**5)
 
+    @field_validator("jwt_secret")
+    @classmethod
+    def _strong_jwt_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            refuse_weak_secret("MCDASH_JWT_SECRET", value.get_secret_value())
+        return value
+
+    @field_validator(
+        "rate_limit_auth",
+        "rate_limit_login_username",
+        "rate_limit_console",
+        "rate_limit_api_general",
+        "rate_limit_websocket",
+    )
+    @classmethod
+    def _one_rate_limit(cls, value: str) -> str:
+        try:
+            items = parse_many(value)
+        except ValueError:
+            items = []
+        if len(items) != 1 or items[0].amount < 1:
+            raise ValueError(f"{value!r} is not one rate limit like '100/minute'")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: Any) -> Any:
+        """A JSON list or comma-separated addresses and networks, normalized."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if not isinstance(value, list):
+            return value
+        items = [str(item).strip() for item in value if str(item).strip()]
+        try:
+            return [str(ipaddress.ip_network(item, strict=False)) for item in items]
+        except ValueError as exc:
+            raise ValueError(f"trusted proxies must be IP addresses or networks: {exc}") from exc
+
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
@@ -150,25 +249,30 @@ class Settings(BaseSettings):
         if self.jwt_secret is not None:
             return self.jwt_secret.get_secret_value()
         key_file = self.resolved_data_dir / "jwt.key"
-        if not key_file.exists():
-            _create_key_file(key_file)
-        return key_file.read_text().strip()
+        return refuse_weak_secret(str(key_file), read_or_create_secret(key_file))
 
 
-def _create_key_file(key_file: Path) -> None:
-    """Write a random key atomically; when two processes race, the first link wins."""
-    import contextlib
-    import os
-    import secrets
-    import tempfile
+def ensure_private_dir(path: Path) -> None:
+    """The data directory is its owner's alone (0700). A root worker runs game servers and the
+    embedded PostgreSQL under other accounts, which must pass through it to their own
+    directories: then it is 0711, so they can traverse it but not list it, and everything in it
+    is 0700/0600 or their own."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o711 if os.geteuid() == 0 else 0o700)
 
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=key_file.parent, prefix=".jwt-")
-    try:
-        os.write(fd, secrets.token_urlsafe(48).encode())
-        os.fsync(fd)
-        os.close(fd)
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, key_file)
-    finally:
-        os.unlink(tmp)
+
+def read_or_create_secret(path: Path) -> str:
+    """A generated secret kept in a 0600 file; when two processes race, the first link wins."""
+    if not path.exists():
+        ensure_private_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+        try:
+            os.write(fd, secrets.token_urlsafe(48).encode())
+            os.fsync(fd)
+            os.close(fd)
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    os.chmod(path, 0o600)
+    return path.read_text().strip()
