@@ -16,6 +16,8 @@
  *   FAKE_MC_REGION_FILES    number of region files world/region/r.<i>.0.mca (default 2)
  *   FAKE_MC_REGION_BYTES    size of every region file (default 4096)
  *   FAKE_MC_PRINT_ARGS      1 = print `Max memory: <n> MiB` and the JVM/program arguments
+ *   FAKE_MC_REPORT_PROPERTIES  1 = write every key java.util.Properties read from
+ *                           server.properties to .fake/properties-read.json (a JSON object)
  *
  * World format (so tests can check a backup is consistent):
  *   world/level.dat            "generation=<G>\n"
@@ -330,6 +332,19 @@ public final class FakeServer {
         onlineMode = Boolean.parseBoolean(p.getProperty("online-mode", "true").trim());
         enableStatus = Boolean.parseBoolean(p.getProperty("enable-status", "true").trim());
         opLevel = intProp(p, "op-permission-level", 4);
+        if ("1".equals(System.getenv("FAKE_MC_REPORT_PROPERTIES"))) {
+            reportProperties(p);
+        }
+    }
+
+    /** What Java itself read, for tests of the dashboard's server.properties merge. */
+    static void reportProperties(Properties p) throws IOException {
+        StringBuilder sb = new StringBuilder("{");
+        for (String key : new java.util.TreeSet<>(p.stringPropertyNames())) {
+            sb.append(sb.length() > 1 ? "," : "").append(quote(key)).append(':').append(quote(p.getProperty(key)));
+        }
+        Path report = CWD.resolve(".fake").resolve("properties-read.json");
+        writeAtomic(report, sb.append('}').toString().getBytes(StandardCharsets.UTF_8));
     }
 
     static String headerDate() {

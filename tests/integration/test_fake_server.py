@@ -23,6 +23,12 @@ from pathlib import Path
 import pytest
 from mcstatus import JavaServer
 
+from app.servers.domain.model import ServerConfig, ServerType
+from app.servers.infrastructure.properties import (
+    managed_properties,
+    merge_properties,
+    parse_properties,
+)
 from tests.fake_server.build import build_fake_jar, verify_world, world_generation
 
 ALICE_UUID = "10920508-d5d8-3eed-93d2-92f193afe7d7"
@@ -579,3 +585,61 @@ def test_ignore_stop_needs_sigkill(start: Starter):
     assert not any("Stopping" in line for line in server.lines)
     server.proc.kill()
     assert server.wait() == -signal.SIGKILL
+
+
+# ---- server.properties as Java reads it ---------------------------------------------------
+
+HOSTILE_PROPERTIES = (
+    "#Minecraft server properties\r\n"
+    "server-port 1\r\n"
+    "server\\-port:2\n"
+    "\\u0073erver-port=3\n"
+    "white-\\\n"
+    "    list=false\n"
+    "\t\f online-mode\ttrue\n"
+    "max-players\f99\n"
+    "mo\\\r\n"
+    "  td = hostile\n"
+    "motd=a\\\n"
+    "#server-port=4\n"
+    "\\\n"
+    "#white-list=false\\\n"
+    "white-list false\n"
+    "rcon.password=\\u12zz\n"
+    "level-name=world\\"
+)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [HOSTILE_PROPERTIES, HOSTILE_PROPERTIES.replace("\r\n", "\n").replace("\n", "\r")],
+    ids=["every-trick-mixed-line-endings", "every-trick-cr-only"],
+)
+def test_java_reads_the_dashboards_managed_keys_after_the_merge(
+    start: Starter, tmp_path, hostile: str
+):
+    directory = tmp_path / "server"
+    directory.mkdir()
+    port = free_port()
+    config = ServerConfig(
+        server_type=ServerType.VANILLA,
+        version="1.21",
+        memory_mb=512,
+        max_players=7,
+        motd="dashboard = motd",
+        online_mode=False,
+        whitelist=True,
+    )
+    managed = managed_properties(config, port)
+    merged = merge_properties(hostile, managed)
+    (directory / "server.properties").write_text(merged, "utf-8", newline="")
+
+    server = started(start, directory, env={"FAKE_MC_REPORT_PROPERTIES": "1"})
+
+    read_by_java = json.loads((directory / ".fake" / "properties-read.json").read_text("utf-8"))
+    assert {key: read_by_java.get(key) for key in managed} == managed
+    assert read_by_java == parse_properties(merged)
+    assert read_by_java["level-name"] == "world"
+    assert "rcon.password" not in read_by_java
+    assert any(line.endswith(f"Starting Minecraft server on *:{port}") for line in server.lines)
+    assert status(port).players.max == 7
