@@ -7,6 +7,7 @@ import ipaddress
 import json
 import os
 import secrets
+import stat
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -131,6 +132,8 @@ class Settings(BaseSettings):
     console_denied_verbs: list[str] = Field(
         default_factory=lambda: ["reload", "restart", "shutdown", "end", "rl"]
     )
+    # Unset: any verb not denied may be sent. Set: only these (after every `run` too).
+    console_allowed_verbs: list[str] | None = Field(default=None, max_length=1000)
     rate_limit_console: str = "30/minute"
     server_start_timeout_seconds: float = Field(default=300.0, gt=0)
     server_stop_timeout_seconds: float = Field(default=60.0, gt=0)
@@ -253,12 +256,11 @@ class Settings(BaseSettings):
 
 
 def ensure_private_dir(path: Path) -> None:
-    """The data directory is its owner's alone (0700). A root worker runs game servers and the
-    embedded PostgreSQL under other accounts, which must pass through it to their own
-    directories: then it is 0711, so they can traverse it but not list it, and everything in it
-    is 0700/0600 or their own."""
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o711 if os.geteuid() == 0 else 0o700)
+    """The data directory is its owner's alone: nobody else may list or change it (0700). Only
+    a pass-through bit set on purpose survives (the embedded PostgreSQL's own account under a
+    root `mcdash up`, game servers' accounts where a root worker has no private mounts)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700 | (stat.S_IMODE(path.stat().st_mode) & 0o011))
 
 
 def read_or_create_secret(path: Path) -> str:

@@ -143,6 +143,153 @@ class TestStop:
             POLICY.check(command)
 
 
+class TestEveryRunStartsACommand:
+    """`return run`, nested and namespaced `execute`: each verb after a `run` is checked."""
+
+    @pytest.mark.parametrize(
+        ("command", "verb"),
+        [
+            ("return run stop", "stop"),
+            ("return run reload", "reload"),
+            ("/return run stop", "stop"),
+            ("minecraft:return run stop", "stop"),
+            ("return run minecraft:stop", "stop"),
+            ("return run /stop", "stop"),
+            ("execute as @a run return run stop", "stop"),
+            ("execute run execute run reload", "reload"),
+            ("minecraft:execute as @a run minecraft:execute at @s run stop", "stop"),
+            ("execute if entity @a run return run bukkit:reload", "reload"),
+            ("RETURN RUN STOP", "stop"),
+            ("return  run   rl", "rl"),
+            ("function foo:bar with storage x run reload", "reload"),
+            ("return run return run return run restart", "restart"),
+        ],
+        ids=[
+            "return-run-stop",
+            "return-run-reload",
+            "slash-return-run-stop",
+            "namespaced-return-run-stop",
+            "return-run-namespaced-stop",
+            "return-run-slash-stop",
+            "execute-run-return-run-stop",
+            "nested-execute-run-reload",
+            "namespaced-nested-execute-run-stop",
+            "execute-if-return-run-bukkit-reload",
+            "upper-case-return-run-stop",
+            "extra-spaces-return-run-rl",
+            "unknown-verb-run-reload",
+            "return-run-three-deep-restart",
+        ],
+    )
+    def test_the_verb_after_any_run_is_refused(self, command: str, verb: str) -> None:
+        with pytest.raises(Forbidden) as exc:
+            POLICY.check(command)
+
+        assert exc.value.extra["verb"] == verb
+
+    @pytest.mark.parametrize(
+        "command",
+        ["return run say hi", "execute as @a run return 1", "return 0", "execute run list"],
+        ids=["return-run-say", "execute-run-return-value", "return-value", "execute-run-list"],
+    )
+    def test_harmless_chains_pass(self, command: str) -> None:
+        assert POLICY.check(command) == command
+
+
+ALLOWING = ConsolePolicy.of(["reload"], allowed=["say", "/List", "Execute", "whitelist", "return"])
+
+
+class TestAllowlist:
+    def test_normalises_verbs(self) -> None:
+        assert ALLOWING.allowed_verbs == frozenset(
+            {"say", "list", "execute", "whitelist", "return"}
+        )
+
+    def test_unset_means_deny_list_mode(self) -> None:
+        assert ConsolePolicy.of(["reload"]).allowed_verbs is None
+        assert ConsolePolicy.of(["reload"]).check("time set day") == "time set day"
+
+    @pytest.mark.parametrize(
+        "command",
+        [
+            "say hi",
+            "/list",
+            "minecraft:say hi",
+            "whitelist add Alice",
+            "execute as @a run say hi",
+            "return run execute run list",
+        ],
+        ids=[
+            "say",
+            "slash-list",
+            "minecraft-namespace",
+            "whitelist-add",
+            "execute-run-say",
+            "return-run-execute-run-list",
+        ],
+    )
+    def test_allowed_verbs_pass(self, command: str) -> None:
+        assert ALLOWING.check(command) == command.removeprefix("/")
+
+    @pytest.mark.parametrize(
+        ("command", "verb"),
+        [
+            ("op Mallory", "op"),
+            ("time set day", "time"),
+            ("execute as @a run op @s", "op"),
+            ("return run gamemode creative", "gamemode"),
+            ("say hi run op @s", "op"),
+            ("evil:say hi", "evil:say"),
+            ("execute run evil:list", "evil:list"),
+        ],
+        ids=[
+            "op-not-allowed",
+            "time-not-allowed",
+            "execute-run-op",
+            "return-run-gamemode",
+            "run-inside-say-text-still-checked",
+            "other-namespace-say",
+            "execute-run-other-namespace-list",
+        ],
+    )
+    def test_other_verbs_are_refused(self, command: str, verb: str) -> None:
+        with pytest.raises(Forbidden) as exc:
+            ALLOWING.check(command)
+
+        assert exc.value.extra["verb"] == verb
+        assert exc.value.extra["allowed"] == ["execute", "list", "return", "say", "whitelist"]
+        assert "allowed: execute, list, return, say, whitelist" in exc.value.detail
+
+    @pytest.mark.parametrize(
+        "command",
+        ["stop", "execute run stop", "return run stop", "minecraft:stop"],
+        ids=["stop", "execute-run-stop", "return-run-stop", "namespaced-stop"],
+    )
+    def test_stop_stays_refused_even_when_allowed(self, command: str) -> None:
+        policy = ConsolePolicy.of([], allowed=["stop", "execute", "return"])
+
+        with pytest.raises(Forbidden) as exc:
+            policy.check(command)
+
+        assert exc.value.extra == {"verb": "stop"}
+
+    def test_a_denied_verb_stays_refused_even_when_allowed(self) -> None:
+        policy = ConsolePolicy.of(["reload"], allowed=["reload", "say"])
+
+        with pytest.raises(Forbidden) as exc:
+            policy.check("reload")
+
+        assert exc.value.extra == {"verb": "reload"}
+
+    def test_an_empty_allowlist_refuses_everything_but_shape_errors(self) -> None:
+        policy = ConsolePolicy.of([], allowed=[])
+
+        with pytest.raises(Forbidden):
+            policy.check("say hi")
+        with pytest.raises(InvalidInput):
+            policy.check("   ")
+
+
 class TestCommandShape:
     @pytest.mark.parametrize(
         ("command", "sent"),

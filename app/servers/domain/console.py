@@ -69,13 +69,20 @@ class ConsoleLine:
 
 @dataclass(frozen=True, slots=True)
 class ConsolePolicy:
-    """Allows a command by its verb (first word), never by substrings of the whole line."""
+    """Allows a command by its verbs, never by substrings of the whole line.
+
+    The verbs are the first word and the word after every `run` (`execute ... run`,
+    `return run`, nested or namespaced): each one starts a command the server runs.
+    `stop` is always refused, denied verbs too; when `allowed_verbs` is set, every verb
+    must also be one of them.
+    """
 
     denied_verbs: frozenset[str]
+    allowed_verbs: frozenset[str] | None = None
 
     @classmethod
-    def of(cls, verbs: Iterable[str]) -> ConsolePolicy:
-        return cls(frozenset(verb.strip().lower().lstrip("/") for verb in verbs if verb.strip()))
+    def of(cls, verbs: Iterable[str], allowed: Iterable[str] | None = None) -> ConsolePolicy:
+        return cls(_normalised(verbs), None if allowed is None else _normalised(allowed))
 
     def check(self, command: str) -> str:
         """Return the command to send, or raise why it may not be sent."""
@@ -92,24 +99,39 @@ class ConsolePolicy:
         if not command:
             raise InvalidInput("command is empty", field="command")
         for verb in _verbs(command):
-            if verb == "stop":
-                raise Forbidden(
-                    "stop the server with POST /api/v2/servers/{id}/stop, not from the console",
-                    verb=verb,
-                )
-            if verb in self.denied_verbs:
-                raise Forbidden(f"the console command '{verb}' is not allowed here", verb=verb)
+            self._check_verb(verb)
         return command
+
+    def _check_verb(self, verb: str) -> None:
+        namespace, _, bare = verb.rpartition(":")
+        if bare == "stop":
+            raise Forbidden(
+                "stop the server with POST /api/v2/servers/{id}/stop, not from the console",
+                verb="stop",
+            )
+        for denied in (bare, verb):
+            if denied in self.denied_verbs:
+                raise Forbidden(f"the console command '{denied}' is not allowed here", verb=denied)
+        allowed = self.allowed_verbs
+        if (
+            allowed is None
+            or verb in allowed
+            or (namespace in ("", "minecraft") and bare in allowed)
+        ):
+            return
+        raise Forbidden(
+            f"the console command '{verb}' is not allowed here; allowed: "
+            + ", ".join(sorted(allowed)),
+            verb=verb,
+            allowed=sorted(allowed),
+        )
+
+
+def _normalised(verbs: Iterable[str]) -> frozenset[str]:
+    return frozenset(verb.strip().lower().lstrip("/") for verb in verbs if verb.strip())
 
 
 def _verbs(command: str) -> list[str]:
-    """The command's verb, and every verb `execute ... run` would run; namespaces dropped."""
-    tokens = command.lower().split()
-    verbs = [tokens[0]]
-    if _bare(tokens[0]) == "execute":
-        verbs.extend(tokens[i + 1] for i, word in enumerate(tokens[:-1]) if word == "run")
-    return [_bare(verb) for verb in verbs]
-
-
-def _bare(verb: str) -> str:
-    return verb.lstrip("/").rsplit(":", 1)[-1]
+    """The command's verb and the verb after every `run`, lower case, without a leading `/`."""
+    tokens = [token.lstrip("/") for token in command.lower().split()]
+    return [tokens[0]] + [tokens[i + 1] for i, word in enumerate(tokens[:-1]) if word == "run"]
