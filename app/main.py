@@ -22,6 +22,7 @@ from app.servers.api.routes import versions_router
 from app.servers.api.websockets import router as servers_ws_router
 from app.servers.api.websockets import tickets_router
 from app.settings import Settings
+from app.shared.bodies import BodyLimitMiddleware
 from app.shared.migrations import head_revisions
 from app.shared.observability import (
     RequestContextMiddleware,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)  # inside the request context
     app.add_middleware(RequestContextMiddleware)
     for router in (
         monitoring_router,

@@ -277,14 +277,15 @@ async def test_custom_jar_upload(api):
     sid = (await create(http, owner, server_type="custom", eula_accepted=True)).json()["id"]
     no_jar = await http.post(f"/api/v2/servers/{sid}/start", headers=owner)
     assert assert_problem(no_jar, 409)["reason"] == "jar-missing"
+    admin = users["admin"]  # a jar is code: server:code, which users lack by default
     not_a_jar = await http.put(
-        f"/api/v2/servers/{sid}/jar", headers=owner, files={"file": ("x.jar", b"not a zip")}
+        f"/api/v2/servers/{sid}/jar", headers=admin, files={"file": ("x.jar", b"not a zip")}
     )
     assert_problem(not_a_jar, 422, "invalid-jar")
     from tests.upstream import VANILLA_JAR, sha256
 
     ok = await http.put(
-        f"/api/v2/servers/{sid}/jar", headers=owner, files={"file": ("s.jar", VANILLA_JAR)}
+        f"/api/v2/servers/{sid}/jar", headers=admin, files={"file": ("s.jar", VANILLA_JAR)}
     )
     assert ok.json() == {"sha256": sha256(VANILLA_JAR), "size": len(VANILLA_JAR)}
     detail = (await http.get(f"/api/v2/servers/{sid}", headers=owner)).json()

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.backups.api.schemas import (
@@ -38,9 +38,12 @@ from app.backups.application.messages import (
     RestoreBackup,
     UpdateSchedule,
 )
-from app.backups.domain.errors import ArchiveMissing, InvalidArchive, InvalidBackupState
+from app.backups.domain.errors import ArchiveMissing, ArchiveTooLarge, InvalidBackupState
 from app.backups.domain.model import BackupStatus, BackupType
+from app.servers.application.messages import GetServer
+from app.shared.bodies import body_limit
 from app.shared.dependencies import BusDep, require
+from app.shared.multipart import MULTIPART_OVERHEAD, MultipartStream, multipart_file_body
 from app.shared.security import Permission, Principal
 
 router = APIRouter(prefix="/api/v2", tags=["backups"])
@@ -96,16 +99,22 @@ async def create_backup(
     "/servers/{server_id}/backups/upload",
     status_code=status.HTTP_201_CREATED,
     summary="Upload an existing .tar.gz or .tar.zst as a completed backup",
+    description="Multipart/form-data with the archive in the `file` field, at most "
+    "MCDASH_BACKUP_MAX_UPLOAD_BYTES. Nothing is read before the server is known to be yours.",
+    openapi_extra=multipart_file_body("a tar.gz or tar.zst server archive"),
 )
+@body_limit(lambda settings: settings.backup_max_upload_bytes + MULTIPART_OVERHEAD)
 async def upload_backup(
     server_id: uuid.UUID,
     request: Request,
     actor: Writer,
     bus: BusDep,
-    file: Annotated[UploadFile, File(description="a tar.gz or tar.zst server archive")],
     name: Annotated[str | None, Query(max_length=200)] = None,
 ) -> BackupResponse:
+    await bus.handle(GetServer(actor=actor, server_id=server_id))
     settings = request.app.state.settings
+    limit = settings.backup_max_upload_bytes
+    part = await MultipartStream(request).file()
     spool = settings.resolved_data_dir / "tmp"
     await asyncio.to_thread(spool.mkdir, parents=True, exist_ok=True)
     fd, raw = await asyncio.to_thread(tempfile.mkstemp, dir=spool, prefix="upload-")
@@ -113,11 +122,11 @@ async def upload_backup(
     try:
         written = 0
         with os.fdopen(fd, "wb") as out:
-            while chunk := await file.read(1 << 20):
+            async for chunk in part.chunks:
                 written += len(chunk)
-                if written > settings.backup_max_upload_bytes:
-                    raise InvalidArchive(
-                        f"the archive is larger than {settings.backup_max_upload_bytes} bytes"
+                if written > limit:
+                    raise ArchiveTooLarge(
+                        f"backup uploads are limited to {limit} bytes", limit=limit
                     )
                 await asyncio.to_thread(out.write, chunk)
         backup = await bus.handle(

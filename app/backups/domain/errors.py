@@ -37,6 +37,12 @@ class InvalidArchive(InvalidInput):
     title = "Invalid backup archive"
 
 
+class ArchiveTooLarge(DomainError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Backup archive too large"
+
+
 class CrossServerRestore(Forbidden):
     slug = "cross-server-restore"
     title = "Restoring another server's backup needs an admin and from_other_server"

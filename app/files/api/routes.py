@@ -11,7 +11,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.shared.multipart import MalformedUpload, MultipartStream
 from app.files.api.schemas import (
     DiffResponse,
     FileListResponse,
@@ -39,8 +38,17 @@ from app.files.application.messages import (
     WriteFile,
 )
 from app.files.domain.model import TooLarge
+from app.servers.application.messages import GetServer
+from app.settings import Settings
+from app.shared.bodies import body_limit
 from app.shared.dependencies import BusDep, require
 from app.shared.domain import InvalidInput
+from app.shared.multipart import (
+    MULTIPART_OVERHEAD,
+    MalformedUpload,
+    MultipartStream,
+    multipart_file_body,
+)
 from app.shared.security import Permission, Principal
 
 router = APIRouter(prefix="/api/v2/servers/{server_id}/files", tags=["files"])
@@ -59,6 +67,11 @@ _TEXT_BODY: dict[str, Any] = {
         },
     }
 }
+
+
+def edit_body_limit(settings: Settings) -> int:
+    """A text edit's body: JSON escapes may take six bytes per byte of content."""
+    return settings.file_edit_max_bytes * 6 + 1024
 
 
 @router.get("", summary="List a directory: directories first, then files, by name")
@@ -80,20 +93,11 @@ async def list_files(
     "/upload",
     status_code=status.HTTP_201_CREATED,
     summary="Upload files (multipart/form-data), streamed to disk and renamed into place",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                    }
-                }
-            },
-        }
-    },
+    description="One request carries at most MCDASH_FILE_UPLOAD_MAX_BYTES of files. A `.jar` "
+    "into plugins/ or mods/ needs the server:code permission.",
+    openapi_extra=multipart_file_body("the file(s) to upload", many=True),
 )
+@body_limit(lambda settings: settings.file_upload_max_bytes + MULTIPART_OVERHEAD)
 async def upload_files(
     server_id: uuid.UUID,
     request: Request,
@@ -102,10 +106,7 @@ async def upload_files(
     path: Annotated[str, Query(description="Target directory")] = "",
     overwrite: bool = False,
 ) -> list[WriteResultResponse]:
-    limit = request.app.state.settings.file_upload_max_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise TooLarge(f"uploads are limited to {limit} bytes", limit=limit)
+    await bus.handle(GetServer(actor=actor, server_id=server_id))  # before a byte is read
     results = []
     async for part in MultipartStream(request).files():
         result = await bus.handle(
@@ -242,6 +243,7 @@ async def read_file(
     summary="Save a text file atomically: If-Match to replace, If-None-Match: * to create",
     openapi_extra=_TEXT_BODY,
 )
+@body_limit(edit_body_limit)
 async def write_file(
     server_id: uuid.UUID,
     file_path: FilePathParam,
@@ -294,7 +296,7 @@ async def delete_file(
 async def _text_body(request: Request) -> str:
     """The new content, from JSON {"content": ...} or a text body, read up to a bound."""
     limit = request.app.state.settings.file_edit_max_bytes
-    bound = limit * 6 + 1024  # JSON escapes may take six bytes per character
+    bound = edit_body_limit(request.app.state.settings)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import TypeAdapter
 
 from app.servers.api.schemas import (
@@ -41,8 +40,10 @@ from app.servers.application.messages import (
     UpdateServer,
 )
 from app.servers.domain.model import ServerState, ServerType
+from app.shared.bodies import body_limit
 from app.shared.dependencies import BusDep, rate_limit, require
 from app.shared.domain import Page
+from app.shared.multipart import MULTIPART_OVERHEAD, MultipartStream, multipart_file_body
 from app.shared.security import Permission, Principal
 
 router = APIRouter(prefix="/api/v2/servers", tags=["servers"])
@@ -51,6 +52,7 @@ versions_router = APIRouter(prefix="/api/v2/versions", tags=["servers"])
 Reader = Annotated[Principal, Depends(require(Permission.SERVER_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.SERVER_WRITE))]
 Console = Annotated[Principal, Depends(require(Permission.SERVER_CONSOLE))]
+CodeInstaller = Annotated[Principal, Depends(require(Permission.SERVER_CODE))]
 
 
 async def server_filter(
@@ -150,21 +152,25 @@ async def delete_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> Res
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.put("/{server_id}/jar", summary="Upload the jar of a custom server")
+@router.put(
+    "/{server_id}/jar",
+    summary="Upload the jar of a custom server (needs server:code)",
+    description="Multipart/form-data with the jar in the `file` field, at most "
+    "MCDASH_MAX_JAR_UPLOAD_BYTES. The jar is code the game server runs: it needs the "
+    "server:code permission, and nothing is read before the server is known to be yours.",
+    openapi_extra=multipart_file_body("a runnable server jar"),
+)
+@body_limit(lambda settings: settings.max_jar_upload_bytes + MULTIPART_OVERHEAD)
 async def upload_jar(
     server_id: uuid.UUID,
     request: Request,
     actor: Writer,
+    _: CodeInstaller,
     bus: BusDep,
-    file: Annotated[UploadFile, File(description="a runnable server jar")],
 ) -> JarResponse:
     await bus.handle(GetServer(actor=actor, server_id=server_id))
-
-    async def chunks() -> AsyncIterator[bytes]:
-        while chunk := await file.read(1 << 20):
-            yield chunk
-
-    sha256, path = await request.app.state.container.servers.jars.store_upload(chunks())
+    part = await MultipartStream(request).file()
+    sha256, path = await request.app.state.container.servers.jars.store_upload(part.chunks)
     await bus.handle(SetServerJar(actor=actor, server_id=server_id, sha256=sha256))
     return JarResponse(sha256=sha256, size=path.stat().st_size)
 

@@ -32,6 +32,12 @@ class InvalidJar(InvalidInput):
     title = "Invalid jar"
 
 
+class JarTooLarge(DomainError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Jar too large"
+
+
 class PortUnavailable(Conflict):
     slug = "port-unavailable"
     title = "Port unavailable"

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import httpx
 
-from app.servers.domain.errors import DownloadFailed, InvalidJar
+from app.servers.domain.errors import DownloadFailed, InvalidJar, JarTooLarge
 from app.servers.infrastructure.catalog import JarSpec, bad_status
 
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
@@ -52,7 +52,7 @@ class JarCache:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > self._max_upload:
-                    raise InvalidJar(
+                    raise JarTooLarge(
                         f"upload exceeds the limit of {self._max_upload} bytes"
                         f" ({self._max_upload / 2**20:.0f} MiB)",
                         limit=self._max_upload,
