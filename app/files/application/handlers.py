@@ -21,8 +21,23 @@ from app.files.domain.model import (
 )
 from app.files.domain.paths import FilePath
 from app.files.domain.ports import FileStore, ServerAccess, Servers
-from app.shared.domain import Clock
-from app.shared.security import Principal
+from app.shared.domain import Clock, Forbidden
+from app.shared.security import Permission, Principal
+
+
+def code_forbidden(path: FilePath) -> Forbidden:
+    return Forbidden(
+        f"this action needs the {Permission.SERVER_CODE.value} permission: it puts a .jar into "
+        f"{path}, code the game server would run",
+        permission=Permission.SERVER_CODE.value,
+        path=str(path),
+    )
+
+
+def check_code_permission(actor: Principal, path: FilePath) -> None:
+    """A `.jar` into plugins/ or mods/ is code the game server runs: it needs server:code."""
+    if path.installs_code and not actor.has(Permission.SERVER_CODE):
+        raise code_forbidden(path)
 
 
 def writable_path(raw: str) -> FilePath:
@@ -102,6 +117,7 @@ async def handle_write_file(
             limit=limits.edit_max_bytes,
         )
     access = await servers.visible(cmd.actor, cmd.server_id)
+    check_code_permission(cmd.actor, path)
     return await _replace_content(
         cmd.actor,
         access,
@@ -129,6 +145,7 @@ async def handle_restore_version(
 ) -> WriteResult:
     path = writable_path(cmd.path)
     access = await servers.visible(cmd.actor, cmd.server_id)
+    check_code_permission(cmd.actor, path)
     async with files_uow() as work:
         chosen = await work.history.get(access.server_id, str(path), cmd.version)
     content = _restorable(chosen, path, cmd.version)

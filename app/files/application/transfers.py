@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from app.files.application.handlers import after_change, writable_path
+from app.files.application.handlers import (
+    after_change,
+    check_code_permission,
+    code_forbidden,
+    writable_path,
+)
 from app.files.application.history import FileLimits, FilesUowFactory, Recorder
 from app.files.application.messages import MakeDirectory, MoveFile, UploadFile, WriteResult
 from app.files.domain.model import FileConflict, FileMissing, FileState, TooLarge, VersionAction
 from app.files.domain.paths import ROOT, FilePath, InvalidPath
 from app.files.domain.ports import FileStore, Servers
 from app.shared.domain import Clock
+from app.shared.security import Permission
 
 
 async def handle_move_file(
@@ -25,8 +31,15 @@ async def handle_move_file(
         raise InvalidPath(f"{source} cannot be moved into itself", path=str(target))
     access = await servers.visible(cmd.actor, cmd.server_id)
     if await store.is_directory(access.server_id, source):
+        if (
+            target.in_code_directory
+            and not cmd.actor.has(Permission.SERVER_CODE)
+            and await store.holds_jar(access.server_id, source)
+        ):
+            raise code_forbidden(target)
         await store.move(access.server_id, source, target)
         return WriteResult(path=str(target), version=None, etag=None, size=None, created=True)
+    check_code_permission(cmd.actor, target)
     async with files_uow() as work:
         history = Recorder(
             work, server_id=access.server_id, author_id=cmd.actor.user_id, clock=clock
@@ -75,6 +88,7 @@ async def handle_upload_file(
     directory = FilePath.parse(cmd.directory, allow_root=True) if cmd.directory else ROOT
     path = writable_path("/".join((*directory.parts, cmd.filename)))
     access = await servers.visible(cmd.actor, cmd.server_id)
+    check_code_permission(cmd.actor, path)
     sink = await store.upload(access.server_id, path)
     try:
         async for chunk in cmd.chunks:

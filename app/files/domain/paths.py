@@ -12,6 +12,8 @@ MAX_NAME_BYTES = 255
 CONTROL_DIRECTORY = ".mcdash"
 TEMP_PREFIX = ".mcdash-tmp-"
 PROTECTED_FILES = frozenset({"server.jar"})
+# Where a game server loads code from: Bukkit/Paper plugins, Forge/Fabric mods.
+CODE_DIRECTORIES = frozenset({"plugins", "mods"})
 _ENCODED = re.compile(r"%(2e|2f|5c|25|00)", re.IGNORECASE)
 
 
@@ -78,6 +80,18 @@ class FilePath:
                 f"{self.name} is managed by the dashboard; upload a jar through the server API",
                 path=str(self),
             )
+
+    @property
+    def in_code_directory(self) -> bool:
+        """Inside plugins/ or mods/ at any depth, or that directory itself."""
+        return bool(self.parts) and self.parts[0].casefold() in CODE_DIRECTORIES
+
+    @property
+    def installs_code(self) -> bool:
+        """A `.jar` below plugins/ or mods/: code the game server loads and runs."""
+        return (
+            len(self.parts) > 1 and self.in_code_directory and self.name.casefold().endswith(".jar")
+        )
 
     @property
     def is_root(self) -> bool:

@@ -99,6 +99,16 @@ class LocalFileStore:
             except FileNotFoundError:
                 return False
 
+    async def holds_jar(self, server_id: uuid.UUID, path: FilePath) -> bool:
+        return await asyncio.to_thread(self._holds_jar, server_id, path)
+
+    def _holds_jar(self, server_id: uuid.UUID, path: FilePath) -> bool:
+        with self._tree(server_id) as tree, tree.directory(path) as dir_fd:
+            for _, dirs, files, _ in os.fwalk(".", dir_fd=dir_fd, follow_symlinks=False):
+                if any(name.casefold().endswith(".jar") for name in (*files, *dirs)):
+                    return True
+        return False
+
     async def write(self, server_id: uuid.UUID, path: FilePath, content: bytes) -> FileState:
         return await asyncio.to_thread(self._write, server_id, path, content)
 
