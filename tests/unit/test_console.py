@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from app.servers.domain.console import COMMAND_MAX, ConsoleLine, ConsolePolicy
+from app.servers.domain.console import (
+    COMMAND_MAX,
+    LINE_MAX_BYTES,
+    ConsoleLine,
+    ConsolePolicy,
+    cut_line,
+)
 from app.shared.domain import Forbidden, InvalidInput
 
 # The default denied verbs of the settings, plus "op" and "del" to show that only whole verbs
@@ -677,3 +683,74 @@ class TestPlayers:
     )
     def test_player_list_with_system_chat_prefix(self, text: str, players: tuple[str, ...]) -> None:
         assert ConsoleLine.parse(text).player_list() == players
+
+
+CUT_MARK = f" [... cut: the line was longer than {LINE_MAX_BYTES} bytes]"
+
+
+class TestCutLine:
+    @pytest.mark.parametrize(
+        "char", ["é", "✓", "😀"], ids=["two-byte-e-acute", "three-byte-check", "four-byte-emoji"]
+    )
+    def test_cuts_at_a_character_boundary(self, char: str) -> None:
+        raw = (char * LINE_MAX_BYTES).encode()
+
+        kept = cut_line(raw).removesuffix(CUT_MARK)
+
+        assert kept == char * len(kept)
+        assert LINE_MAX_BYTES - 4 < len(kept.encode()) <= LINE_MAX_BYTES
+
+    def test_a_cut_vanilla_line_keeps_its_thread_and_level(self) -> None:
+        raw = b"[16:39:41] [Server thread/INFO]: " + b"m" * 20_000
+
+        parsed = ConsoleLine.parse(cut_line(raw))
+
+        assert (parsed.thread, parsed.level) == ("Server thread", "INFO")
+        assert parsed.message.endswith(CUT_MARK)
+
+
+class TestHostileLinesParse:
+    """Lines that made the old pattern backtrack quadratically; here only the results count."""
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "[" + "00:" * 33_334,
+            "[" + "00:00:00" * 12_500,
+            "[" + "00:00:00 " * 11_111 + "]",
+            "[" * 100_000,
+            "]" * 100_000,
+            "[00:00:00] [" + "a" * 100_000,
+            "[00:00:00] [t/INFO]" + " " * 100_000,
+        ],
+        ids=[
+            "open-bracket-then-100kb-of-00-colon",
+            "open-bracket-then-100kb-of-times",
+            "100kb-of-times-in-one-bracket",
+            "100kb-of-open-brackets",
+            "100kb-of-close-brackets",
+            "unclosed-thread-bracket",
+            "100kb-of-blanks-after-level",
+        ],
+    )
+    def test_a_line_that_is_not_vanilla_is_kept_whole_as_the_message(self, text: str) -> None:
+        parsed = ConsoleLine.parse(text)
+
+        assert (parsed.thread, parsed.message) == (None, text)
+
+    @pytest.mark.parametrize(
+        ("text", "thread", "level", "message"),
+        [
+            ("[16:39:41] [Server thread/INFO]: Done", "Server thread", "INFO", "Done"),
+            ("[12:00:00/INFO]: odd", "12:00:00", "INFO", "odd"),
+            ("[16Jun2024 16:39:41.123] [main/WARN] [mod/]: hi", "main", "WARN", "hi"),
+            ("[x 00:00:00 y]   [a/DEBUG]:msg", "a", "DEBUG", "msg"),
+        ],
+        ids=["vanilla", "time-inside-thread-bracket", "forge-with-logger", "time-mid-bracket"],
+    )
+    def test_the_rewritten_pattern_still_reads_real_lines(
+        self, text: str, thread: str, level: str, message: str
+    ) -> None:
+        parsed = ConsoleLine.parse(text)
+
+        assert (parsed.thread, parsed.level, parsed.message) == (thread, level, message)

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from app.shared.domain import Forbidden, InvalidInput
 
 COMMAND_MAX = 200
+LINE_MAX_BYTES = 8192  # a longer console line is cut here, the rest of it dropped
 
+# Linear in the line's length: the time is found by a lookahead (atomic, tried once) and no
+# two quantifiers that follow each other can match the same character.
 _LINE = re.compile(
-    r"^(?:\[[^\]]*\d{2}:\d{2}:\d{2}[^\]]*\]\s*)?\[(?P<thread>[^\]/]+)/(?P<level>[A-Z]+)\]"
+    r"^(?:\[(?=[^\]]*\d{2}:\d{2}:\d{2})[^\]]*\]\s*)?\[(?P<thread>[^\]/]+)/(?P<level>[A-Z]+)\]"
     r"(?:\s*\[[^\]]*\])?:\s?(?P<message>.*)$"
 )
 _PAPER_LINE = re.compile(
@@ -25,6 +28,15 @@ LEFT = re.compile(rf"^{_SYSTEM}(?P<name>[A-Za-z0-9_]{{3,16}}) left the game$")
 LIST = re.compile(
     rf"^{_SYSTEM}There are ([0-9]+) of a max of ([0-9]+) players online: ?(?P<names>.*)$"
 )
+
+
+def cut_line(raw: bytes) -> str:
+    """The first LINE_MAX_BYTES of a longer line, ended at a character, marked as cut."""
+    end = LINE_MAX_BYTES
+    while end > 0 and raw[end] & 0xC0 == 0x80:  # not inside a UTF-8 sequence
+        end -= 1
+    kept = raw[:end].decode("utf-8", "replace")
+    return f"{kept} [... cut: the line was longer than {LINE_MAX_BYTES} bytes]"
 
 
 @dataclass(frozen=True, slots=True)
