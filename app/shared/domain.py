@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,22 @@ class Aggregate:
     def collect_events(self) -> list[DomainEvent]:
         events, self.pending_events = self.pending_events, []
         return events
+
+
+INT32_MAX = 2**31 - 1
+_NOT_IN_A_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
+_NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def unstorable_character(text: str, *, multiline: bool = False) -> str | None:
+    """The first character a clean value must not carry, or None.
+
+    NUL and lone surrogates cannot be stored in PostgreSQL text at all; the other control
+    characters (C0, DEL, C1) and the Unicode line separators only hide or garble what is shown.
+    `multiline` text may hold tabs and line breaks.
+    """
+    found = (_NOT_IN_TEXT if multiline else _NOT_IN_A_LINE).search(text)
+    return found.group() if found else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -72,9 +72,9 @@ async def upload(http, headers, sid, data: bytes):
         ({"cron_expression": "* * *"}, "needs 5"),
         ({"cron_expression": "every day"}, "needs 5"),
         ({"cron_expression": "0 3 * * *", "timezone": "Mars/Olympus"}, "unknown timezone"),
-        ({"cron_expression": "0 3 * * *", "keep_last": 0}, "keep_last must be at least 1"),
-        ({"cron_expression": "0 3 * * *", "keep_last": -1}, "keep_last must be at least 1"),
-        ({"cron_expression": "0 3 * * *", "keep_days": 0}, "keep_days must be at least 1"),
+        ({"cron_expression": "0 3 * * *", "keep_last": 0}, "keep_last: Input should be greater"),
+        ({"cron_expression": "0 3 * * *", "keep_last": -1}, "keep_last: Input should be greater"),
+        ({"cron_expression": "0 3 * * *", "keep_days": 0}, "keep_days: Input should be greater"),
     ],
     ids=[
         "bad-cron-minute",
@@ -291,3 +291,39 @@ async def test_restore_while_a_backup_of_the_server_runs_is_409(api, db):
         "SELECT restore_status FROM backups WHERE id=$1", uuid.UUID(uploaded)
     )
     assert restore_status is None
+
+
+@pytest.mark.parametrize(
+    ("name", "fallback", "encoded"),
+    [
+        pytest.param(
+            "бэкап-1", "_____-1", "%D0%B1%D1%8D%D0%BA%D0%B0%D0%BF-1", id="cyrillic-бэкап-1"
+        ),
+        pytest.param(
+            'say "hi" \\ 🎮',
+            "say _hi_ _ _",
+            "say%20%22hi%22%20%5C%20%F0%9F%8E%AE",
+            id="quotes-emoji",
+        ),
+    ],
+)
+async def test_download_of_a_backup_with_a_unicode_name(api, name, fallback, encoded):
+    http, _, users = api
+    sid = await server(http, users["owner"])
+    data = archive({"world/level.dat": b"x"})
+    uploaded = await http.post(
+        f"/api/v2/servers/{sid}/backups/upload",
+        params={"name": name},
+        headers=users["owner"],
+        files={"file": ("world.tar.gz", data, "application/gzip")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    assert uploaded.json()["name"] == name
+    download = await http.get(
+        f"/api/v2/backups/{uploaded.json()['id']}/download", headers=users["owner"]
+    )
+    assert download.status_code == 200, download.text
+    assert download.content == data
+    assert download.headers["content-disposition"] == (
+        f"attachment; filename=\"{fallback}.tar.gz\"; filename*=UTF-8''{encoded}.tar.gz"
+    )

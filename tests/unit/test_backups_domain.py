@@ -17,6 +17,7 @@ from app.backups.domain.events import (
 from app.backups.domain.model import Backup, BackupStatus, BackupType, Compression
 from app.backups.domain.schedule import BackupSchedule, Retention
 from app.backups.infrastructure.cron import ApsCronCalendar
+from app.shared.domain import InvalidInput
 
 NOW = datetime(2026, 5, 1, 12, 0, 30, tzinfo=UTC)
 
@@ -102,6 +103,48 @@ def test_both_limits_apply():
 def test_retention_limits_must_be_positive(keep_last, keep_days):
     with pytest.raises(InvalidSchedule, match="must be at least 1"):
         Retention(keep_last=keep_last, keep_days=keep_days)
+
+
+@pytest.mark.parametrize(
+    ("keep_last", "keep_days"),
+    [(1001, None), (2**31, None), (None, 3651), (None, 1_000_000), (None, 2**63)],
+    ids=[
+        "keep-last-1001",
+        "keep-last-2147483648",
+        "keep-days-3651",
+        "keep-days-1000000",
+        "keep-days-2**63",
+    ],
+)
+def test_retention_limits_are_bounded(keep_last, keep_days):
+    with pytest.raises(InvalidSchedule, match="must be at most"):
+        Retention(keep_last=keep_last, keep_days=keep_days)
+
+
+def test_the_longest_retention_never_overflows_the_calendar():
+    retention = Retention(keep_last=1000, keep_days=3650)
+    ids = [uuid.uuid4() for _ in range(3)]
+    old = [(i, NOW - timedelta(days=4000 + n)) for n, i in enumerate(ids)]
+    assert retention.expired(old, now=NOW) == ids[1:]
+    early = datetime(1, 1, 2, tzinfo=UTC)
+    assert retention.cutoff(early) is None
+    assert retention.expired([(ids[0], early), (ids[1], early)], now=early) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a\x00b", "line\nbreak", "bell\x07", "c1\x85", "x" * 201],
+    ids=["nul-byte", "newline", "bell", "c1-control", "201-characters"],
+)
+def test_a_backup_name_is_one_printable_line(name):
+    with pytest.raises(InvalidInput) as caught:
+        requested(name=name)
+    assert caught.value.extra == {"field": "name"}
+
+
+def test_a_blank_backup_name_gets_the_dated_default():
+    assert requested(name="  ").name == "manual-20260501-120030"
+    assert requested(name="бэкап-1").name == "бэкап-1"
 
 
 def test_a_schedule_plans_its_next_run_and_collapses_missed_runs():

@@ -43,6 +43,7 @@ from app.backups.domain.model import BackupStatus, BackupType
 from app.servers.application.messages import GetServer
 from app.shared.bodies import body_limit
 from app.shared.dependencies import BusDep, require
+from app.shared.http import content_disposition
 from app.shared.multipart import MULTIPART_OVERHEAD, MultipartStream, multipart_file_body
 from app.shared.security import Permission, Principal
 
@@ -167,9 +168,8 @@ async def download_backup(
     storage = request.app.state.container.backups.storage
     if await asyncio.to_thread(storage.size, backup.file_path) is None:
         raise ArchiveMissing(f"the archive of backup {backup.id} is missing from the storage")
-    filename = f"{backup.name}{backup.compression.extension}".replace('"', "")
     headers = {
-        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Content-Disposition": content_disposition(f"{backup.name}{backup.compression.extension}"),
         "Content-Length": str(backup.size_bytes),
         "X-Checksum-SHA256": backup.sha256 or "",
     }

@@ -9,7 +9,13 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.backups.domain.model import Backup, Compression
-from app.backups.domain.schedule import BackupSchedule
+from app.backups.domain.schedule import KEEP_DAYS_MAX, KEEP_LAST_MAX, BackupSchedule
+from app.shared.http import SafeLine
+
+KEEP_LAST = Field(
+    default=None, ge=1, le=KEEP_LAST_MAX, description="keep the newest N scheduled backups"
+)
+KEEP_DAYS = Field(default=None, ge=1, le=KEEP_DAYS_MAX, description="keep scheduled backups D days")
 
 
 class Strict(BaseModel):
@@ -17,7 +23,7 @@ class Strict(BaseModel):
 
 
 class CreateBackupRequest(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: SafeLine | None = Field(default=None, min_length=1, max_length=200)
     compression: Compression | None = None
 
 
@@ -107,22 +113,22 @@ class BackupSummaryResponse(BaseModel):
 
 
 class CreateScheduleRequest(Strict):
-    cron_expression: str = Field(min_length=1, max_length=100, examples=["0 3 * * *"])
-    timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    cron_expression: SafeLine = Field(min_length=1, max_length=100, examples=["0 3 * * *"])
+    timezone: SafeLine = Field(default="UTC", min_length=1, max_length=64)
     is_active: bool = True
     only_when_running: bool = False
-    keep_last: int | None = Field(default=None, description="keep the newest N scheduled backups")
-    keep_days: int | None = Field(default=None, description="keep scheduled backups D days")
+    keep_last: int | None = KEEP_LAST
+    keep_days: int | None = KEEP_DAYS
     compression: Compression | None = None
 
 
 class UpdateScheduleRequest(Strict):
-    cron_expression: str | None = Field(default=None, min_length=1, max_length=100)
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    cron_expression: SafeLine | None = Field(default=None, min_length=1, max_length=100)
+    timezone: SafeLine | None = Field(default=None, min_length=1, max_length=64)
     is_active: bool | None = None
     only_when_running: bool | None = None
-    keep_last: int | None = None
-    keep_days: int | None = None
+    keep_last: int | None = KEEP_LAST
+    keep_days: int | None = KEEP_DAYS
 
 
 class ScheduleResponse(BaseModel):

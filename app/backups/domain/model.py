@@ -16,7 +16,7 @@ from app.backups.domain.events import (
     BackupRestored,
     BackupRestoreFailed,
 )
-from app.shared.domain import Aggregate
+from app.shared.domain import Aggregate, InvalidInput, unstorable_character
 
 
 class BackupStatus(enum.StrEnum):
@@ -49,6 +49,20 @@ class RestoreStatus(enum.StrEnum):
 
 
 UNFINISHED = (BackupStatus.REQUESTED, BackupStatus.RUNNING)
+
+
+NAME_MAX = 200
+
+
+def backup_name(name: str | None, *, backup_type: BackupType, now: datetime) -> str:
+    """The given name, one printable line of at most NAME_MAX characters, or a dated default."""
+    if name is None or not name.strip():
+        return f"{backup_type.value}-{now:%Y%m%d-%H%M%S}"
+    if len(name) > NAME_MAX or unstorable_character(name) is not None:
+        raise InvalidInput(
+            f"a backup name is one line of at most {NAME_MAX} printable characters", field="name"
+        )
+    return name
 
 
 def storage_key(server_id: uuid.UUID, backup_id: uuid.UUID, compression: Compression) -> str:
@@ -94,7 +108,7 @@ class Backup(Aggregate):
         backup = cls(
             id=backup_id,
             server_id=server_id,
-            name=(name or f"{backup_type.value}-{now:%Y%m%d-%H%M%S}")[:255],
+            name=backup_name(name, backup_type=backup_type, now=now),
             backup_type=backup_type,
             status=BackupStatus.REQUESTED,
             compression=compression,

@@ -13,6 +13,9 @@ from app.backups.domain.events import BackupScheduled, BackupScheduleRemoved
 from app.backups.domain.model import Compression
 from app.shared.domain import Aggregate
 
+KEEP_LAST_MAX = 1000
+KEEP_DAYS_MAX = 3650
+
 
 class CronCalendar(Protocol):
     """Reads cron expressions; raises InvalidSchedule saying why one is not valid."""
@@ -20,6 +23,15 @@ class CronCalendar(Protocol):
     def validate(self, expression: str, timezone: str) -> None: ...
 
     def next_run(self, expression: str, timezone: str, after: datetime) -> datetime | None: ...
+
+
+def _check_limit(field: str, value: int | None, highest: int, otherwise: str) -> None:
+    if value is not None and value < 1:
+        raise InvalidSchedule(f"{field} must be at least 1 (got {value}); {otherwise}", field=field)
+    if value is not None and value > highest:
+        raise InvalidSchedule(
+            f"{field} must be at most {highest} (got {value}); {otherwise}", field=field
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,23 +42,24 @@ class Retention:
     keep_days: int | None = None
 
     def __post_init__(self) -> None:
-        if self.keep_last is not None and self.keep_last < 1:
-            raise InvalidSchedule(
-                f"keep_last must be at least 1 (got {self.keep_last}); omit it to keep any number",
-                field="keep_last",
-            )
-        if self.keep_days is not None and self.keep_days < 1:
-            raise InvalidSchedule(
-                f"keep_days must be at least 1 (got {self.keep_days}); omit it to keep any age",
-                field="keep_days",
-            )
+        _check_limit("keep_last", self.keep_last, KEEP_LAST_MAX, "omit it to keep any number")
+        _check_limit("keep_days", self.keep_days, KEEP_DAYS_MAX, "omit it to keep any age")
+
+    def cutoff(self, now: datetime) -> datetime | None:
+        """The creation time before which a backup is too old, or None without an age limit."""
+        if not self.keep_days:
+            return None
+        try:
+            return now - timedelta(days=self.keep_days)
+        except OverflowError:
+            return None
 
     def expired(
         self, backups: Sequence[tuple[uuid.UUID, datetime]], *, now: datetime
     ) -> list[uuid.UUID]:
         """Of (id, created_at) pairs, those outside a limit; the newest one is always kept."""
         ordered = sorted(backups, key=lambda item: item[1], reverse=True)
-        cutoff = now - timedelta(days=self.keep_days) if self.keep_days else None
+        cutoff = self.cutoff(now)
         gone: list[uuid.UUID] = []
         for index, (backup_id, created_at) in enumerate(ordered):
             if index == 0:

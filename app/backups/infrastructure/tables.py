@@ -84,6 +84,8 @@ backup_schedules = sa.Table(
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.CheckConstraint("keep_last IS NULL OR keep_last >= 1", name="keep_last_positive"),
     sa.CheckConstraint("keep_days IS NULL OR keep_days >= 1", name="keep_days_positive"),
+    sa.CheckConstraint("keep_last IS NULL OR keep_last <= 1000", name="keep_last_bounded"),
+    sa.CheckConstraint("keep_days IS NULL OR keep_days <= 3650", name="keep_days_bounded"),
     sa.Index(
         "idx_schedules_active",
         "server_id",

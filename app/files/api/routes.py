@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import uuid
 from typing import Annotated, Any
-from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.files.api.schemas import (
@@ -42,7 +40,8 @@ from app.servers.application.messages import GetServer
 from app.settings import Settings
 from app.shared.bodies import body_limit
 from app.shared.dependencies import BusDep, require
-from app.shared.domain import InvalidInput
+from app.shared.domain import INT32_MAX, InvalidInput
+from app.shared.http import content_disposition
 from app.shared.multipart import (
     MULTIPART_OVERHEAD,
     MalformedUpload,
@@ -56,6 +55,7 @@ router = APIRouter(prefix="/api/v2/servers/{server_id}/files", tags=["files"])
 Reader = Annotated[Principal, Depends(require(Permission.FILE_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.FILE_WRITE))]
 FilePathParam = Annotated[str, "a path relative to the server directory, e.g. config/ops.json"]
+VersionNumber = Annotated[int, Path(ge=1, le=INT32_MAX, description="a version of the file")]
 IfMatch = Annotated[str | None, Header(description="The ETag you read; required to replace")]
 
 _TEXT_BODY: dict[str, Any] = {
@@ -155,7 +155,11 @@ async def list_versions(
 
 @router.get("/{file_path:path}/history/{version}/diff", summary="Diff a version to the file")
 async def diff_version(
-    server_id: uuid.UUID, file_path: FilePathParam, version: int, actor: Reader, bus: BusDep
+    server_id: uuid.UUID,
+    file_path: FilePathParam,
+    version: VersionNumber,
+    actor: Reader,
+    bus: BusDep,
 ) -> DiffResponse:
     diff = await bus.handle(
         DiffVersion(actor=actor, server_id=server_id, path=file_path, version=version)
@@ -170,7 +174,7 @@ async def diff_version(
 async def restore_version(
     server_id: uuid.UUID,
     file_path: FilePathParam,
-    version: int,
+    version: VersionNumber,
     response: Response,
     actor: Writer,
     bus: BusDep,
@@ -188,7 +192,11 @@ async def restore_version(
 
 @router.get("/{file_path:path}/history/{version}", summary="One version, with its text if kept")
 async def get_version(
-    server_id: uuid.UUID, file_path: FilePathParam, version: int, actor: Reader, bus: BusDep
+    server_id: uuid.UUID,
+    file_path: FilePathParam,
+    version: VersionNumber,
+    actor: Reader,
+    bus: BusDep,
 ) -> VersionDetailResponse:
     found = await bus.handle(
         GetVersion(actor=actor, server_id=server_id, path=file_path, version=version)
@@ -207,13 +215,11 @@ async def download_file(
 ) -> StreamingResponse:
     download = await bus.handle(OpenDownload(actor=actor, server_id=server_id, path=file_path))
     media_type = mimetypes.guess_type(download.name)[0] or "application/octet-stream"
-    ascii_name = download.name.encode("ascii", "replace").decode().replace('"', "_")
-    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(download.name)}"
-    return StreamingResponse(
-        download.chunks,
-        media_type=media_type,
-        headers={"Content-Disposition": disposition, "Content-Length": str(download.size)},
-    )
+    headers = {
+        "Content-Disposition": content_disposition(download.name),
+        "Content-Length": str(download.size),
+    }
+    return StreamingResponse(download.chunks, media_type=media_type, headers=headers)
 
 
 @router.post("/{file_path:path}/move", summary="Rename or move a file or directory")
@@ -311,6 +317,6 @@ async def _text_body(request: Request) -> str:
     if media != "application/json":
         raise InvalidInput("send application/json {'content': ...} or text/plain")
     try:
-        return WriteFileRequest.model_validate(json.loads(body)).content
+        return WriteFileRequest.model_validate_json(body).content
     except ValueError:
-        raise InvalidInput('the body must be JSON {"content": "..."}') from None
+        raise InvalidInput('the body must be JSON {"content": "..."} of UTF-8 text') from None

@@ -37,6 +37,7 @@ from app.groups.domain.model import GroupType, VersionMismatch
 from app.shared.bus import MessageBus
 from app.shared.dependencies import BusDep, require
 from app.shared.domain import Page
+from app.shared.http import SafeLine
 from app.shared.security import Permission, Principal
 
 router = APIRouter(prefix="/api/v2/groups", tags=["groups"])
@@ -50,7 +51,7 @@ _ETAG = re.compile(r'^(?:W/)?"(\d{1,18})"$')
 async def group_filter(
     actor: Reader,
     type_: Annotated[GroupType | None, Query(alias="type")] = None,
-    name: Annotated[str | None, Query(max_length=100, description="part of the name")] = None,
+    name: Annotated[SafeLine | None, Query(max_length=100, description="part of the name")] = None,
     owner_id: Annotated[uuid.UUID | None, Query(description="admins and operators")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

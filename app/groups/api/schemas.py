@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.groups.application.messages import GroupDetail, ServerAccess, SyncOutcome
 from app.groups.domain.model import GroupType
+from app.shared.http import SafeLine, SafeText
 
 PLAYER_NAME = Field(min_length=3, max_length=16, pattern=r"^[A-Za-z0-9_]+$", examples=["Alice"])
 OP_LEVEL = Field(default=None, ge=1, le=4, description="op groups only; default 4")
@@ -20,15 +21,15 @@ class Strict(BaseModel):
 
 
 class CreateGroupRequest(Strict):
-    name: str = Field(min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=500)
+    name: SafeLine = Field(min_length=1, max_length=100)
+    description: SafeText | None = Field(default=None, max_length=500)
     group_type: GroupType = Field(strict=False)
     op_level: int | None = OP_LEVEL
 
 
 class UpdateGroupRequest(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=500)
+    name: SafeLine | None = Field(default=None, min_length=1, max_length=100)
+    description: SafeText | None = Field(default=None, max_length=500)
     op_level: int | None = OP_LEVEL
 
 

@@ -6,7 +6,8 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import TypeAdapter
+from pydantic import AfterValidator, TypeAdapter
+from pydantic_core import PydanticCustomError
 
 from app.servers.api.schemas import (
     ConsoleAccepted,
@@ -43,6 +44,7 @@ from app.servers.domain.model import ServerState, ServerType
 from app.shared.bodies import body_limit
 from app.shared.dependencies import BusDep, rate_limit, require
 from app.shared.domain import Page
+from app.shared.http import SafeLine
 from app.shared.multipart import MULTIPART_OVERHEAD, MultipartStream, multipart_file_body
 from app.shared.security import Permission, Principal
 
@@ -59,7 +61,7 @@ async def server_filter(
     actor: Reader,
     status_: Annotated[ServerState | None, Query(alias="status")] = None,
     server_type: ServerType | None = None,
-    search: Annotated[str | None, Query(max_length=50)] = None,
+    search: Annotated[SafeLine | None, Query(max_length=50)] = None,
     owner_id: uuid.UUID | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -175,6 +177,23 @@ async def upload_jar(
     return JarResponse(sha256=sha256, size=path.stat().st_size)
 
 
+STREAM_ID_PART_MAX = 2**64 - 1
+
+
+def stream_id(value: str | None) -> str | None:
+    """A Redis stream id is two unsigned 64-bit numbers; written without leading zeros."""
+    if value is None:
+        return None
+    parts = [int(part) for part in value.split("-")]
+    if any(part > STREAM_ID_PART_MAX for part in parts):
+        raise PydanticCustomError(
+            "stream_id",
+            "each part of a line id is at most {highest}",
+            {"highest": STREAM_ID_PART_MAX},
+        )
+    return "-".join(map(str, parts))
+
+
 def _lifecycle(result: LifecycleResult) -> LifecycleResponse:
     return LifecycleResponse.model_validate(result)
 
@@ -232,7 +251,11 @@ async def console_log(
     server_id: uuid.UUID,
     actor: Reader,
     bus: BusDep,
-    before: Annotated[str | None, Query(pattern=r"^\d{1,20}-\d{1,20}$")] = None,
+    before: Annotated[
+        str | None,
+        Query(pattern=r"^\d{1,20}-\d{1,20}$", description="a console line id from next_before"),
+        AfterValidator(stream_id),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ConsolePage:
     entries = await bus.handle(

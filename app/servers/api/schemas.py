@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.servers.domain.model import RestartMode, RestartPolicy, Server, ServerType
+from app.shared.http import SafeLine, SafeText
 
 NAME = Field(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_-]+$")
 VERSION_PATTERN = r"^[0-9]+\.[0-9]+(\.[0-9]+)?$"
@@ -38,13 +39,13 @@ class RestartPolicyBody(Strict):
 
 class CreateServerRequest(Strict):
     name: str = NAME
-    description: str | None = Field(default=None, max_length=500)
+    description: SafeText | None = Field(default=None, max_length=500)
     server_type: ServerType = Field(default=ServerType.VANILLA, strict=False)
     version: str = VERSION
     memory_mb: int = MEMORY
     port: int | None = OPTIONAL_PORT
     max_players: int = Field(default=20, ge=1, le=10000)
-    motd: str = Field(default="A Minecraft Server", max_length=150)
+    motd: SafeLine = Field(default="A Minecraft Server", max_length=150)
     online_mode: bool = True
     whitelist: bool = False
     eula_accepted: bool = Field(
@@ -54,12 +55,12 @@ class CreateServerRequest(Strict):
 
 
 class UpdateServerRequest(Strict):
-    description: str | None = Field(default=None, max_length=500)
+    description: SafeText | None = Field(default=None, max_length=500)
     version: str | None = OPTIONAL_VERSION
     memory_mb: int | None = OPTIONAL_MEMORY
     port: int | None = OPTIONAL_PORT
     max_players: int | None = Field(default=None, ge=1, le=10000)
-    motd: str | None = Field(default=None, max_length=150)
+    motd: SafeLine | None = Field(default=None, max_length=150)
     online_mode: bool | None = None
     whitelist: bool | None = None
     eula_accepted: bool | None = None

@@ -19,6 +19,9 @@ from app.servers.domain.model import Server
 from app.servers.domain.ports import ConsoleEntry, RuntimeStore
 from app.shared.domain import Page
 
+FIRST_LINE_ID = "0-0"
+"""No console line is older than this stream id (and Redis refuses it as an exclusive end)."""
+
 
 async def handle_get_server(query: GetServer, *, servers_read: ServerReadModel) -> Server:
     return visible(await servers_read.get(query.server_id), query.actor, query.server_id)
@@ -58,6 +61,8 @@ async def handle_get_console_log(
     query: GetConsoleLog, *, servers_read: ServerReadModel, runtime: RuntimeStore
 ) -> Sequence[ConsoleEntry]:
     server = visible(await servers_read.get(query.server_id), query.actor, query.server_id)
+    if query.before == FIRST_LINE_ID:
+        return []
     return await runtime.console_page(server.id, before=query.before, limit=query.limit)
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.shared.dependencies import BusDep, CurrentPrincipal, rate_limit, require
 from app.shared.domain import Forbidden
+from app.shared.http import SafeLine
 from app.shared.security import Permission, Principal, Role
 from app.users.api.schemas import (
     LoginRequest,
@@ -120,7 +121,7 @@ async def update_me(body: UpdateMeRequest, principal: CurrentPrincipal, bus: Bus
     return await _me(bus, principal)
 
 
-Search = Annotated[str | None, Query(max_length=100, description="part of username or email")]
+Search = Annotated[SafeLine | None, Query(max_length=100, description="part of username or email")]
 
 
 async def user_filter(

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.shared.http import SafeLine
 from app.shared.security import Role
 
 
@@ -16,14 +17,14 @@ class Strict(BaseModel):
 
 
 class RegisterRequest(Strict):
-    username: str = Field(min_length=1, max_length=200, examples=["steve"])
-    email: str = Field(min_length=3, max_length=320, examples=["steve@example.com"])
+    username: SafeLine = Field(min_length=1, max_length=200, examples=["steve"])
+    email: SafeLine = Field(min_length=3, max_length=320, examples=["steve@example.com"])
     password: str = Field(min_length=1, max_length=1024)
-    full_name: str | None = Field(default=None, max_length=1024)
+    full_name: SafeLine | None = Field(default=None, max_length=1024)
 
 
 class LoginRequest(Strict):
-    username: str = Field(min_length=1, max_length=200)
+    username: SafeLine = Field(min_length=1, max_length=200)
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -32,8 +33,8 @@ class RefreshRequest(Strict):
 
 
 class UpdateMeRequest(Strict):
-    email: str | None = Field(default=None, min_length=3, max_length=320)
-    full_name: str | None = Field(default=None, max_length=1024)
+    email: SafeLine | None = Field(default=None, min_length=3, max_length=320)
+    full_name: SafeLine | None = Field(default=None, max_length=1024)
     current_password: str | None = Field(default=None, max_length=1024)
     new_password: str | None = Field(default=None, max_length=1024)
 
