@@ -121,7 +121,10 @@ class LocalFileStore:
         await asyncio.to_thread(self._delete, server_id, path, recursive)
 
     def _delete(self, server_id: uuid.UUID, path: FilePath, recursive: bool) -> None:
-        with self._tree(server_id) as tree, tree.parent_of(path) as (dir_fd, name):
+        with (
+            self._tree(server_id) as tree,
+            tree.parent_of(path, write=True) as (dir_fd, name),
+        ):
             try:
                 mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
             except FileNotFoundError:
@@ -148,7 +151,7 @@ class LocalFileStore:
     def _mkdir(self, server_id: uuid.UUID, path: FilePath) -> None:
         with (
             self._tree(server_id, create=True) as tree,
-            tree.parent_of(path, create=True) as (dir_fd, name),
+            tree.parent_of(path, create=True, write=True) as (dir_fd, name),
         ):
             try:
                 os.mkdir(name, 0o755, dir_fd=dir_fd)
@@ -161,8 +164,8 @@ class LocalFileStore:
     def _move(self, server_id: uuid.UUID, source: FilePath, target: FilePath) -> None:
         with (
             self._tree(server_id) as tree,
-            tree.parent_of(source) as (src_fd, src_name),
-            tree.parent_of(target, create=True) as (dst_fd, dst_name),
+            tree.parent_of(source, write=True) as (src_fd, src_name),
+            tree.parent_of(target, create=True, write=True) as (dst_fd, dst_name),
         ):
             try:
                 mode = os.stat(src_name, dir_fd=src_fd, follow_symlinks=False).st_mode
@@ -204,7 +207,7 @@ class LocalFileStore:
     def _upload(self, server_id: uuid.UUID, path: FilePath) -> LocalUploadSink:
         with (
             self._tree(server_id, create=True) as tree,
-            tree.parent_of(path, create=True) as (dir_fd, name),
+            tree.parent_of(path, create=True, write=True) as (dir_fd, name),
         ):
             existing_file_mode(dir_fd, name, path)
             return LocalUploadSink.open(os.dup(dir_fd), name, keep=self._text_max)

@@ -57,8 +57,14 @@ class Tree:
         os.close(self.fd)
 
     @contextlib.contextmanager
-    def parent_of(self, path: FilePath, *, create: bool = False) -> Iterator[tuple[int, str]]:
-        """The opened directory holding `path` and the final name, symlinks resolved safely."""
+    def parent_of(
+        self, path: FilePath, *, create: bool = False, write: bool = False
+    ) -> Iterator[tuple[int, str]]:
+        """The opened directory holding `path` and the final name, symlinks resolved safely.
+
+        `write`: the caller changes what it names, so a path that resolves to a file the
+        dashboard manages (server.jar) is refused as that file itself would be.
+        """
         try:
             fd = self._walk(path.parent.parts, create=create)
             name = path.name
@@ -69,6 +75,8 @@ class Tree:
             real = self.resolve(path)
             if real.is_root:
                 raise PathForbidden("this path resolves to the server directory itself") from None
+            if write:
+                real.check_writable()
             fd = self._walk(real.parent.parts, create=create, strict=True)
             name = real.name
             if (mode := _lstat(fd, name)) is not None and stat.S_ISLNK(mode):
@@ -162,7 +170,7 @@ class Tree:
 
     def write(self, path: FilePath, content: bytes) -> None:
         """Temp file in the same directory, fsync, then rename over the target (mode preserved)."""
-        with self.parent_of(path, create=True) as (dir_fd, name):
+        with self.parent_of(path, create=True, write=True) as (dir_fd, name):
             mode = existing_file_mode(dir_fd, name, path)
             tmp = new_temp(dir_fd)
             try:
