@@ -351,6 +351,7 @@ def _register_files(
         "limits": FileLimits(
             edit_max_bytes=settings.file_edit_max_bytes,
             upload_max_bytes=settings.file_upload_max_bytes,
+            rejected_keep_bytes=settings.file_rejected_keep_bytes,
         ),
     }
     m = file_messages

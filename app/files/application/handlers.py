@@ -81,7 +81,7 @@ async def _replace_content(
             attempt = FileState(
                 exists=True, size=len(content), sha256=sha256_of(content), content=content
             )
-            await history.rejected(path, action, attempt)
+            await history.rejected(path, action, attempt, keep=limits.rejected_keep_bytes)
             await work.commit()
             raise stale
         written = await store.write(access.server_id, path, content)

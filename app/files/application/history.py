@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.files.domain.events import FileModified
 from app.files.domain.model import (
@@ -26,10 +26,11 @@ FilesUowFactory = Callable[[], FilesUnitOfWork]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FileLimits:
-    """Settings: the largest text edit, and the largest upload."""
+    """Settings: the largest text edit, the largest upload, and what a rejected write keeps."""
 
     edit_max_bytes: int
     upload_max_bytes: int
+    rejected_keep_bytes: int = 64 * 1024
 
 
 def stale_write(
@@ -107,9 +108,18 @@ class Recorder:
         )
         return version
 
-    async def rejected(self, path: FilePath, action: VersionAction, state: FileState) -> None:
-        """The losing attempt of a race is kept, not applied, so its author can recover the text."""
-        await self._add(path, action, state, outcome=Outcome.REJECTED, note="based on a stale read")
+    async def rejected(
+        self, path: FilePath, action: VersionAction, state: FileState, *, keep: int
+    ) -> None:
+        """The losing attempt of a race is kept, not applied, so its author can recover the text.
+
+        Only up to `keep` bytes of it: a larger attempt keeps its size and hash, not its bytes.
+        """
+        note = "based on a stale read"
+        if state.content is not None and len(state.content) > keep:
+            state = replace(state, content=None)
+            note += f"; its content was cut: rejected writes keep at most {keep} bytes"
+        await self._add(path, action, state, outcome=Outcome.REJECTED, note=note)
 
     async def _add(
         self,
