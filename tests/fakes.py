@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Self
 
 from app.shared.domain import ConcurrencyConflict, DomainEvent, Page
-from app.shared.security import Role
+from app.shared.realtime import Subscription
+from app.shared.security import Principal, Role
 from app.users.application.messages import UserView
 from app.users.domain.model import RefreshToken, User
 from app.users.domain.ports import UserListFilter
@@ -184,9 +186,15 @@ class FakeHasher:
     async def hash(self, password: str) -> str:
         return f"hashed:{password}"
 
-    async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
+    def __init__(self) -> None:
+        self.verified: list[tuple[str | None, bool]] = []
+
+    async def verify(
+        self, password: str, password_hash: str | None, *, upgrade: bool = True
+    ) -> tuple[bool, str | None]:
+        self.verified.append((password_hash, upgrade))
         if password_hash == f"legacy:{password}":
-            return True, await self.hash(password)
+            return True, await self.hash(password) if upgrade else None
         return password_hash == f"hashed:{password}", None
 
 
@@ -408,3 +416,41 @@ class FakeBackupStorage:
 
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)
+
+
+class FakePubSubHub:
+    """The PubSubHub's interface over plain subscriptions: a test offers messages itself."""
+
+    def __init__(self) -> None:
+        self.subscriptions: list[Subscription] = []
+
+    async def subscribe(self, channel: str, *, size: int, kind: str) -> Subscription:
+        subscription = Subscription(channel, size)
+        self.subscriptions.append(subscription)
+        return subscription
+
+    async def unsubscribe(self, subscription: Subscription, *, kind: str) -> None:
+        self.subscriptions.remove(subscription)
+
+    def publish(self, data: str) -> None:
+        for subscription in self.subscriptions:
+            subscription.offer(data)
+
+
+class FakeSocketAuthenticator:
+    """Tokens mapped to who they are now: a Principal, or the DomainError authenticating raises."""
+
+    def __init__(self, *, ttl: float = 900.0) -> None:
+        self.current: dict[str, Principal | Exception] = {}
+        self.calls: list[str] = []
+        self.ttl = ttl
+
+    async def authenticate(self, access_token: str) -> Principal:
+        self.calls.append(access_token)
+        outcome = self.current[access_token]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def expires_at(self, access_token: str) -> float:
+        return time.time() + self.ttl

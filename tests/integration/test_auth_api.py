@@ -41,8 +41,9 @@ async def test_first_user_is_approved_admin_later_users_wait(client, db):
     assert second.status_code == 201
     assert (second.json()["role"], second.json()["is_approved"]) == ("user", False)
     denied = await client.post("/api/v2/auth/login", json={"username": "bea", "password": PASSWORD})
-    body = assert_problem(denied, 403, "forbidden")
-    assert body["reason"] == "unapproved"
+    body = assert_problem(denied, 401, "unauthorized")
+    assert "waiting for approval" in body["detail"]
+    assert "reason" not in body
     assert (
         await count(db, "SELECT count(*) FROM domain_events WHERE event_type='UserRegistered'") == 2
     )

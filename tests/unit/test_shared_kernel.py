@@ -363,6 +363,13 @@ class TestPasslibHasher:
         assert upgraded.startswith("$argon2")
         assert await hasher.verify("Correct-Horse-7", upgraded) == (True, None)
 
+    async def test_no_upgrade_asked_no_new_hash_is_made(self, hasher: PasslibHasher) -> None:
+        """A login that will be refused does the same work for a right and a wrong password."""
+        legacy = bcrypt.hash("Correct-Horse-7")
+
+        assert await hasher.verify("Correct-Horse-7", legacy, upgrade=False) == (True, None)
+        assert await hasher.verify("Wrong-Horse-7", legacy, upgrade=False) == (False, None)
+
     async def test_wrong_password_against_bcrypt_hash_is_not_upgraded(
         self, hasher: PasslibHasher
     ) -> None:

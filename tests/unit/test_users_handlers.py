@@ -75,6 +75,7 @@ class Context:
     clock: FakeClock
     tokens: JwtTokenService
     revocations: FakeRevocations
+    hasher: FakeHasher
 
     async def register(self, username: str, *, password: str = PASSWORD) -> uuid.UUID:
         return await self.bus.handle(
@@ -106,9 +107,10 @@ def ctx() -> Context:
         refresh_ttl=REFRESH_TTL,
     )
     revocations = FakeRevocations()
+    hasher = FakeHasher()
     deps: dict[str, Any] = {
         "uow": uow,
-        "hasher": FakeHasher(),
+        "hasher": hasher,
         "clock": clock,
         "tokens": tokens,
         "revocations": revocations,
@@ -119,7 +121,9 @@ def ctx() -> Context:
         bus.register(message, inject(handler, **deps))
     for event in ACCESS_CHANGING_EVENTS:
         bus.subscribe(event, inject(handlers.forget_changed_user, **deps))
-    return Context(bus=bus, uow=uow, clock=clock, tokens=tokens, revocations=revocations)
+    return Context(
+        bus=bus, uow=uow, clock=clock, tokens=tokens, revocations=revocations, hasher=hasher
+    )
 
 
 async def admin_and_member(ctx: Context) -> tuple[uuid.UUID, uuid.UUID]:
@@ -224,33 +228,37 @@ class TestLogIn:
         assert ctx.uow.stored_tokens == {}
         assert ctx.uow.events_of(UserLoggedIn) == []
 
-    async def test_unapproved_user_is_forbidden(self, ctx: Context) -> None:
-        await ctx.register("root")
-        await ctx.register("bob")
-
-        with pytest.raises(Forbidden) as caught:
-            await ctx.log_in("bob")
-
-        assert caught.value.extra == {"reason": "unapproved"}
-        assert ctx.uow.stored_tokens == {}
-
-    async def test_deactivated_user_is_forbidden(self, ctx: Context) -> None:
-        root, bob = await admin_and_member(ctx)
-        await ctx.bus.handle(DeactivateUser(user_id=bob, deactivated_by=root))
-
-        with pytest.raises(Forbidden) as caught:
-            await ctx.log_in("bob")
-
-        assert caught.value.extra == {"reason": "deactivated"}
-
-    async def test_wrong_password_of_deactivated_user_does_not_reveal_the_status(
-        self, ctx: Context
+    @pytest.mark.parametrize(
+        ("state", "password"),
+        [
+            pytest.param("unapproved", PASSWORD, id="unapproved-right-password"),
+            pytest.param("unapproved", "Wrong-Horse-7", id="unapproved-wrong-password"),
+            pytest.param("deactivated", PASSWORD, id="deactivated-right-password"),
+            pytest.param("deactivated", "Wrong-Horse-7", id="deactivated-wrong-password"),
+            pytest.param("unknown", PASSWORD, id="unknown-user"),
+        ],
+    )
+    async def test_an_account_that_cannot_log_in_never_reveals_the_password_was_right(
+        self, ctx: Context, state: str, password: str
     ) -> None:
-        root, bob = await admin_and_member(ctx)
-        await ctx.bus.handle(DeactivateUser(user_id=bob, deactivated_by=root))
+        root = await ctx.register("root")
+        bob = await ctx.register("bob")
+        if state == "deactivated":
+            await ctx.bus.handle(ApproveUser(user_id=bob, approved_by=root))
+            await ctx.bus.handle(DeactivateUser(user_id=bob, deactivated_by=root))
+        ctx.uow.stored_users[bob].password_hash = f"legacy:{PASSWORD}"
+        ctx.hasher.verified.clear()
 
-        with pytest.raises(Unauthorized):
-            await ctx.log_in("bob", "Wrong-Horse-7")
+        with pytest.raises(Unauthorized) as caught:
+            await ctx.log_in("bob" if state != "unknown" else "nobody", password)
+
+        assert caught.value.detail == handlers.LOGIN_REFUSED
+        assert caught.value.extra == {}
+        expected_hash = None if state == "unknown" else f"legacy:{PASSWORD}"
+        assert ctx.hasher.verified == [(expected_hash, False)], "the same work, no re-hash"
+        assert ctx.uow.stored_users[bob].password_hash == f"legacy:{PASSWORD}"
+        assert ctx.uow.stored_tokens == {}
+        assert ctx.uow.events_of(UserLoggedIn) == []
 
     async def test_issues_tokens_carrying_role_permissions_and_type(self, ctx: Context) -> None:
         root = await ctx.register("root")

@@ -42,6 +42,10 @@ from app.users.domain.ports import (
 )
 
 UowFactory = Callable[[], UsersUnitOfWork]
+LOGIN_REFUSED = (
+    "username or password is wrong, or the account is waiting for approval or deactivated"
+)
+"""One answer for every refused login, so it never tells which accounts exist or are usable."""
 
 
 class UserReadModel(Protocol):
@@ -107,12 +111,12 @@ async def handle_log_in(
 ) -> IssuedTokens:
     async with uow() as work:
         user = await work.users.get_by_username(cmd.username)
+        allowed = user is not None and user.can_log_in
         matches, upgraded_hash = await hasher.verify(
-            cmd.password, user.password_hash if user else None
+            cmd.password, user.password_hash if user else None, upgrade=allowed
         )
-        if user is None or not matches:
-            raise Unauthorized("username or password is wrong")
-        user.ensure_can_log_in()
+        if user is None or not matches or not allowed:
+            raise Unauthorized(LOGIN_REFUSED)
         if upgraded_hash is not None:
             user.password_hash = upgraded_hash
         family_id = new_id()

@@ -146,6 +146,10 @@ class User(Aggregate):
         )
         return user
 
+    @property
+    def can_log_in(self) -> bool:
+        return self.is_active and self.is_approved
+
     def ensure_can_log_in(self) -> None:
         if not self.is_active:
             raise Forbidden("this account is deactivated", reason="deactivated")

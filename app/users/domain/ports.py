@@ -53,8 +53,13 @@ class UsersUnitOfWork(Protocol):
 
 class PasswordHasher(Protocol):
     async def hash(self, password: str) -> str: ...
-    async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
-        """Whether it matches, and a new hash when the stored one uses an outdated scheme."""
+    async def verify(
+        self, password: str, password_hash: str | None, *, upgrade: bool = True
+    ) -> tuple[bool, str | None]:
+        """Whether it matches, and (if `upgrade`) a new hash when the stored one is outdated.
+
+        No hash (an unknown user) costs as much as a wrong password.
+        """
         ...
 
 

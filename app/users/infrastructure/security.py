@@ -42,12 +42,18 @@ class PasslibHasher:
     async def hash(self, password: str) -> str:
         return await asyncio.to_thread(self._context.hash, password)
 
-    async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
+    async def verify(
+        self, password: str, password_hash: str | None, *, upgrade: bool = True
+    ) -> tuple[bool, str | None]:
         if password_hash is None:
             await asyncio.to_thread(self._context.verify, password, self._dummy)
             return False, None
         try:
-            return await asyncio.to_thread(self._context.verify_and_update, password, password_hash)
+            if upgrade:
+                return await asyncio.to_thread(
+                    self._context.verify_and_update, password, password_hash
+                )
+            return await asyncio.to_thread(self._context.verify, password, password_hash), None
         except ValueError:
             return False, None
 
