@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse_many
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, StringConstraints, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     server_sandbox: Literal["auto", "bubblewrap", "none"] = "auto"
     server_uid_base: int = Field(default=2_000_000, ge=1000, le=2**31 - 2**20)
     server_uid_count: int = Field(default=60_000, ge=1, le=2**20)
+    # Variables of the worker's environment passed on to game servers: exact names or `PREFIX_*`.
+    server_env_passthrough: list[
+        Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]{0,63}\*?$")]
+    ] = Field(default_factory=list, max_length=50)
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
     scheduler_lock_ttl_seconds: float = Field(default=30.0, gt=1)
 
@@ -189,6 +193,13 @@ class Settings(BaseSettings):
     backup_max_unpacked_bytes: int = Field(default=200 * 1024**3, ge=1024**2, le=1024**5)
     backup_max_members: int = Field(default=1_000_000, ge=10, le=100_000_000)
     backup_min_free_bytes: int = Field(default=1024**3, ge=0, le=1024**5)
+
+    @field_validator("server_env_passthrough")
+    @classmethod
+    def _not_our_own(cls, names: list[str]) -> list[str]:
+        if any(name.startswith("MCDASH") or name == "*" for name in names):
+            raise ValueError("mcdash's own MCDASH_* variables are never passed to game servers")
+        return names
 
     @field_validator("jwt_secret")
     @classmethod

@@ -9,11 +9,13 @@ import socket
 import threading
 import time
 
+import psutil
 import structlog
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 
 from app.settings import Settings
+from app.shared.jobqueue import SERIALIZER, job_class, json_queue
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +31,15 @@ def node_key(node: str) -> str:
     return f"mcdash:nodes:{node}"
 
 
+def node_jobs() -> tuple[str, ...]:
+    """Every job function a node worker runs; a job naming anything else fails unrun."""
+    from app.backups.infrastructure.jobs import BACKUP_JOB, RESTORE_JOB
+    from app.groups.infrastructure.jobs import SYNC_JOB
+    from app.servers.infrastructure.runtime import JOB_FUNCTIONS
+
+    return (*JOB_FUNCTIONS.values(), BACKUP_JOB, RESTORE_JOB, SYNC_JOB, f"{__name__}.ping")
+
+
 def ping(message: str = "pong") -> dict[str, object]:
     """A job that proves a node's worker is alive and which process runs it."""
     return {"message": message, "pid": os.getpid(), "host": socket.gethostname()}
@@ -38,26 +49,35 @@ class NodeHeartbeat(threading.Thread):
     """Refreshes the node's record every few seconds; it expires when the worker is gone."""
 
     def __init__(
-        self, redis: Redis, node: str, *, interval: float, java: list[dict[str, object]]
+        self,
+        redis: Redis,
+        node: str,
+        *,
+        interval: float,
+        java: list[dict[str, object]],
+        isolation: dict[str, object],
     ) -> None:
         super().__init__(name=f"heartbeat-{node}", daemon=True)
         self._redis = redis
         self._node = node
         self._interval = interval
-        self._java = json.dumps(java)
+        self._static: dict[str, str | int] = {
+            "java": json.dumps(java),
+            "isolation": json.dumps(isolation),
+            "cpu_count": psutil.cpu_count() or 1,
+            "memory_total": psutil.virtual_memory().total,
+        }
         self._stopped = threading.Event()
 
     def beat(self) -> None:
         key = node_key(self._node)
-        self._redis.hset(
-            key,
-            mapping={
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "last_seen": time.time(),
-                "java": self._java,
-            },
-        )
+        record: dict[str, str | int | float] = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "last_seen": time.time(),
+            **self._static,
+        }
+        self._redis.hset(key, mapping=record)  # type: ignore[arg-type]
         self._redis.expire(key, int(self._interval * 3) + 1)
 
     def run(self) -> None:
@@ -74,12 +94,19 @@ class NodeHeartbeat(threading.Thread):
 
 def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
     """Supervise this node's game servers and run its jobs until SIGTERM; servers keep running."""
+    from app.servers.infrastructure import sandbox
     from app.servers.infrastructure.java import discover_runtimes
     from app.servers.infrastructure.jobs import SupervisorHost
 
     redis = Redis.from_url(settings.require_redis_url())
-    queues = [Queue(name, connection=redis) for name in queue_names(node)]
-    worker = SimpleWorker(queues, connection=redis, name=f"{node}.{os.getpid()}")
+    queues = [json_queue(name, redis) for name in queue_names(node)]
+    worker = SimpleWorker(
+        queues,
+        connection=redis,
+        name=f"{node}.{os.getpid()}",
+        serializer=SERIALIZER,
+        job_class=job_class(node_jobs()),
+    )
 
     def stop_before_work(signum: int, frame: object) -> None:
         """SIGTERM during start-up: RQ's loop sees the flag and exits cleanly at once."""
@@ -91,9 +118,21 @@ def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
         {"major": runtime.major, "path": str(runtime.path), "version": runtime.version}
         for runtime in discover_runtimes(settings.java_paths)
     ]
-    host = SupervisorHost(settings, node)
+    isolation = sandbox.detect(
+        settings.server_sandbox,
+        uid_base=settings.server_uid_base,
+        uid_count=settings.server_uid_count,
+        passthrough=settings.server_env_passthrough,
+    )
+    host = SupervisorHost(settings, node, isolation)
     host.start()
-    heartbeat = NodeHeartbeat(redis, node, interval=settings.worker_heartbeat_seconds, java=java)
+    heartbeat = NodeHeartbeat(
+        redis,
+        node,
+        interval=settings.worker_heartbeat_seconds,
+        java=java,
+        isolation=isolation.describe(),
+    )
     heartbeat.beat()
     heartbeat.start()
     log.info("worker_started", node=node, queues=[q.name for q in queues], java=java)

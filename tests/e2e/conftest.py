@@ -67,6 +67,9 @@ def stack_env(settings, clean) -> dict[str, str]:
         "MCDASH_DATA_DIR": str(settings.data_dir),
         "MCDASH_JWT_SECRET": settings.jwt_secret.get_secret_value(),
         "MCDASH_RATE_LIMIT_AUTH": "1000/minute",
+        "MCDASH_RATE_LIMIT_LOGIN_USERNAME": "1000/minute",
+        "MCDASH_RATE_LIMIT_API_GENERAL": "1000000/minute",
+        "MCDASH_RATE_LIMIT_WEBSOCKET": "1000000/minute",
         "MCDASH_ARGON2_TIME_COST": "1",
         "MCDASH_ARGON2_MEMORY_KIB": "1024",
         "MCDASH_RATE_LIMIT_CONSOLE": "100000/minute",
@@ -78,6 +81,8 @@ def stack_env(settings, clean) -> dict[str, str]:
         "MCDASH_WORKER_HEARTBEAT_SECONDS": "1",
         "MCDASH_LOG_LEVEL": "INFO",
         "FAKE_MC_STARTUP_MS": "200",
+        # Game servers get an allowlisted environment: the fake's settings must be let through.
+        "MCDASH_SERVER_ENV_PASSTHROUGH": '["FAKE_MC_*"]',
     }
 
 

@@ -11,9 +11,11 @@ import time
 
 import pytest
 from redis import Redis
-from rq import Queue
+from rq import Callback, Queue
+from rq.job import Job
 
 from app.scheduler import HEARTBEAT_KEY, LOCK_KEY, LeaderLock, run_scheduler
+from app.shared.jobqueue import SERIALIZER, json_queue
 from app.worker import node_key, ping, queue_names
 
 pytestmark = pytest.mark.usefixtures("clean")
@@ -92,8 +94,8 @@ def test_cli_without_database_url_is_a_clear_error(settings):
 
 def test_worker_runs_jobs_of_its_node_and_heartbeats(settings):
     redis = Redis.from_url(settings.redis_url)
-    job = Queue(queue_names("node-a")[0], connection=redis).enqueue(ping, "hello")
-    other = Queue(queue_names("node-b")[0], connection=redis).enqueue(ping, "not mine")
+    job = json_queue(queue_names("node-a")[0], redis).enqueue(ping, "hello")
+    other = json_queue(queue_names("node-b")[0], redis).enqueue(ping, "not mine")
     result = mcdash(settings, "worker", "--node", "node-a", "--burst")
     assert result.returncode == 0, result.stderr
     job.refresh()
@@ -101,6 +103,29 @@ def test_worker_runs_jobs_of_its_node_and_heartbeats(settings):
     assert job.return_value()["message"] == "hello"
     assert other.get_status() == "queued"
     assert not redis.exists(node_key("node-a")), "a stopped worker removes its node record"
+
+
+def test_worker_refuses_forged_jobs(settings, tmp_path):
+    """Anyone who can write to Redis could queue a pickle or name any function: both fail unrun,
+    and the jobs behind them still run."""
+    redis = Redis.from_url(settings.redis_url)
+    proof = tmp_path / "pwned"
+    queue = json_queue(queue_names("node-f")[0], redis)
+    pickled = Queue(queue_names("node-f")[0], connection=redis).enqueue(
+        "os.system", f"touch {proof}-pickle"
+    )
+    function = queue.enqueue("os.system", f"touch {proof}-function")
+    callback = queue.enqueue(ping, "x", on_success=Callback("os.getcwd"))
+    fine = queue.enqueue(ping, "still works")
+    result = mcdash(settings, "worker", "--node", "node-f", "--burst")
+    assert result.returncode == 0, result.stderr
+    for forged in (pickled, function):
+        assert Job.fetch(forged.id, connection=redis, serializer=SERIALIZER).get_status() == (
+            "failed"
+        )
+    assert callback.get_status(refresh=True) == "failed"
+    assert fine.get_status(refresh=True) == "finished"
+    assert not list(tmp_path.glob("pwned*"))
 
 
 def test_worker_stops_cleanly_on_sigterm(settings):

@@ -2,102 +2,30 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import tempfile
-import unicodedata
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.servers.domain.model import ServerConfig
+from app.servers.infrastructure.properties import managed_properties, merge_properties
 
 PROPERTIES = "server.properties"
-_ESCAPES = {"\\": "\\\\", "=": "\\=", ":": "\\:", "#": "\\#", "!": "\\!"}
-
-
-def _escape_char(ch: str) -> str:
-    if ch in _ESCAPES:
-        return _ESCAPES[ch]
-    if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
-        return f"\\u{ord(ch):04x}"
-    return ch
-
-
-def escape_value(value: str) -> str:
-    """Escape for Java properties; line breaks of any kind become \\uXXXX, never a new line."""
-    escaped = "".join(_escape_char(ch) for ch in value)
-    return "\\ " + escaped[1:] if escaped.startswith(" ") else escaped
-
-
-def unescape_value(value: str) -> str:
-    out: list[str] = []
-    chars = iter(value)
-    for ch in chars:
-        if ch != "\\":
-            out.append(ch)
-            continue
-        nxt = next(chars, "")
-        if nxt == "u":
-            code = "".join(next(chars, "") for _ in range(4))
-            out.append(chr(int(code, 16)) if len(code) == 4 else "\\u" + code)
-        else:
-            out.append({"n": "\n", "t": "\t", "r": "\r"}.get(nxt, nxt))
-    return "".join(out)
-
-
-def managed_properties(config: ServerConfig, port: int) -> dict[str, str]:
-    """The keys the dashboard owns; every other key of server.properties is left alone."""
-    return {
-        "server-port": str(port),
-        "max-players": str(config.max_players),
-        "motd": config.motd,
-        "online-mode": str(config.online_mode).lower(),
-        "white-list": str(config.whitelist).lower(),
-        "enforce-whitelist": str(config.whitelist).lower(),
-    }
-
-
-def merge_properties(existing: str, updates: dict[str, str]) -> str:
-    """Rewrite the given keys in place, keep comments and unknown keys, append missing keys."""
-    pending = dict(updates)
-    lines: list[str] = []
-    for line in _java_lines(existing):
-        stripped = line.lstrip()
-        if stripped and stripped[0] not in "#!":
-            key = stripped.split("=", 1)[0].split(":", 1)[0].strip()
-            if key in pending:
-                lines.append(f"{key}={escape_value(pending.pop(key))}")
-                continue
-            if key in updates:
-                continue  # a repeated managed key would override ours: Java keeps the last one
-        lines.append(line)
-    lines.extend(f"{key}={escape_value(value)}" for key, value in pending.items())
-    return "\n".join(lines) + "\n"
-
-
-def _java_lines(text: str) -> list[str]:
-    """Split as Java's Properties does: only \\n, \\r and \\r\\n end a line."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for line in _java_lines(text):
-        stripped = line.strip()
-        if not stripped or stripped[0] in "#!":
-            continue
-        key, _, value = stripped.partition("=")
-        result[key.strip()] = unescape_value(value.strip())
-    return result
+PROPERTIES_MAX_BYTES = 1024 * 1024
+PRIVATE = ".mcdash"
 
 
 def write_atomically(path: Path, content: bytes) -> None:
+    """Replace `path` whole; the new file belongs to the directory's owner (the server's
+    account when the worker is root), so the game server can still read and change it."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
+            _give_to_directory_owner(handle.fileno(), path.parent)
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
@@ -107,41 +35,140 @@ def write_atomically(path: Path, content: bytes) -> None:
         raise
 
 
+def _give_to_directory_owner(fd: int, directory: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    owner = os.stat(directory)
+    if owner.st_uid != 0:
+        os.fchown(fd, owner.st_uid, owner.st_gid)
+
+
+def read_regular(path: Path, *, limit: int) -> bytes:
+    """Blocking: a regular file's bytes, refusing symlinks and anything else that isn't a plain
+    file (the game server controls its directory); a missing file is empty."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return b""
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"{path.name} is not a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"{path.name} is larger than {limit} bytes")
+    return data
+
+
+class UnsafePrivateDirectory(OSError):
+    """`.mcdash/` is not the worker's own directory: something replaced it."""
+
+
 @dataclass(frozen=True, slots=True)
 class ServerDirectory:
-    """Where one server lives: `<data_dir>/servers/<id>/` plus a private `.mcdash/` folder."""
+    """Where one server lives: `<data_dir>/servers/<id>/` plus the worker's private `.mcdash/`.
+
+    The game server owns the directory, so the worker reaches `.mcdash/` only through a
+    descriptor of a directory it has checked is its own, and never follows a symlink in it.
+    """
 
     path: Path
 
     @property
     def meta(self) -> Path:
-        return self.path / ".mcdash"
-
-    @property
-    def console_in(self) -> Path:
-        return self.meta / "console.in"
-
-    @property
-    def console_log(self) -> Path:
-        return self.meta / "console.log"
-
-    @property
-    def exit_file(self) -> Path:
-        return self.meta / "exit_code"
-
-    @property
-    def offset_file(self) -> Path:
-        return self.meta / "console.offset"
+        return self.path / PRIVATE
 
     @property
     def jar(self) -> Path:
         return self.path / "server.jar"
 
+    def ensure_private(self) -> None:
+        """Blocking: create `.mcdash/` (0700, the worker's); set aside one that was replaced."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            st = self.meta.lstat()
+        except FileNotFoundError:
+            self.meta.mkdir(mode=0o700)
+            return
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            os.rename(self.meta, self.path / f"{PRIVATE}.replaced-{time.time_ns()}")
+            self.meta.mkdir(mode=0o700)
+        elif stat.S_IMODE(st.st_mode) != 0o700:
+            os.chmod(self.meta, 0o700)
+
+    def _private_fd(self) -> int:
+        fd = os.open(self.meta, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            os.close(fd)
+            raise UnsafePrivateDirectory(errno.EPERM, f"{self.meta} is not the worker's own")
+        return fd
+
+    def open_private(self, name: str, flags: int, mode: int = 0o600) -> int:
+        """Blocking: open a file of `.mcdash/` without following links; the caller closes it."""
+        directory = self._private_fd()
+        try:
+            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=directory)
+        finally:
+            os.close(directory)
+
+    def read_private(self, name: str, *, limit: int) -> bytes:
+        fd = self.open_private(name, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read(limit)
+
+    def write_private(self, name: str, content: bytes) -> None:
+        fd = self.open_private(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+
+    def remove_private(self, name: str) -> None:
+        directory = self._private_fd()
+        try:
+            os.unlink(name, dir_fd=directory)
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(directory)
+
+    def private_size(self, name: str) -> int:
+        directory = self._private_fd()
+        try:
+            return os.stat(name, dir_fd=directory, follow_symlinks=False).st_size
+        except FileNotFoundError:
+            return 0
+        finally:
+            os.close(directory)
+
+    def replace_private(self, source: str, target: str) -> None:
+        directory = self._private_fd()
+        try:
+            os.replace(source, target, src_dir_fd=directory, dst_dir_fd=directory)
+        finally:
+            os.close(directory)
+
+    def ensure_console_fifo(self) -> None:
+        directory = self._private_fd()
+        try:
+            st = os.stat("console.in", dir_fd=directory, follow_symlinks=False)
+            if not stat.S_ISFIFO(st.st_mode):
+                os.unlink("console.in", dir_fd=directory)
+                raise FileNotFoundError
+        except FileNotFoundError:
+            os.mkfifo("console.in", 0o600, dir_fd=directory)
+        finally:
+            os.close(directory)
+
     def write_settings(self, config: ServerConfig, *, port: int, eula_accepted: bool) -> None:
         """Blocking: write eula.txt and the managed keys of server.properties."""
-        self.meta.mkdir(parents=True, exist_ok=True)
+        self.ensure_private()
         properties = self.path / PROPERTIES
-        existing = properties.read_text(encoding="utf-8") if properties.exists() else ""
+        try:
+            existing = read_regular(properties, limit=PROPERTIES_MAX_BYTES).decode(
+                "utf-8", "replace"
+            )
+        except OSError:
+            existing = ""  # a link or a special file in its place is replaced by a plain file
         merged = merge_properties(existing, managed_properties(config, port))
         write_atomically(properties, merged.encode("utf-8"))
         if eula_accepted:
@@ -149,19 +176,16 @@ class ServerDirectory:
             write_atomically(self.path / "eula.txt", eula.encode())
 
     def install_jar(self, source: Path) -> None:
-        """Blocking: hard-link the cached jar (copy across file systems)."""
+        """Blocking: hard-link the cached jar (copy across file systems); the game server can
+        replace its link but never write into the cached file."""
         tmp = self.path / ".server.jar.tmp"
         tmp.unlink(missing_ok=True)
         try:
             os.link(source, tmp)
         except OSError:
             shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o644)  # readable by the server's account, writable by nobody but us
         os.replace(tmp, self.jar)
-
-    def ensure_console_fifo(self) -> None:
-        self.meta.mkdir(parents=True, exist_ok=True)
-        if not self.console_in.exists():
-            os.mkfifo(self.console_in, 0o600)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

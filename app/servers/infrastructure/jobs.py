@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import threading
 import uuid
 from collections.abc import Coroutine
 from typing import Any
 
 import structlog
+from prometheus_client import Counter
 
+from app.servers.infrastructure.sandbox import Isolation
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
+JOB_FAILURES = Counter(
+    "mcdash_node_job_failures_total", "Node work that ended with an exception", ["job"]
+)
 
 _host: SupervisorHost | None = None
 
@@ -21,9 +27,10 @@ _host: SupervisorHost | None = None
 class SupervisorHost:
     """Runs the node supervisor on its own event loop in a thread beside RQ's blocking loop."""
 
-    def __init__(self, settings: Settings, node: str) -> None:
+    def __init__(self, settings: Settings, node: str, isolation: Isolation) -> None:
         self._settings = settings
         self._node = node
+        self._isolation = isolation
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"supervisor-{node}", daemon=True)
@@ -56,6 +63,7 @@ class SupervisorHost:
                 catalog=container.servers.catalog,
                 jars=container.servers.jars,
                 java=container.servers.java,
+                isolation=self._isolation,
                 hooks=container.node_hooks,
             )
             self._task = asyncio.create_task(self.supervisor.run())
@@ -72,7 +80,12 @@ class SupervisorHost:
             await container.close()
 
     def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        """Run `coro` on the supervisor's loop; a failure is always logged with its reason, also
+        when the job that submitted it has already returned."""
+        name = getattr(coro, "__qualname__", repr(coro))
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        future.add_done_callback(functools.partial(_log_failure, name))
+        return future
 
     def stop(self) -> None:
         global _host
@@ -80,6 +93,14 @@ class SupervisorHost:
         if self._task is not None:
             self._loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(timeout=15)
+
+
+def _log_failure(name: str, future: concurrent.futures.Future[Any]) -> None:
+    if future.cancelled():
+        return
+    if (exc := future.exception()) is not None:
+        JOB_FAILURES.labels(name).inc()
+        log.error("node_job_failed", job=name, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
 
 
 def node_supervisor() -> tuple[SupervisorHost, Any]:

@@ -9,17 +9,18 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psutil
 from mcstatus import JavaServer
 
+from app.servers.domain.console import LINE_MAX_BYTES, cut_line
 from app.servers.domain.model import Server
 from app.servers.infrastructure.files import ServerDirectory
 from app.servers.infrastructure.process import ProcessIdentity
 
 FAST_POLL, SLOW_POLL, FAST_WINDOW = 0.005, 0.2, 3.0
+CONSOLE_LOG, OFFSET_FILE = "console.log", "console.offset"
 _KNOWN_FAILURES = (
     ("You need to agree to the EULA", "the EULA was not accepted (eula.txt)"),
     ("FAILED TO BIND TO PORT", "the game port is already in use"),
@@ -62,8 +63,10 @@ class Managed:
     port: int
     ready: bool
     offset: int = 0
-    partial: bytes = b""
+    partial: bytes = b""  # at most LINE_MAX_BYTES: a longer line is cut and sent at once
+    dropping: bool = False  # the rest of a cut line, up to its newline, is dropped
     popen: Any = None
+    wrapper: ProcessIdentity | None = None
     launched_at: float = field(default_factory=time.monotonic)
     next_poll: float = 0.0
     fast_until: float = 0.0
@@ -86,18 +89,21 @@ class Managed:
 
 def saved_offset(directory: ServerDirectory) -> int:
     try:
-        return int(directory.offset_file.read_text().strip())
+        return int(directory.read_private(OFFSET_FILE, limit=32).strip())
     except (OSError, ValueError):
-        return directory.console_log.stat().st_size if directory.console_log.exists() else 0
+        try:
+            return directory.private_size(CONSOLE_LOG)
+        except OSError:
+            return 0
 
 
 def read_new_lines(managed: Managed, *, final: bool = False) -> list[str]:
-    path: Path = managed.directory.console_log
     try:
-        with path.open("rb") as handle:
+        fd = managed.directory.open_private(CONSOLE_LOG, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             if size < managed.offset:
-                managed.offset, managed.partial = 0, b""
+                managed.offset, managed.partial, managed.dropping = 0, b"", False
             if size == managed.offset:
                 chunk = b""
             else:
@@ -106,12 +112,23 @@ def read_new_lines(managed: Managed, *, final: bool = False) -> list[str]:
     except OSError:
         return []
     managed.offset += len(chunk)
-    data = managed.partial + chunk
-    *complete, managed.partial = data.split(b"\n")
-    if final and managed.partial:
-        complete.append(managed.partial)
-        managed.partial = b""
-    return [line.decode("utf-8", "replace").rstrip("\r") for line in complete]
+    *complete, rest = (managed.partial + chunk).split(b"\n")
+    if managed.dropping:
+        if complete:
+            complete.pop(0)
+            managed.dropping = False
+        else:
+            rest = b""
+    managed.partial = rest
+    if len(rest) > LINE_MAX_BYTES or (final and rest):
+        complete.append(rest)
+        managed.partial, managed.dropping = b"", not final
+    return [
+        cut_line(line)
+        if len(line) > LINE_MAX_BYTES
+        else line.decode("utf-8", "replace").rstrip("\r")
+        for line in complete
+    ]
 
 
 def known_failure(managed: Managed) -> str | None:

@@ -1,4 +1,4 @@
-"""Launching a JVM detached from the worker, finding it again, and signalling it."""
+"""Launching a JVM detached from the worker, finding it again, and signalling its whole group."""
 
 from __future__ import annotations
 
@@ -7,20 +7,21 @@ import errno
 import os
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from app.servers.infrastructure.files import ServerDirectory
+from app.servers.infrastructure.sandbox import Isolation
 
-# The shell stays as the JVM's parent so its exit status lands in a file that a later
-# worker can read, whoever reaps the process.
-_WRAPPER = (
-    '"$@"; code=$?; printf "%s" "$code" > .mcdash/exit_code.tmp '
-    "&& mv -f .mcdash/exit_code.tmp .mcdash/exit_code"
-)
+# The shell (the worker's user) stays as the JVM's parent so the exit status reaches a file that
+# a later worker can read, whoever reaps the process. The file is the shell's stderr, opened by
+# the worker; the JVM never inherits it (its stderr is its stdout, the console log).
+_WRAPPER = '"$@" 2>&1; code=$?; printf "%s" "$code" >&2'
 _ROTATE_BYTES = 64 * 1024 * 1024
+_JVM_APPEARS_WITHIN = 10.0
 
 
 class ConsoleUnavailable(RuntimeError):
@@ -34,44 +35,93 @@ class ProcessIdentity:
     pid: int
     started_at: float
 
+    @classmethod
+    def of(cls, process: psutil.Process) -> ProcessIdentity:
+        return cls(process.pid, process.create_time())
+
+
+@dataclass(frozen=True, slots=True)
+class Launched:
+    """The JVM (what is reported and watched) and the wrapper shell that records its exit."""
+
+    jvm: ProcessIdentity
+    wrapper: ProcessIdentity
+    popen: subprocess.Popen[bytes]
+
 
 def launch(
-    directory: ServerDirectory, *, java: Path, memory_mb: int, extra_env: dict[str, str]
-) -> tuple[ProcessIdentity, subprocess.Popen[bytes]]:
-    """Blocking: start `java -jar server.jar nogui` in its own session, console on a FIFO."""
+    directory: ServerDirectory,
+    *,
+    java: Path,
+    memory_mb: int,
+    isolation: Isolation,
+    account: tuple[int, int] | None,
+) -> Launched:
+    """Blocking: start `java -jar server.jar nogui` confined, as `account` (see
+    Isolation.prepare), in its own session, console on a FIFO; returns once the JVM process
+    exists (or the wrapper has already ended)."""
+    directory.ensure_private()
     directory.ensure_console_fifo()
-    directory.exit_file.unlink(missing_ok=True)
-    log = directory.console_log
-    if log.exists() and log.stat().st_size > _ROTATE_BYTES:
-        os.replace(log, log.with_suffix(".log.1"))
-    console_in = os.open(directory.console_in, os.O_RDWR)
+    if directory.private_size("console.log") > _ROTATE_BYTES:
+        directory.replace_private("console.log", "console.log.1")
+    executable = java.resolve()
+    heap = [f"-Xms{memory_mb}M", f"-Xmx{memory_mb}M"]
+    plan = isolation.plan(
+        directory.path,
+        executable,
+        [*heap, "-jar", "server.jar", "nogui"],
+        account=account,
+        source_env=os.environ,
+    )
+    console_in = directory.open_private("console.in", os.O_RDWR)
+    output = directory.open_private("console.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    exit_file = directory.open_private("exit_code", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     try:
-        with log.open("ab") as output:
-            process = subprocess.Popen(
-                [
-                    "/bin/sh",
-                    "-c",
-                    _WRAPPER,
-                    "mcdash-server",
-                    str(java),
-                    f"-Xms{memory_mb}M",
-                    f"-Xmx{memory_mb}M",
-                    "-jar",
-                    "server.jar",
-                    "nogui",
-                ],
-                cwd=directory.path,
-                stdin=console_in,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                env={**os.environ, **extra_env},
-            )
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", _WRAPPER, "mcdash-server", *plan.argv],
+            cwd=plan.cwd,
+            stdin=console_in,
+            stdout=output,
+            stderr=exit_file,
+            start_new_session=True,
+            close_fds=True,
+            env=plan.env,
+        )
     finally:
-        os.close(console_in)
-    started_at = psutil.Process(process.pid).create_time()
-    return ProcessIdentity(process.pid, started_at), process
+        for fd in (console_in, output, exit_file):
+            os.close(fd)
+    wrapper = ProcessIdentity.of(psutil.Process(process.pid))
+    jvm = _await_jvm(process, str(executable)) or wrapper
+    return Launched(jvm=jvm, wrapper=wrapper, popen=process)
+
+
+def _await_jvm(process: subprocess.Popen[bytes], java: str) -> ProcessIdentity | None:
+    """The JVM below the wrapper (and bubblewrap), once it has been exec'd."""
+    deadline = time.monotonic() + _JVM_APPEARS_WITHIN
+    while time.monotonic() < deadline and process.poll() is None:
+        found = find_jvm(process.pid, java)
+        if found is not None:
+            return found
+        time.sleep(0.01)
+    return None
+
+
+def find_jvm(root_pid: int, java: str | None = None) -> ProcessIdentity | None:
+    """The first process under `root_pid` that runs `java` (any `java` when not given)."""
+    try:
+        descendants = psutil.Process(root_pid).children(recursive=True)
+    except psutil.Error:
+        return None
+    for process in descendants:
+        with contextlib.suppress(psutil.Error):
+            command = process.cmdline()
+            if command and (command[0] == java or (java is None and _is_java(command[0]))):
+                return ProcessIdentity.of(process)
+    return None
+
+
+def _is_java(executable: str) -> bool:
+    return Path(executable).name == "java"
 
 
 def is_alive(identity: ProcessIdentity) -> bool:
@@ -85,39 +135,38 @@ def is_alive(identity: ProcessIdentity) -> bool:
 
 
 def read_exit_code(directory: ServerDirectory) -> int | None:
+    """The code the wrapper recorded; None while the JVM runs or when the wrapper was killed."""
     try:
-        return int(directory.exit_file.read_text().strip())
+        return int(directory.read_private("exit_code", limit=32).strip())
     except (OSError, ValueError):
         return None
 
 
-def java_process(identity: ProcessIdentity) -> psutil.Process | None:
-    """The JVM under the wrapper shell, if it is still there."""
-    try:
-        children = psutil.Process(identity.pid).children(recursive=True)
-    except psutil.Error:
-        return None
-    return children[0] if children else None
-
-
 def signal_server(identity: ProcessIdentity, sig: signal.Signals) -> None:
-    """SIGTERM goes to the JVM (it runs its shutdown hook); SIGKILL takes the whole group."""
+    """SIGTERM goes to the JVM (it runs its shutdown hook); SIGKILL takes the JVM, every process
+    below it and its process group, so nothing it started keeps the port."""
     if not is_alive(identity):
         return
-    if sig is signal.SIGKILL:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(identity.pid, signal.SIGKILL)
+    try:
+        process = psutil.Process(identity.pid)
+        below = process.children(recursive=True) if sig is signal.SIGKILL else []
+    except psutil.Error:
         return
-    target = java_process(identity)
-    with contextlib.suppress(psutil.Error):
-        (target or psutil.Process(identity.pid)).send_signal(sig)
+    for target in (process, *below):
+        with contextlib.suppress(psutil.Error):
+            target.send_signal(sig)
+    if sig is signal.SIGKILL:
+        with contextlib.suppress(OSError):
+            group = os.getpgid(identity.pid)
+            if group != os.getpgrp():
+                os.killpg(group, signal.SIGKILL)
 
 
 def write_console(directory: ServerDirectory, command: str) -> None:
     """One line into the console FIFO; lines under PIPE_BUF are written whole, never interleaved."""
     data = (command + "\n").encode()
     try:
-        fd = os.open(directory.console_in, os.O_WRONLY | os.O_NONBLOCK)
+        fd = directory.open_private("console.in", os.O_WRONLY | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno in (errno.ENXIO, errno.ENOENT):
             raise ConsoleUnavailable("the server's console is not open") from exc

@@ -12,9 +12,9 @@ from typing import Any, cast
 
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
-from rq import Queue
 
 from app.servers.domain.ports import ConsoleEntry, ServerRuntime
+from app.shared.jobqueue import json_queue
 
 NODE_KEY = "mcdash:nodes:{node}"
 NODE_CONSOLE_CHANNEL = "node:{node}:console"
@@ -68,7 +68,7 @@ class RedisNodeGateway:
         job_id: str | None = None,
     ) -> str:
         """Queue `function` (a dotted path) on the node's high, normal or low queue."""
-        queue = Queue(f"node:{node}:{priority}", connection=self._sync_redis)
+        queue = json_queue(f"node:{node}:{priority}", self._sync_redis)
         job = await asyncio.to_thread(
             queue.enqueue,
             function,

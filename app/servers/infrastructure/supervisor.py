@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -34,6 +35,7 @@ from app.servers.infrastructure.java import JavaRuntimes
 from app.servers.infrastructure.managed import (
     FAST_POLL,
     FAST_WINDOW,
+    OFFSET_FILE,
     SLOW_POLL,
     Managed,
     NoAnswer,
@@ -48,6 +50,7 @@ from app.servers.infrastructure.managed import (
 from app.servers.infrastructure.process import (
     ConsoleUnavailable,
     ProcessIdentity,
+    find_jvm,
     is_alive,
     launch,
     read_exit_code,
@@ -64,11 +67,14 @@ from app.servers.infrastructure.runtime import (
     SocketPortProbe,
     status_json,
 )
+from app.servers.infrastructure.sandbox import Isolation
 from app.settings import Settings
 from app.shared.bus import MessageBus
 from app.shared.domain import DomainError
 
 log = structlog.get_logger(__name__)
+
+_WRAPPER_GRACE = 2.0
 
 
 class Supervisor:
@@ -82,10 +88,12 @@ class Supervisor:
         catalog: VersionCatalog,
         jars: JarCache,
         java: JavaRuntimes,
+        isolation: Isolation,
         hooks: NodeHooks | None = None,
     ) -> None:
         self.node = node
         self.hooks = hooks or NodeHooks()
+        self._isolation = isolation
         self._settings = settings
         self._bus = bus
         self._redis = redis
@@ -110,7 +118,7 @@ class Supervisor:
         return self._managed
 
     async def run(self) -> None:
-        self._root.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._prepare_root)
         await self.adopt()
         loops: list[Callable[[], Coroutine[Any, Any, None]]] = [
             self._tail_loop,
@@ -126,6 +134,17 @@ class Supervisor:
                 task.cancel()
             self._save_offsets()
 
+    def _prepare_root(self) -> None:
+        """`servers/` is the worker's; only where servers' accounts reach their directories by
+        path (a root worker without private mounts) may they pass through it, and the data
+        directory above it, without listing either."""
+        self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        mode = self._isolation.data_dir_mode
+        self._root.chmod(mode)
+        if mode & 0o011:
+            data_dir = self._root.parent
+            data_dir.chmod(data_dir.stat().st_mode & 0o777 | mode)
+
     # Adoption: a restarted worker takes over the servers its predecessor launched.
 
     async def adopt(self) -> None:
@@ -135,6 +154,8 @@ class Supervisor:
             if server.pid is not None and server.process_started_at is not None:
                 identity = ProcessIdentity(server.pid, server.process_started_at)
                 if is_alive(identity):
+                    # Launched by an older worker that recorded the wrapper shell: watch the JVM.
+                    identity = find_jvm(identity.pid) or identity
                     managed = Managed(
                         server_id=server.id,
                         directory=directory,
@@ -202,16 +223,23 @@ class Supervisor:
         if not await asyncio.to_thread(SocketPortProbe().is_free, server.port):
             raise DomainError(f"port {server.port} is already in use on node {self.node}")
         await asyncio.to_thread(directory.path.mkdir, parents=True, exist_ok=True)
+        account = await asyncio.to_thread(self._isolation.prepare, directory.path)
         await asyncio.to_thread(
             directory.write_settings, config, port=server.port, eula_accepted=server.eula_accepted
         )
         await asyncio.to_thread(directory.install_jar, jar)
         for hook in self.hooks.before_launch:
             await hook(server, directory)
-        offset = directory.console_log.stat().st_size if directory.console_log.exists() else 0
-        identity, popen = await asyncio.to_thread(
-            launch, directory, java=runtime.path, memory_mb=config.memory_mb, extra_env={}
+        offset = await asyncio.to_thread(directory.private_size, "console.log")
+        launched = await asyncio.to_thread(
+            launch,
+            directory,
+            java=runtime.path,
+            memory_mb=config.memory_mb,
+            isolation=self._isolation,
+            account=account,
         )
+        identity = launched.jvm
         managed = Managed(
             server_id=server.id,
             directory=directory,
@@ -219,7 +247,8 @@ class Supervisor:
             port=server.port,
             ready=False,
             offset=offset,
-            popen=popen,
+            popen=launched.popen,
+            wrapper=launched.wrapper,
         )
         managed.fast_until = time.monotonic() + FAST_WINDOW
         self._managed[server.id] = managed
@@ -459,7 +488,7 @@ class Supervisor:
         remaining = read_new_lines(managed, final=True)
         if remaining:
             await self._publish_lines(managed, remaining)
-        exit_code = await asyncio.to_thread(read_exit_code, managed.directory)
+        exit_code = await asyncio.to_thread(_exit_code_after, managed)
         stopping = managed.stop_requested_at is not None
         try:
             if not managed.ready and not stopping and (known := known_failure(managed)):
@@ -477,7 +506,8 @@ class Supervisor:
                     self._tasks.append(asyncio.create_task(self._restart_later(managed.server_id)))
         finally:
             managed.exited.set()
-            managed.directory.offset_file.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                managed.directory.remove_private(OFFSET_FILE)
             await self._write_status(managed.server_id, ServerRuntime(state="stopped"))
         log.info("server_exited", server_id=str(managed.server_id), exit_code=exit_code)
 
@@ -554,4 +584,16 @@ class Supervisor:
     def _save_offsets(self) -> None:
         for managed in self._managed.values():
             with contextlib.suppress(OSError):
-                managed.directory.offset_file.write_text(str(managed.offset))
+                managed.directory.write_private(OFFSET_FILE, str(managed.offset).encode())
+
+
+def _exit_code_after(managed: Managed) -> int | None:
+    """Blocking: the JVM is gone; give its wrapper a moment to record the exit code."""
+    if managed.popen is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            managed.popen.wait(timeout=_WRAPPER_GRACE)
+    elif managed.wrapper is not None:
+        deadline = time.monotonic() + _WRAPPER_GRACE
+        while is_alive(managed.wrapper) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return read_exit_code(managed.directory)
