@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from app.settings import Settings
+from app.settings import Settings, ensure_private_dir
 from app.shared.observability import configure_logging
 
 log = structlog.get_logger("mcdash")
@@ -47,12 +47,13 @@ def cmd_api(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.require_database_url()
     settings.require_redis_url()
+    ensure_private_dir(settings.resolved_data_dir)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        # The app reads X-Forwarded-For itself, from MCDASH_TRUSTED_PROXIES only.
+        proxy_headers=False,
         log_config=None,
         access_log=False,
         ws_max_size=64 * 1024,
@@ -73,6 +74,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from app.worker import run_worker
 
     settings = _settings(args)
+    ensure_private_dir(settings.resolved_data_dir)
     run_worker(settings, args.node or settings.node_name, burst=args.burst)
     return 0
 
@@ -121,11 +123,18 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from app.embedded import EmbeddedServices
+    from app.servers.infrastructure import sandbox
     from app.shared.migrations import upgrade
 
     settings = _settings(args)
     data_dir = settings.resolved_data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(data_dir)
+    isolation = sandbox.detect(
+        settings.server_sandbox,
+        uid_base=settings.server_uid_base,
+        uid_count=settings.server_uid_count,
+        passthrough=settings.server_env_passthrough,
+    )
     embedded = EmbeddedServices(data_dir)
     env = dict(os.environ)
     env["MCDASH_DATA_DIR"] = str(data_dir)
@@ -139,22 +148,80 @@ def cmd_up(args: argparse.Namespace) -> int:
             "worker": ["worker", "--node", settings.node_name],
             "scheduler": ["scheduler"],
         }
-        return _supervise(children, env, settings)
+        print(f"mcdash up: game servers run with {isolation.summary()}", file=sys.stderr)
+        return _supervise(children, env, settings, isolation=isolation.describe())
     finally:
         embedded.stop()
 
 
-def _supervise(children: dict[str, list[str]], env: dict[str, str], settings: Settings) -> int:
-    """Run the child processes until Ctrl-C, SIGTERM, or one of them exits."""
-    processes = {
-        name: subprocess.Popen([sys.executable, "-m", "app.cli", *argv], env=env)
-        for name, argv in children.items()
-    }
+class _Child:
+    """One process of `mcdash up`, started again with a growing delay each time it dies."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self._argv = [sys.executable, "-m", "app.cli", *argv]
+        self._env = env
+        self.process: subprocess.Popen[bytes] | None = None
+        self._started_at = 0.0
+        self._failures = 0
+        self._due = 0.0
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self._argv, env=self._env)
+        self._started_at = time.monotonic()
+        log.info("child_started", process=self.name, pid=self.process.pid)
+
+    def check(self, now: float) -> None:
+        """Notice an exit and schedule the restart; start it once its delay has passed."""
+        if self.process is None:
+            if now >= self._due:
+                self.start()
+            return
+        code = self.process.poll()
+        if code is None:
+            return
+        if now - self._started_at > _HEALTHY_AFTER:
+            self._failures = 0
+        delay = min(_BACKOFF_MAX, _BACKOFF_FIRST * 2**self._failures)
+        self._failures += 1
+        self.process, self._due = None, now + delay
+        log.error("child_exited", process=self.name, returncode=code, restart_in=delay)
+
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, deadline: float) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+_BACKOFF_FIRST, _BACKOFF_MAX, _HEALTHY_AFTER = 0.5, 30.0, 60.0
+
+
+def _supervise(
+    children: dict[str, list[str]],
+    env: dict[str, str],
+    settings: Settings,
+    *,
+    isolation: dict[str, object],
+) -> int:
+    """Run the child processes until Ctrl-C or SIGTERM. A child that dies is started again
+    with backoff while the others keep serving; game servers outlive a dying worker anyway."""
+    processes = [_Child(name, argv, env) for name, argv in children.items()]
+    for child in processes:
+        child.start()
     log.info(
         "mcdash_up",
         url=f"http://{settings.host}:{settings.port}",
         docs=f"http://{settings.host}:{settings.port}/docs",
-        pids={name: proc.pid for name, proc in processes.items()},
+        pids={child.name: child.process.pid for child in processes if child.process},
+        isolation=isolation,
     )
     stopping = False
 
@@ -164,27 +231,18 @@ def _supervise(children: dict[str, list[str]], env: dict[str, str], settings: Se
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    status = 0
     while not stopping:
-        exited = [(name, proc) for name, proc in processes.items() if proc.poll() is not None]
-        if exited:
-            name, proc = exited[0]
-            log.error("child_exited", process=name, returncode=proc.returncode)
-            status = proc.returncode or 1
-            break
+        now = time.monotonic()
+        for child in processes:
+            child.check(now)
         time.sleep(0.2)
-    for proc in processes.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+    for child in processes:
+        child.terminate()
     deadline = time.monotonic() + 20
-    for proc in processes.values():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    for child in processes:
+        child.wait(deadline)
     log.info("mcdash_stopped")
-    return status
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
