@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import struct
+import tracemalloc
 import zipfile
 
 import httpx
@@ -13,7 +15,7 @@ from redis.asyncio import Redis
 
 from app.servers.domain.errors import DownloadFailed, InvalidJar, UnknownVersion
 from app.servers.infrastructure.catalog import JarSpec, VersionCatalog, VersionInfo
-from app.servers.infrastructure.jars import JarCache
+from app.servers.infrastructure.jars import MANIFEST_MAX_BYTES, JarCache
 from app.shared.cache import CacheService
 from tests.upstream import (
     ALPHA_JAR,
@@ -329,3 +331,107 @@ async def test_store_upload_refuses_an_oversized_upload(jars, tmp_path):
 def test_path_for_rejects_what_is_not_a_sha256(jars):
     assert jars.path_for("../../etc/passwd") is None
     assert jars.path_for("a" * 64) is None
+
+
+# ---- hostile jars: the manifest check reads a bounded amount ------------------------------
+
+MANIFEST = "META-INF/MANIFEST.MF"
+GOOD_MANIFEST = b"Manifest-Version: 1.0\r\nMain-Class: com.example.Server\r\n\r\n"
+
+
+def deflated_jar(manifest: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(MANIFEST, manifest)
+        archive.writestr("com/example/Server.class", b"\xca\xfe\xba\xbe")
+    return buffer.getvalue()
+
+
+def declaring(jar: bytes, size: int) -> bytes:
+    """The jar with the manifest's uncompressed size rewritten in both of its headers."""
+    data = bytearray(jar)
+    local = zipfile.ZipFile(io.BytesIO(jar)).getinfo(MANIFEST).header_offset
+    struct.pack_into("<L", data, local + 22, size)
+    central = data.find(b"PK\x01\x02" + bytes(data[local + 4 : local + 6]))
+    while data[central + 46 : central + 46 + len(MANIFEST)] != MANIFEST.encode():
+        central = data.find(b"PK\x01\x02", central + 4)
+    struct.pack_into("<L", data, central + 24, size)
+    return bytes(data)
+
+
+def with_central_directory_size(jar: bytes, size: int, *, zip64: bool = False) -> bytes:
+    end = jar.rfind(b"PK\x05\x06")
+    if not zip64:
+        return jar[: end + 12] + struct.pack("<L", size) + jar[end + 16 :]
+    count = struct.unpack_from("<H", jar, end + 10)[0]
+    offset = struct.unpack_from("<L", jar, end + 16)[0]
+    record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, end, 1)
+    return jar[:end] + record + locator + jar[end:]
+
+
+async def peak_memory_of_upload(jars, data: bytes) -> tuple[BaseException | None, int]:
+    tracemalloc.start()
+    try:
+        await jars.store_upload(chunked(data))
+        error = None
+    except InvalidJar as exc:
+        error = exc
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return error, peak
+
+
+async def test_a_manifest_declaring_2gib_is_refused_before_reading(jars, tmp_path):
+    error, peak = await peak_memory_of_upload(jars, declaring(deflated_jar(GOOD_MANIFEST), 2**31))
+
+    assert isinstance(error, InvalidJar)
+    assert f"declares {2**31} bytes, more than the {MANIFEST_MAX_BYTES} allowed" in str(error)
+    assert peak < 2 * 1024 * 1024
+    assert files_under(tmp_path / "jars") == []
+
+
+async def test_a_real_bomb_of_8mib_of_zeros_is_refused_by_its_declared_size(jars, tmp_path):
+    bomb = deflated_jar(GOOD_MANIFEST + b"\0" * (8 * 1024 * 1024))
+    assert len(bomb) < 64 * 1024
+
+    error, peak = await peak_memory_of_upload(jars, bomb)
+
+    assert isinstance(error, InvalidJar)
+    assert f"declares {len(GOOD_MANIFEST) + 8 * 1024 * 1024} bytes" in str(error)
+    assert peak < 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "declared", [200, MANIFEST_MAX_BYTES], ids=["declares-200-bytes", "declares-64kib"]
+)
+async def test_a_header_that_lies_about_the_size_does_not_help(jars, tmp_path, declared):
+    bomb = declaring(deflated_jar(GOOD_MANIFEST + b"\0" * (8 * 1024 * 1024)), declared)
+
+    error, peak = await peak_memory_of_upload(jars, bomb)
+
+    assert isinstance(error, InvalidJar)
+    assert "not a zip archive (Bad CRC-32" in str(error)
+    assert peak < 2 * 1024 * 1024
+    assert files_under(tmp_path / "jars") == []
+
+
+@pytest.mark.parametrize("zip64", [False, True], ids=["end-record", "zip64-end-record"])
+async def test_a_central_directory_declaring_1gib_is_refused(jars, tmp_path, zip64):
+    jar = with_central_directory_size(deflated_jar(GOOD_MANIFEST), 2**30, zip64=zip64)
+
+    error, peak = await peak_memory_of_upload(jars, jar)
+
+    assert isinstance(error, InvalidJar)
+    assert f"central directory declares {2**30} bytes" in str(error)
+    assert peak < 2 * 1024 * 1024
+
+
+async def test_a_manifest_of_exactly_64kib_is_read_and_one_byte_more_refused(jars):
+    manifest = GOOD_MANIFEST + b"\n" * (MANIFEST_MAX_BYTES - len(GOOD_MANIFEST))
+
+    digest, path = await jars.store_upload(chunked(deflated_jar(manifest)))
+
+    assert path.name == f"{digest}.jar"
+    with pytest.raises(InvalidJar, match=f"declares {MANIFEST_MAX_BYTES + 1} bytes"):
+        await jars.store_upload(chunked(deflated_jar(manifest + b"\n")))

@@ -6,8 +6,10 @@ import asyncio
 import hashlib
 import os
 import re
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import AsyncIterable
 from pathlib import Path
 from typing import BinaryIO
@@ -19,6 +21,12 @@ from app.servers.infrastructure.catalog import JarSpec, bad_status
 
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MANIFEST = "META-INF/MANIFEST.MF"
+MANIFEST_MAX_BYTES = 64 * 1024
+CENTRAL_DIRECTORY_MAX_BYTES = 16 * 1024 * 1024  # about 150,000 entries; zipfile keeps them all
+_END_RECORD = struct.Struct("<4s4H2LH")
+_END_RECORD64 = struct.Struct("<4sQ2H2L4Q")
+_LOCATOR_SIZE = 20
 
 
 class JarCache:
@@ -158,13 +166,68 @@ def _discard(out: BinaryIO, tmp: Path) -> None:
 
 
 def _check_runnable_jar(path: Path) -> None:
+    """Blocking: the jar names a Main-Class; never more than a bounded amount is read."""
     try:
-        with zipfile.ZipFile(path) as jar:
-            manifest = jar.read("META-INF/MANIFEST.MF").decode("utf-8", errors="replace")
-    except zipfile.BadZipFile as exc:
-        raise InvalidJar("not a runnable jar: the file is not a zip archive") from exc
-    except KeyError as exc:
-        raise InvalidJar("not a runnable jar: META-INF/MANIFEST.MF is missing") from exc
+        with path.open("rb") as handle:
+            directory_size = _central_directory_size(handle)
+            if directory_size is not None and directory_size > CENTRAL_DIRECTORY_MAX_BYTES:
+                raise InvalidJar(
+                    f"not a runnable jar: its central directory declares {directory_size} bytes"
+                    f" of entries, more than the {CENTRAL_DIRECTORY_MAX_BYTES} allowed",
+                    limit=CENTRAL_DIRECTORY_MAX_BYTES,
+                )
+            with zipfile.ZipFile(handle) as jar:
+                raw = _read_manifest(jar)
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise InvalidJar(f"not a runnable jar: the file is not a zip archive ({exc})") from exc
+    except (NotImplementedError, RuntimeError, zlib.error) as exc:
+        raise InvalidJar(f"not a runnable jar: META-INF/MANIFEST.MF is unreadable ({exc})") from exc
+    manifest = raw.decode("utf-8", errors="replace")
     main_section = re.split(r"\r?\n\r?\n", manifest, maxsplit=1)[0]
     if not re.search(r"^Main-Class:[ \t]*\S", main_section, re.MULTILINE):
         raise InvalidJar("not a runnable jar: the manifest names no Main-Class")
+
+
+def _read_manifest(jar: zipfile.ZipFile) -> bytes:
+    """The manifest, refused when it declares or turns out to hold more than MANIFEST_MAX_BYTES."""
+    try:
+        info = jar.getinfo(MANIFEST)
+    except KeyError as exc:
+        raise InvalidJar(f"not a runnable jar: {MANIFEST} is missing") from exc
+    if info.file_size > MANIFEST_MAX_BYTES:
+        raise InvalidJar(
+            f"not a runnable jar: {MANIFEST} declares {info.file_size} bytes, more than the"
+            f" {MANIFEST_MAX_BYTES} allowed",
+            limit=MANIFEST_MAX_BYTES,
+        )
+    with jar.open(info) as member:  # stops at the declared size, then checks the CRC
+        raw = member.read(MANIFEST_MAX_BYTES + 1)
+    if len(raw) > MANIFEST_MAX_BYTES:
+        raise InvalidJar(
+            f"not a runnable jar: {MANIFEST} holds more than {MANIFEST_MAX_BYTES} bytes",
+            limit=MANIFEST_MAX_BYTES,
+        )
+    return raw
+
+
+def _central_directory_size(handle: BinaryIO) -> int | None:
+    """The size zipfile will read into memory as the central directory, found as it finds it:
+    the end record (last 22 bytes, else the last one in the final 64 KiB) or its ZIP64 one."""
+    size = handle.seek(0, os.SEEK_END)
+    start = max(size - _END_RECORD.size - 0xFFFF, 0)
+    handle.seek(start)
+    tail = handle.read()
+    if tail[-_END_RECORD.size : -_END_RECORD.size + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0":
+        at = len(tail) - _END_RECORD.size
+    else:
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < _END_RECORD.size:
+            return None  # zipfile refuses it
+    directory_size: int = _END_RECORD.unpack_from(tail, at)[5]
+    end = start + at
+    if end >= _LOCATOR_SIZE + _END_RECORD64.size:
+        handle.seek(end - _LOCATOR_SIZE - _END_RECORD64.size)
+        before = handle.read(_END_RECORD64.size + 4)
+        if before[_END_RECORD64.size :] == b"PK\x06\x07" and before[:4] == b"PK\x06\x06":
+            directory_size = _END_RECORD64.unpack_from(before)[8]
+    return directory_size
