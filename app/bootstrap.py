@@ -11,8 +11,6 @@ from typing import Any
 import httpx
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
-from slowapi import Limiter
-from slowapi.util import get_remote_address
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.backups.application import handlers as backups
@@ -76,6 +74,7 @@ from app.shared.db import ReadPool, create_engine, create_read_engine
 from app.shared.domain import Clock, SystemClock
 from app.shared.events import EventCodec, EventRelay
 from app.shared.projections import MaterializedView
+from app.shared.ratelimit import RateLimiter
 from app.users.application import handlers as users
 from app.users.application import messages as user_messages
 from app.users.domain import events as user_events
@@ -118,7 +117,7 @@ class Container:
     relay: EventRelay
     cache: CacheService
     authenticator: JwtAuthenticator
-    limiter: Limiter | None
+    limiter: RateLimiter | None
     clock: Clock
     servers: ServersComponents
     node_hooks: NodeHooks
@@ -167,6 +166,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         codec,
         poll_seconds=settings.relay_poll_seconds,
         batch_size=settings.relay_batch_size,
+        max_attempts=settings.relay_max_attempts,
+        retry_seconds=settings.relay_retry_seconds,
     )
     jwt_key = settings.jwt_key()
     tokens = JwtTokenService(
@@ -231,11 +232,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         AccessSync(bus, clock, reply_seconds=settings.groups_reply_timeout_seconds),
     )
     _register_files(bus, settings, engine, codec, relay, clock)
-    limiter = (
-        Limiter(key_func=get_remote_address, storage_uri=redis_url, strategy="fixed-window")
-        if settings.rate_limits_enabled
-        else None
-    )
+    limiter = RateLimiter.from_settings(redis, settings)
     container = Container(
         settings=settings,
         engine=engine,

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import structlog
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.backups.api.routes import router as backups_router
 from app.backups.api.websockets import router as backups_ws_router
@@ -29,7 +30,9 @@ from app.shared.observability import (
     configure_logging,
     init_sentry,
 )
+from app.shared.principals import PrincipalWatch
 from app.shared.problems import install_problem_handlers
+from app.shared.ratelimit import ApiRateLimitMiddleware
 from app.shared.realtime import PubSubHub
 from app.users.api.routes import admin_router, auth_router, users_router
 
@@ -62,7 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.limiter = container.limiter
         app.state.readiness = ReadinessProbe(container.engine, container.redis, head_revisions())
         app.state.hub = PubSubHub(container.redis)
-        tasks = [asyncio.create_task(app.state.hub.run(), name="pubsub-hub")]
+        app.state.principals = PrincipalWatch(app.state.hub, container.authenticator)
+        tasks = [
+            asyncio.create_task(app.state.hub.run(), name="pubsub-hub"),
+            asyncio.create_task(app.state.principals.run(), name="principal-watch"),
+        ]
         if settings.relay_enabled:
             tasks.append(asyncio.create_task(container.relay.run(), name="event-relay"))
         log.info("api_started", environment=settings.environment)
@@ -74,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.principals.aclose()
             await container.close()
             log.info("api_stopped")
 
@@ -88,7 +96,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, settings=settings)  # inside the request context
+    app.add_middleware(ApiRateLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    if settings.trusted_proxies:
+        # Outermost: logs, rate limits and audit metadata all see the client it names.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     for router in (
         monitoring_router,
         auth_router,

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import math
-import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits import parse
-from slowapi import Limiter
 
 from app.shared.bus import MessageBus
 from app.shared.context import set_actor
-from app.shared.domain import DomainError, Forbidden, Unauthorized
+from app.shared.domain import Forbidden, Unauthorized
+from app.shared.ratelimit import RateLimiter, address_key, user_key
 from app.shared.security import Authenticator, Permission, Principal
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/v2/auth/login")
@@ -56,28 +52,23 @@ def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal
     return check
 
 
-class RateLimited(DomainError):
-    status = 429
-    slug = "rate-limited"
-    title = "Too many requests"
-
-
-def rate_limit(name: str) -> Callable[[Request], Awaitable[None]]:
-    """Limit requests per client address with the app's slowapi limiter and the named setting."""
+def rate_limit(bucket: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency counting requests per client address in the named bucket."""
 
     async def check(request: Request) -> None:
-        limiter: Limiter | None = request.app.state.limiter
-        if limiter is None:
-            return
-        item = parse(getattr(request.app.state.settings, f"rate_limit_{name}"))
-        key = limiter._key_func(request)
-        strategy = limiter.limiter
-        if await asyncio.to_thread(strategy.hit, item, name, key):
-            return
-        reset_at, _ = await asyncio.to_thread(strategy.get_window_stats, item, name, key)
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        raise RateLimited(
-            f"rate limit of {item} exceeded; retry in {retry_after} s", retry_after=retry_after
-        )
+        limiter: RateLimiter | None = request.app.state.limiter
+        if limiter is not None:
+            await limiter.hit(bucket, address_key(request))
+
+    return check
+
+
+def user_rate_limit(bucket: str) -> Callable[[Request, Principal], Awaitable[None]]:
+    """A dependency counting an authenticated user's requests in the named bucket."""
+
+    async def check(request: Request, principal: CurrentPrincipal) -> None:
+        limiter: RateLimiter | None = request.app.state.limiter
+        if limiter is not None:
+            await limiter.hit(bucket, user_key(principal.user_id))
 
     return check

@@ -65,10 +65,8 @@ class RequestContextMiddleware:
         self.app = app
         self.log = structlog.get_logger("mcdash.access")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    @staticmethod
+    def _bind(scope: Scope) -> tuple[str, str | None]:
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
@@ -79,6 +77,17 @@ class RequestContextMiddleware:
         actor_id_var.set(None)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        return request_id, client_addr
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id, client_addr = self._bind(scope)
+        if scope["type"] == "websocket":
+            # What a socket does (console commands) is logged and audited with these too.
+            await self.app(scope, receive, send)
+            return
         method = scope["method"]
         status = 500
         start = time.perf_counter()

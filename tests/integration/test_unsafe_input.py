@@ -262,3 +262,20 @@ async def test_the_largest_console_line_id_pages_normally(api):  # noqa: F811
     )
     assert response.status_code == 200, response.text
     assert response.json()["items"] == []
+
+
+async def test_an_overlong_if_match_is_a_422(api):  # noqa: F811
+    (api.root / "notes.txt").write_text("x\n")
+    etags = ", ".join(['"' + "a" * 64 + '"'] * 20)
+    saved = await api.put("notes.txt", "y\n", **{"If-Match": etags})
+    assert_invalid(saved, "header", "if-match")
+    group = await api.http.post(
+        "/api/v2/groups/", json={"name": "g1", "group_type": "op"}, headers=api.users["owner"]
+    )
+    renamed = await api.http.put(
+        f"/api/v2/groups/{group.json()['id']}",
+        json={"name": "g2"},
+        headers={**api.users["owner"], "If-Match": '"' + "1" * 200 + '"'},
+    )
+    assert_invalid(renamed, "header", "if-match")
+    assert (api.root / "notes.txt").read_text() == "x\n"

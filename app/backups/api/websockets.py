@@ -8,37 +8,36 @@ import uuid
 from fastapi import APIRouter, WebSocket
 
 from app.backups.infrastructure.progress import NOTIFICATIONS_CHANNEL
-from app.servers.api.websockets import (
-    FORBIDDEN,
-    TOO_SLOW,
-    UNAUTHORIZED,
-    _authenticate,
-    _drain,
-    _serve,
-)
 from app.servers.application.messages import GetServer
 from app.shared.domain import DomainError
+from app.shared.principals import WatchedSocket
 from app.shared.realtime import PubSubHub
 from app.shared.security import Permission, Principal
+from app.shared.websockets import TOO_SLOW, drain, open_socket, serve
 
 router = APIRouter(tags=["websockets"])
 
 
 class _Visibility:
-    """Caches, per connection, whether the viewer may see a server's backups."""
+    """Caches, per connection, whether the viewer may see a server's backups; forgotten when the
+    viewer's role changes."""
 
-    def __init__(self, websocket: WebSocket, principal: Principal) -> None:
+    def __init__(self, websocket: WebSocket, socket: WatchedSocket) -> None:
         self._websocket = websocket
-        self._principal = principal
+        self._socket = socket
+        self._principal: Principal | None = None
         self._known: dict[str, bool] = {}
 
     async def allows(self, server_id: str) -> bool:
-        if self._principal.sees_everything():
+        principal = self._socket.principal
+        if principal is not self._principal:
+            self._principal, self._known = principal, {}
+        if principal.sees_everything():
             return True
         if server_id not in self._known:
             try:
                 await self._websocket.app.state.bus.handle(
-                    GetServer(actor=self._principal, server_id=uuid.UUID(server_id))
+                    GetServer(actor=principal, server_id=uuid.UUID(server_id))
                 )
                 self._known[server_id] = True
             except (DomainError, ValueError):
@@ -46,13 +45,13 @@ class _Visibility:
         return self._known[server_id]
 
 
-async def _forward(websocket: WebSocket, principal: Principal) -> None:
+async def _forward(websocket: WebSocket, socket: WatchedSocket) -> None:
     app = websocket.app
     hub: PubSubHub = app.state.hub
     subscription = await hub.subscribe(
         NOTIFICATIONS_CHANNEL, size=app.state.settings.websocket_queue_size, kind="notifications"
     )
-    visibility = _Visibility(websocket, principal)
+    visibility = _Visibility(websocket, socket)
     try:
         while True:
             data = await subscription.next()
@@ -68,14 +67,7 @@ async def _forward(websocket: WebSocket, principal: Principal) -> None:
 
 @router.websocket("/api/v2/ws/notifications")
 async def notifications_socket(websocket: WebSocket) -> None:
-    try:
-        principal, subprotocol = await _authenticate(websocket)
-    except DomainError as exc:
-        await websocket.accept()
-        await websocket.close(code=UNAUTHORIZED, reason=exc.detail[:120])
+    socket = await open_socket(websocket, Permission.BACKUP_READ)
+    if socket is None:
         return
-    await websocket.accept(subprotocol=subprotocol)
-    if not principal.has(Permission.BACKUP_READ):
-        await websocket.close(code=FORBIDDEN, reason=f"needs {Permission.BACKUP_READ.value}")
-        return
-    await _serve(websocket, _forward(websocket, principal), _drain(websocket))
+    await serve(websocket, socket, _forward(websocket, socket), drain(websocket, socket))

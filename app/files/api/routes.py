@@ -36,6 +36,7 @@ from app.files.application.messages import (
     WriteFile,
 )
 from app.files.domain.model import TooLarge
+from app.files.domain.paths import MAX_PATH_BYTES
 from app.servers.application.messages import GetServer
 from app.settings import Settings
 from app.shared.bodies import body_limit
@@ -54,9 +55,18 @@ router = APIRouter(prefix="/api/v2/servers/{server_id}/files", tags=["files"])
 
 Reader = Annotated[Principal, Depends(require(Permission.FILE_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.FILE_WRITE))]
-FilePathParam = Annotated[str, "a path relative to the server directory, e.g. config/ops.json"]
+PATH_SCHEMA = {"maxLength": MAX_PATH_BYTES}  # enforced in bytes by FilePath.parse: a 400 beyond
+FilePathParam = Annotated[
+    str,
+    Path(
+        description="a path relative to the server directory, e.g. config/ops.json",
+        json_schema_extra=PATH_SCHEMA,
+    ),
+]
 VersionNumber = Annotated[int, Path(ge=1, le=INT32_MAX, description="a version of the file")]
-IfMatch = Annotated[str | None, Header(description="The ETag you read; required to replace")]
+IfMatch = Annotated[
+    str | None, Header(max_length=1024, description="The ETag you read; required to replace")
+]
 
 _TEXT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -79,7 +89,9 @@ async def list_files(
     server_id: uuid.UUID,
     actor: Reader,
     bus: BusDep,
-    path: Annotated[str, Query(description="Directory; empty for the root")] = "",
+    path: Annotated[
+        str, Query(description="Directory; empty for the root", json_schema_extra=PATH_SCHEMA)
+    ] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FileListResponse:
@@ -258,7 +270,9 @@ async def write_file(
     actor: Writer,
     bus: BusDep,
     if_match: IfMatch = None,
-    if_none_match: Annotated[str | None, Header(description="* to create only")] = None,
+    if_none_match: Annotated[
+        str | None, Header(max_length=1024, description="* to create only")
+    ] = None,
 ) -> WriteResultResponse:
     content = await _text_body(request)
     result = await bus.handle(

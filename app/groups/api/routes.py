@@ -119,7 +119,7 @@ async def update_group(
     actor: Writer,
     bus: BusDep,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: Annotated[str | None, Header(max_length=100)] = None,
 ) -> GroupResponse:
     await bus.handle(
         UpdateGroup(

@@ -42,7 +42,7 @@ from app.servers.application.messages import (
 )
 from app.servers.domain.model import ServerState, ServerType
 from app.shared.bodies import body_limit
-from app.shared.dependencies import BusDep, rate_limit, require
+from app.shared.dependencies import BusDep, require, user_rate_limit
 from app.shared.domain import Page
 from app.shared.http import SafeLine
 from app.shared.multipart import MULTIPART_OVERHEAD, MultipartStream, multipart_file_body
@@ -234,7 +234,7 @@ async def server_status(server_id: uuid.UUID, actor: Reader, bus: BusDep) -> Sta
 @router.post(
     "/{server_id}/console",
     status_code=status.HTTP_202_ACCEPTED,
-    dependencies=[Depends(rate_limit("console"))],
+    dependencies=[Depends(user_rate_limit("console"))],
     summary="Send one console command (audited); its output arrives on the console WebSocket",
 )
 async def console_command(
@@ -253,7 +253,11 @@ async def console_log(
     bus: BusDep,
     before: Annotated[
         str | None,
-        Query(pattern=r"^\d{1,20}-\d{1,20}$", description="a console line id from next_before"),
+        Query(
+            max_length=41,
+            pattern=r"^\d{1,20}-\d{1,20}$",
+            description="a console line id from next_before",
+        ),
         AfterValidator(stream_id),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import secrets
 import uuid
 from typing import Any
 
-import structlog
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
-from starlette.websockets import WebSocketState
+from fastapi import APIRouter, Request, WebSocket
 
 from app.servers.api.schemas import TicketResponse
 from app.servers.application.messages import GetServer, SendConsoleCommand
 from app.servers.domain.ports import RuntimeStore
 from app.servers.infrastructure.runtime import CONSOLE_CHANNEL, STATUS_CHANNEL
 from app.shared.dependencies import CurrentPrincipal
-from app.shared.domain import DomainError, Unauthorized
+from app.shared.domain import DomainError
+from app.shared.principals import WatchedSocket
+from app.shared.ratelimit import RateLimiter, user_key
 from app.shared.realtime import PubSubHub
 from app.shared.security import Permission, Principal
+from app.shared.websockets import (
+    TICKET_KEY,
+    TOO_SLOW,
+    Visible,
+    drain,
+    open_socket,
+    receive,
+    send_error,
+    serve,
+)
 
-log = structlog.get_logger(__name__)
 router = APIRouter(tags=["websockets"])
 tickets_router = APIRouter(prefix="/api/v2/ws", tags=["websockets"])
-
-UNAUTHORIZED, FORBIDDEN, NOT_FOUND, TOO_SLOW = 4401, 4403, 4404, 4008
-_TICKET_KEY = "ws:ticket:{ticket}"
 
 
 @tickets_router.post(
@@ -38,45 +42,25 @@ async def create_ticket(request: Request, principal: CurrentPrincipal) -> Ticket
     ttl = request.app.state.settings.websocket_ticket_ttl_seconds
     ticket = secrets.token_urlsafe(24)
     payload = json.dumps({"token": request.headers["authorization"].split(" ", 1)[1]})
-    await request.app.state.container.redis.set(_TICKET_KEY.format(ticket=ticket), payload, ex=ttl)
+    await request.app.state.container.redis.set(TICKET_KEY.format(ticket=ticket), payload, ex=ttl)
     return TicketResponse(ticket=ticket, expires_in=ttl)
 
 
-async def _authenticate(websocket: WebSocket) -> tuple[Principal, str | None]:
-    """A token in Sec-WebSocket-Protocol (`bearer, <token>`) or a one-use `ticket` query value."""
-    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
-    app = websocket.app
-    if len(offered) == 2 and offered[0].lower() == "bearer":
-        return await app.state.authenticator.authenticate(offered[1]), offered[0]
-    ticket = websocket.query_params.get("ticket")
-    if ticket:
-        raw = await app.state.container.redis.getdel(_TICKET_KEY.format(ticket=ticket[:64]))
-        if raw:
-            token = json.loads(raw)["token"]
-            return await app.state.authenticator.authenticate(token), None
-    raise Unauthorized("a token (Sec-WebSocket-Protocol: bearer, <token>) or a ticket is required")
+def _server_visible(websocket: WebSocket, server_id: uuid.UUID) -> Visible:
+    async def visible(principal: Principal) -> bool:
+        try:
+            await websocket.app.state.bus.handle(GetServer(actor=principal, server_id=server_id))
+        except DomainError:
+            return False
+        return True
+
+    return visible
 
 
 async def _open(
     websocket: WebSocket, server_id: uuid.UUID, permission: Permission
-) -> Principal | None:
-    """Accept, then check who it is and whether they may watch this server; close if not."""
-    try:
-        principal, subprotocol = await _authenticate(websocket)
-    except DomainError as exc:
-        await websocket.accept()
-        await websocket.close(code=UNAUTHORIZED, reason=exc.detail[:120])
-        return None
-    await websocket.accept(subprotocol=subprotocol)
-    if not principal.has(permission):
-        await websocket.close(code=FORBIDDEN, reason=f"needs {permission.value}")
-        return None
-    try:
-        await websocket.app.state.bus.handle(GetServer(actor=principal, server_id=server_id))
-    except DomainError:
-        await websocket.close(code=NOT_FOUND, reason="server not found")
-        return None
-    return principal
+) -> WatchedSocket | None:
+    return await open_socket(websocket, permission, visible=_server_visible(websocket, server_id))
 
 
 def _stream_id(value: str) -> tuple[int, int]:
@@ -124,11 +108,15 @@ async def _pump(websocket: WebSocket, channel: str, kind: str, *, backlog: int) 
 
 
 async def _receive_commands(
-    websocket: WebSocket, principal: Principal, server_id: uuid.UUID
+    websocket: WebSocket, socket: WatchedSocket, server_id: uuid.UUID
 ) -> None:
+    """Typed commands: each counts in the console rate limit, and the user is checked first."""
     bus = websocket.app.state.bus
+    limiter: RateLimiter | None = websocket.app.state.limiter
     while True:
-        text = await websocket.receive_text()
+        text = await receive(websocket, socket)
+        if text is None:
+            continue
         reply: dict[str, Any]
         try:
             message = json.loads(text)
@@ -138,69 +126,62 @@ async def _receive_commands(
         except (ValueError, KeyError):
             reply = {"type": "error", "status": 422, "detail": 'send {"command": "..."}'}
         else:
+            if not await socket.recheck():
+                return
             try:
+                if limiter is not None:
+                    await limiter.hit("console", user_key(socket.principal.user_id))
                 sent = await bus.handle(
                     SendConsoleCommand(
-                        actor=principal, server_id=server_id, command=command, via="websocket"
+                        actor=socket.principal,
+                        server_id=server_id,
+                        command=command,
+                        via="websocket",
                     )
                 )
                 reply = {"type": "sent", "command": sent}
             except DomainError as exc:
-                reply = {"type": "error", "status": exc.status, "detail": exc.detail}
+                await send_error(websocket, exc)
+                continue
         await websocket.send_text(json.dumps(reply))
-
-
-async def _serve(websocket: WebSocket, *tasks: Any) -> None:
-    running = [asyncio.ensure_future(task) for task in tasks]
-    try:
-        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if (exc := task.exception()) and not isinstance(exc, WebSocketDisconnect):
-                log.warning("websocket_failed", error=repr(exc))
-    finally:
-        for task in running:
-            task.cancel()
-        for task in running:
-            with contextlib.suppress(BaseException):
-                await task
-        if websocket.client_state is WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await websocket.close()
 
 
 @router.websocket("/ws/servers/{server_id}/console")
 async def console_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
-    principal = await _open(websocket, server_id, Permission.SERVER_CONSOLE)
-    if principal is None:
+    socket = await _open(websocket, server_id, Permission.SERVER_CONSOLE)
+    if socket is None:
         return
     backlog = websocket.app.state.settings.console_backlog_lines
     channel = CONSOLE_CHANNEL.format(server_id=server_id)
-    await _serve(
+    await serve(
         websocket,
+        socket,
         _pump(websocket, channel, "console", backlog=backlog),
-        _receive_commands(websocket, principal, server_id),
+        _receive_commands(websocket, socket, server_id),
     )
-
-
-async def _drain(websocket: WebSocket) -> None:
-    while True:
-        await websocket.receive_text()
 
 
 @router.websocket("/ws/servers/{server_id}/logs")
 async def logs_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
-    if await _open(websocket, server_id, Permission.SERVER_READ) is None:
+    socket = await _open(websocket, server_id, Permission.SERVER_READ)
+    if socket is None:
         return
     backlog = websocket.app.state.settings.console_backlog_lines
     channel = CONSOLE_CHANNEL.format(server_id=server_id)
-    await _serve(
-        websocket, _pump(websocket, channel, "console", backlog=backlog), _drain(websocket)
+    await serve(
+        websocket,
+        socket,
+        _pump(websocket, channel, "console", backlog=backlog),
+        drain(websocket, socket),
     )
 
 
 @router.websocket("/ws/servers/{server_id}/status")
 async def status_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
-    if await _open(websocket, server_id, Permission.SERVER_READ) is None:
+    socket = await _open(websocket, server_id, Permission.SERVER_READ)
+    if socket is None:
         return
     channel = STATUS_CHANNEL.format(server_id=server_id)
-    await _serve(websocket, _pump(websocket, channel, "status", backlog=0), _drain(websocket))
+    await serve(
+        websocket, socket, _pump(websocket, channel, "status", backlog=0), drain(websocket, socket)
+    )

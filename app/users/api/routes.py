@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.shared.dependencies import BusDep, CurrentPrincipal, rate_limit, require
 from app.shared.domain import Forbidden
 from app.shared.http import SafeLine
+from app.shared.ratelimit import RateLimiter, username_key
 from app.shared.security import Permission, Principal, Role
 from app.users.api.schemas import (
     LoginRequest,
@@ -41,8 +42,6 @@ auth_router = APIRouter(prefix="/api/v2/auth", tags=["auth"])
 users_router = APIRouter(prefix="/api/v2/users", tags=["users"])
 admin_router = APIRouter(prefix="/api/v2/admin", tags=["admin"])
 
-AuthRateLimit = Depends(rate_limit("auth"))
-
 
 def _tokens(issued: IssuedTokens) -> TokenResponse:
     return TokenResponse(
@@ -56,7 +55,7 @@ def _tokens(issued: IssuedTokens) -> TokenResponse:
 @auth_router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    dependencies=[AuthRateLimit],
+    dependencies=[Depends(rate_limit("register"))],
     summary="Register; the first user becomes an approved admin, later users wait for approval",
 )
 async def register(body: RegisterRequest, bus: BusDep) -> UserResponse:
@@ -71,14 +70,17 @@ async def register(body: RegisterRequest, bus: BusDep) -> UserResponse:
     return UserResponse.model_validate(await bus.handle(GetUser(user_id=user_id)))
 
 
-@auth_router.post("/login", dependencies=[AuthRateLimit])
-async def login(body: LoginRequest, bus: BusDep) -> TokenResponse:
+@auth_router.post("/login", dependencies=[Depends(rate_limit("login"))])
+async def login(body: LoginRequest, request: Request, bus: BusDep) -> TokenResponse:
+    limiter: RateLimiter | None = request.app.state.limiter
+    if limiter is not None:
+        await limiter.hit("login-username", username_key(body.username))
     return _tokens(await bus.handle(LogIn(username=body.username, password=body.password)))
 
 
 @auth_router.post(
     "/refresh",
-    dependencies=[AuthRateLimit],
+    dependencies=[Depends(rate_limit("refresh"))],
     summary="Rotate a refresh token; reusing a spent one revokes the whole session",
 )
 async def refresh(body: RefreshRequest, bus: BusDep) -> TokenResponse:

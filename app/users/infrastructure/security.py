@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.shared.domain import Unauthorized
+from app.shared.principals import PRINCIPALS_CHANNEL, session_ended_notice, user_changed_notice
 from app.shared.security import Principal, Role, role_permissions
 from app.users.domain.model import User
 from app.users.domain.ports import RefreshClaims
@@ -173,10 +174,18 @@ class RedisSessionRevocations:
         self._access_ttl = access_ttl
 
     async def revoke_session(self, session_id: uuid.UUID) -> None:
-        await self._redis.set(_revoked_key(session_id), "1", ex=self._access_ttl + 60)
+        """Mark the session revoked, then tell every API process to check its open sockets."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(_revoked_key(session_id), "1", ex=self._access_ttl + 60)
+            pipe.publish(PRINCIPALS_CHANNEL, session_ended_notice(session_id))
+            await pipe.execute()
 
     async def forget_user(self, user_id: uuid.UUID) -> None:
-        await self._redis.delete(_perms_key(user_id))
+        """Drop the cached role and status, then tell every API process to check the sockets."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.delete(_perms_key(user_id))
+            pipe.publish(PRINCIPALS_CHANNEL, user_changed_notice(user_id))
+            await pipe.execute()
 
 
 def derive_key(secret: str, label: str) -> bytes:
@@ -238,6 +247,17 @@ class JwtAuthenticator:
         self._engine = engine
         self._cache = SignedPermissionsCache(redis, cache_key, ttl=cache_ttl)
         self._users_install_code = users_install_code
+
+    def identify(self, access_token: str) -> uuid.UUID | None:
+        """The subject of a valid access token, without asking Redis: for rate-limit keys."""
+        try:
+            return uuid.UUID(self._tokens.decode(access_token, ACCESS)["sub"])
+        except Unauthorized:
+            return None
+
+    def expires_at(self, access_token: str) -> float:
+        """When a valid access token expires (epoch seconds): open sockets close then."""
+        return float(self._tokens.decode(access_token, ACCESS)["exp"])
 
     async def authenticate(self, access_token: str) -> Principal:
         claims = self._tokens.decode(access_token, ACCESS)

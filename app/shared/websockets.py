@@ -1,0 +1,155 @@
+"""What every WebSocket does: authenticate, rate-limit, check access, and follow its principal.
+
+A socket is watched (app/shared/principals.py) from the moment it is accepted: it closes with
+4401 when its session ends, its account is disabled or its token expires, and with 4403 when
+its user's role no longer allows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from fastapi import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from app.shared.context import set_actor
+from app.shared.domain import DomainError, Unauthorized
+from app.shared.principals import FORBIDDEN, REVOKED, Allows, PrincipalWatch, WatchedSocket
+from app.shared.ratelimit import RateLimited, RateLimiter, address_key, user_key
+from app.shared.security import Permission, Principal
+
+log = structlog.get_logger(__name__)
+
+UNAUTHORIZED, NOT_FOUND, TOO_SLOW, RATE_LIMITED = REVOKED, 4404, 4008, 4429
+TICKET_KEY = "ws:ticket:{ticket}"
+
+# Whether the principal may see what the socket shows (a server, say): 4404 if not at first.
+Visible = Callable[[Principal], Awaitable[bool]]
+
+
+async def _everything(_: Principal) -> bool:
+    return True
+
+
+async def _authenticate(websocket: WebSocket) -> tuple[Principal, str, str | None]:
+    """A token in Sec-WebSocket-Protocol (`bearer, <token>`) or a one-use `ticket` query value."""
+    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
+    app = websocket.app
+    if len(offered) == 2 and offered[0].lower() == "bearer":
+        return await app.state.authenticator.authenticate(offered[1]), offered[1], offered[0]
+    ticket = websocket.query_params.get("ticket")
+    if ticket:
+        raw = await app.state.container.redis.getdel(TICKET_KEY.format(ticket=ticket[:64]))
+        if raw:
+            token = json.loads(raw)["token"]
+            return await app.state.authenticator.authenticate(token), token, None
+    raise Unauthorized("a token (Sec-WebSocket-Protocol: bearer, <token>) or a ticket is required")
+
+
+async def _hit(websocket: WebSocket, key: str) -> RateLimited | None:
+    limiter: RateLimiter | None = websocket.app.state.limiter
+    if limiter is None:
+        return None
+    try:
+        await limiter.hit("websocket", key)
+    except RateLimited as exc:
+        return exc
+    return None
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    await websocket.close(code=code, reason=reason[:120])
+
+
+async def open_socket(
+    websocket: WebSocket, permission: Permission, *, visible: Visible = _everything
+) -> WatchedSocket | None:
+    """Accept, then check who it is and whether they may have this socket; close if not.
+
+    Opening counts in the `websocket` rate limit: per user, or per address if the token fails.
+    """
+    watch: PrincipalWatch = websocket.app.state.principals
+    notices_before = watch.notices
+    try:
+        principal, token, subprotocol = await _authenticate(websocket)
+    except DomainError as exc:
+        limited = await _hit(websocket, address_key(websocket))
+        await websocket.accept()
+        await _refuse(websocket, RATE_LIMITED if limited else UNAUTHORIZED, exc.detail)
+        return None
+    await websocket.accept(subprotocol=subprotocol)
+    set_actor(principal.user_id)
+    if limited := await _hit(websocket, user_key(principal.user_id)):
+        await _refuse(websocket, RATE_LIMITED, limited.detail)
+        return None
+    if not principal.has(permission):
+        await _refuse(websocket, FORBIDDEN, f"needs {permission.value}")
+        return None
+    if not await visible(principal):
+        await _refuse(websocket, NOT_FOUND, "not found")
+        return None
+    allows = still_allowed(permission, visible)
+    return watch.open(principal, token, allows=allows, notices_before=notices_before)
+
+
+def still_allowed(permission: Permission, visible: Visible) -> Allows:
+    """What a re-check asks of the current principal: the permission, and that it still sees."""
+
+    async def allows(current: Principal) -> str | None:
+        if not current.has(permission):
+            return f"your role no longer has {permission.value}"
+        if not await visible(current):
+            return "your role no longer lets you see this"
+        return None
+
+    return allows
+
+
+async def receive(websocket: WebSocket, socket: WatchedSocket) -> str | None:
+    """The next text message, or None (after an error reply) if it is over the rate limit."""
+    text = await websocket.receive_text()
+    if limited := await _hit(websocket, user_key(socket.principal.user_id)):
+        await send_error(websocket, limited)
+        return None
+    return text
+
+
+async def send_error(websocket: WebSocket, exc: DomainError) -> None:
+    reply: dict[str, Any] = {"type": "error", "status": exc.status, "detail": exc.detail}
+    reply.update({k: v for k, v in exc.extra.items() if k == "retry_after"})
+    await websocket.send_text(json.dumps(reply))
+
+
+async def drain(websocket: WebSocket, socket: WatchedSocket) -> None:
+    """Read and drop what a watch-only socket is sent (it still counts in the rate limit)."""
+    while True:
+        await receive(websocket, socket)
+
+
+async def serve(websocket: WebSocket, socket: WatchedSocket, *tasks: Any) -> None:
+    """Run the socket's tasks until one ends or the principal's watch ends the socket."""
+    watch: PrincipalWatch = websocket.app.state.principals
+    running = [asyncio.ensure_future(task) for task in tasks]
+    try:
+        done, _ = await asyncio.wait([*running, socket.ended], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is socket.ended:
+                continue
+            if (exc := task.exception()) and not isinstance(exc, WebSocketDisconnect):
+                log.warning("websocket_failed", error=repr(exc))
+    finally:
+        watch.close(socket)
+        for task in running:
+            task.cancel()
+        for task in running:
+            with contextlib.suppress(BaseException):
+                await task
+        if websocket.client_state is WebSocketState.CONNECTED:
+            code, reason = socket.ended.result() if socket.ended.done() else (1000, "")
+            with contextlib.suppress(Exception):
+                await websocket.close(code=code, reason=reason)
