@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.integration.test_backups_api import archive
 from tests.integration.test_files_api import api  # noqa: F401 - the shared fixture
 
 CONTROL = [
@@ -279,3 +280,20 @@ async def test_an_overlong_if_match_is_a_422(api):  # noqa: F811
     )
     assert_invalid(renamed, "header", "if-match")
     assert (api.root / "notes.txt").read_text() == "x\n"
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param("a\x00b", id="nul-byte"), pytest.param("a\nb", id="newline")]
+)
+async def test_a_control_character_in_an_uploaded_backups_name_is_a_422(api, name):  # noqa: F811
+    uploaded = await api.http.post(
+        f"/api/v2/servers/{api.sid}/backups/upload",
+        params={"name": name},
+        headers=api.users["owner"],
+        files={"file": ("world.tar.gz", archive({"world/level.dat": b"x"}), "application/gzip")},
+    )
+    assert uploaded.status_code == 422, uploaded.text
+    assert uploaded.json()["field"] == "name"
+    assert await api.db.fetchval("SELECT count(*) FROM backups") == 0
+    stored = api.app.state.settings.resolved_data_dir / "backups"
+    assert not stored.exists() or not any(stored.rglob("*.tar.gz"))
