@@ -31,6 +31,7 @@ from app.backups.infrastructure.read_model import SqlBackupReadModel
 from app.backups.infrastructure.repositories import SqlBackupsUnitOfWork
 from app.backups.infrastructure.snapshot import NodeBackupSettings
 from app.backups.infrastructure.storage import storage_from_settings
+from app.backups.infrastructure.unpacking import UnpackLimits
 from app.files.application import handlers as files
 from app.files.application import messages as file_messages
 from app.files.application import queries as file_queries
@@ -381,6 +382,12 @@ def _register_backups(container: Container, deps: dict[str, Any]) -> None:
     """Backups: handlers, projections, the node's runner and its adoption hook."""
     settings, bus = container.settings, container.bus
     storage = storage_from_settings(settings)
+    unpack_limits = UnpackLimits(
+        max_ratio=settings.backup_max_expansion_ratio,
+        max_total_bytes=settings.backup_max_unpacked_bytes,
+        max_members=settings.backup_max_members,
+        min_free_bytes=settings.backup_min_free_bytes,
+    )
     progress = ProgressPublisher(container.redis)
     components = BackupsComponents(
         storage=storage,
@@ -395,6 +402,7 @@ def _register_backups(container: Container, deps: dict[str, Any]) -> None:
                 zstd_level=settings.backup_zstd_level,
                 save_timeout_seconds=settings.backup_save_timeout_seconds,
                 snapshot_copy=settings.backup_snapshot_copy,
+                unpack_limits=unpack_limits,
                 stop_timeout_seconds=settings.server_stop_timeout_seconds
                 + settings.server_term_timeout_seconds
                 + 10,
@@ -414,7 +422,7 @@ def _register_backups(container: Container, deps: dict[str, Any]) -> None:
         ),
         "backup_storage": storage,
         "backup_policy": BackupPolicy(compression=Compression(settings.backup_compression)),
-        "archive_check": inspect_archive,
+        "archive_check": functools.partial(inspect_archive, limits=unpack_limits),
         "calendar": ApsCronCalendar(),
         "progress": progress,
         "heartbeats": progress,

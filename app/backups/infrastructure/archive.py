@@ -1,4 +1,5 @@
-"""Tar archives of server directories: streamed out while hashed, checked member by member in."""
+"""Tar archives of server directories: streamed out while hashed, checked member by member in
+(within the unpack limits of `unpacking`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import zstandard
 from app.backups.domain.errors import InvalidArchive
 from app.backups.domain.model import Compression
 from app.backups.domain.ports import ArchiveFacts
+from app.backups.infrastructure.unpacking import UnpackBudget, UnpackLimits, open_bounded_tar
 
 log = structlog.get_logger(__name__)
 
@@ -148,15 +150,6 @@ def verify_archive(path: Path, *, size: int | None, sha256: str | None) -> None:
         )
 
 
-def _open_tar(handle: BinaryIO, compression: Compression) -> tarfile.TarFile:
-    stream: IO[bytes]
-    if compression is Compression.GZIP:
-        stream = cast(IO[bytes], gzip.GzipFile(fileobj=handle, mode="rb"))
-    else:
-        stream = zstandard.ZstdDecompressor().stream_reader(handle, read_size=BUFFER)
-    return tarfile.open(fileobj=stream, mode="r|", bufsize=BUFFER)
-
-
 def safe_name(member: tarfile.TarInfo) -> PurePosixPath:
     """The member's relative path, or InvalidArchive for anything that could leave the target."""
     name = member.name
@@ -175,14 +168,17 @@ def safe_name(member: tarfile.TarInfo) -> PurePosixPath:
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
-def inspect_archive(path: Path) -> ArchiveFacts:
-    """Blocking: an uploaded archive's compression, checksum and member count; unsafe = refused."""
+def inspect_archive(path: Path, *, limits: UnpackLimits | None = None) -> ArchiveFacts:
+    """Blocking: an uploaded archive's compression, checksum and member count; unsafe = refused,
+    and so is one that would pass the unpack limits."""
     compression = detect_compression(path)
+    budget = UnpackBudget(limits or UnpackLimits(), path.stat().st_size, None)
     members = 0
     try:
-        with path.open("rb") as handle, _open_tar(handle, compression) as tar:
+        with path.open("rb") as handle, open_bounded_tar(handle, compression, budget) as tar:
             for member in tar:
                 safe_name(member)
+                budget.member(member)
                 members += 1
     except (tarfile.TarError, OSError, EOFError, zstandard.ZstdError) as exc:
         raise InvalidArchive(f"the archive cannot be read: {exc}") from exc
@@ -190,13 +186,18 @@ def inspect_archive(path: Path) -> ArchiveFacts:
     return ArchiveFacts(compression=compression, size_bytes=size, sha256=sha256, members=members)
 
 
-def extract_archive(path: Path, compression: Compression, target: Path) -> int:
-    """Blocking: unpack into the empty directory `target`, checking every member first."""
+def extract_archive(
+    path: Path, compression: Compression, target: Path, *, limits: UnpackLimits | None = None
+) -> int:
+    """Blocking: unpack into the empty directory `target`, checking every member first; a
+    refused archive leaves what was unpacked before the refusal for the caller to remove."""
+    budget = UnpackBudget(limits or UnpackLimits(), path.stat().st_size, target)
     count = 0
     try:
-        with path.open("rb") as handle, _open_tar(handle, compression) as tar:
+        with path.open("rb") as handle, open_bounded_tar(handle, compression, budget) as tar:
             for member in tar:
                 relative = safe_name(member)
+                budget.member(member)
                 destination = target.joinpath(*relative.parts)
                 if member.isdir():
                     destination.mkdir(parents=True, exist_ok=True)

@@ -180,7 +180,9 @@ class BackupNode:
             tracker.enter("verifying")
             await asyncio.to_thread(workspace.fetch, self._storage, backup)
             tracker.enter("unpacking")
-            await asyncio.to_thread(workspace.unpack, backup.compression)
+            await asyncio.to_thread(
+                workspace.unpack, backup.compression, self._settings.unpack_limits
+            )
             tracker.enter("safety-backup")
             safety_id = await self._safety_backup(supervisor, target_id, backup.compression)
             stopped = await self._stop_for_restore(supervisor, target_id, tracker)

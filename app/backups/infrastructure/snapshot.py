@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -16,6 +16,7 @@ from app.backups.domain.model import Backup, Compression
 from app.backups.domain.ports import BackupStorage
 from app.backups.infrastructure.archive import copy_tree, write_archive
 from app.backups.infrastructure.progress import Tracker
+from app.backups.infrastructure.unpacking import UnpackLimits
 from app.servers.infrastructure.files import ServerDirectory
 from app.servers.infrastructure.managed import NoAnswer, NotRunningHere
 from app.shared.domain import DomainError
@@ -32,6 +33,7 @@ class NodeBackupSettings:
     save_timeout_seconds: float
     stop_timeout_seconds: float
     snapshot_copy: bool = False
+    unpack_limits: UnpackLimits = field(default_factory=UnpackLimits)
 
 
 @dataclass(slots=True)

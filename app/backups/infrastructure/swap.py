@@ -11,6 +11,7 @@ from app.backups.domain.errors import InvalidArchive
 from app.backups.domain.model import Backup, Compression
 from app.backups.domain.ports import BackupStorage
 from app.backups.infrastructure.archive import extract_archive, verify_archive
+from app.backups.infrastructure.unpacking import UnpackLimits
 
 KEPT = (".mcdash",)  # the worker's console FIFO, log and offsets of the current directory
 
@@ -49,11 +50,12 @@ class RestoreWorkspace:
         storage.download_to(backup.file_path, self.archive)
         verify_archive(self.archive, size=backup.size_bytes, sha256=backup.sha256)
 
-    def unpack(self, compression: Compression) -> int:
-        """Blocking: extract into the staging directory, refusing unsafe members."""
+    def unpack(self, compression: Compression, limits: UnpackLimits) -> int:
+        """Blocking: extract into the staging directory, refusing unsafe members and bombs
+        (what was unpacked before a refusal is removed by `clean`)."""
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir()
-        return extract_archive(self.archive, compression, self.staging)
+        return extract_archive(self.archive, compression, self.staging, limits=limits)
 
     def swap(self) -> None:
         """Blocking: the staged tree becomes the server directory; on failure nothing changed."""
