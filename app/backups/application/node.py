@@ -26,6 +26,7 @@ from app.shared.domain import Clock, new_id
 log = structlog.get_logger(__name__)
 
 INTERRUPTED = "worker stopped during the backup"
+UNFINISHED_RESTORE = "the restore never finished: no worker is working on it"
 
 
 async def _load(work: BackupsUnitOfWork, backup_id: uuid.UUID) -> Backup:
@@ -119,10 +120,17 @@ async def handle_record_backup_failed(
 ) -> None:
     async with backups_uow() as work:
         backup = await _load(work, cmd.backup_id)
-        backup.fail(cmd.reason, saving_off_ms=cmd.saving_off_ms, now=clock.now())
+        recorded = backup.fail(cmd.reason, saving_off_ms=cmd.saving_off_ms, now=clock.now())
         if backup.backup_type is not BackupType.SAFETY:
             await work.locks.release(backup.server_id, backup_id=backup.id)
         await work.commit()
+    if recorded:
+        log.warning(
+            "backup_recorded_failed",
+            backup_id=str(backup.id),
+            server_id=str(backup.server_id),
+            reason=cmd.reason,
+        )
 
 
 async def handle_record_restore_outcome(
@@ -143,6 +151,13 @@ async def handle_record_restore_outcome(
             )
         await work.locks.release(cmd.target_server_id, backup_id=backup.id)
         await work.commit()
+    if cmd.error is not None:
+        log.warning(
+            "restore_recorded_failed",
+            backup_id=str(cmd.backup_id),
+            server_id=str(cmd.target_server_id),
+            reason=cmd.error,
+        )
 
 
 async def handle_fail_interrupted_backups(
@@ -157,6 +172,8 @@ async def handle_fail_interrupted_backups(
                 await work.locks.release(backup.server_id, backup_id=backup.id)
                 failed.append(backup.id)
         await work.commit()
+    for backup_id in failed:
+        log.warning("backup_recorded_failed", backup_id=str(backup_id), reason=cmd.reason)
     return failed
 
 
@@ -172,6 +189,8 @@ async def handle_sweep_interrupted_backups(
     grace = timedelta(seconds=cmd.requested_grace_seconds)
     silent = now - timedelta(seconds=cmd.heartbeat_grace_seconds)
     failed: list[uuid.UUID] = []
+    reasons: list[tuple[uuid.UUID, str]] = []
+    restores: list[uuid.UUID] = []
     async with backups_uow() as work:
         for backup in await work.backups.unfinished():
             if backup.status is BackupStatus.RUNNING:
@@ -187,6 +206,7 @@ async def handle_sweep_interrupted_backups(
             if backup.fail(reason, now=now):
                 await work.locks.release(backup.server_id, backup_id=backup.id)
                 failed.append(backup.id)
+                reasons.append((backup.id, reason))
         for server_id, backup_id in await work.locks.restores_before(now - grace):
             if await heartbeats.is_alive("restore", backup_id):
                 continue
@@ -194,9 +214,14 @@ async def handle_sweep_interrupted_backups(
             if restored is not None:
                 restored.restore_failed(
                     target_server_id=server_id,
-                    reason="the restore never finished: no worker is working on it",
+                    reason=UNFINISHED_RESTORE,
                     now=now,
                 )
+                restores.append(backup_id)
             await work.locks.release(server_id, backup_id=backup_id)
         await work.commit()
+    for backup_id, reason in reasons:
+        log.warning("backup_recorded_failed", backup_id=str(backup_id), reason=reason)
+    for backup_id in restores:
+        log.warning("restore_recorded_failed", backup_id=str(backup_id), reason=UNFINISHED_RESTORE)
     return failed

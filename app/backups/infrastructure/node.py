@@ -89,12 +89,13 @@ class BackupNode:
         except DomainError as exc:
             log.warning("backup_not_started", backup_id=str(backup_id), reason=exc.detail)
             return
+        except Exception as exc:  # logged and recorded, never lost in the job
+            log.exception("backup_not_started", backup_id=str(backup_id), reason=describe(exc))
+            await self._record_failed(backup_id, f"the backup could not start: {describe(exc)}")
+            return
         if backup.server_id in self._busy:
-            await self._bus.handle(
-                RecordBackupFailed(
-                    backup_id=backup.id,
-                    reason="another backup or restore of this server is running on the node",
-                )
+            await self._record_failed(
+                backup.id, "another backup or restore of this server is running on the node"
             )
             return
         self._busy.add(backup.server_id)
@@ -102,8 +103,39 @@ class BackupNode:
             await self._take(supervisor, backup)
         except DomainError as exc:  # e.g. the server and its backups were deleted meanwhile
             log.warning("backup_outcome_not_recorded", backup_id=str(backup.id), reason=exc.detail)
+        except Exception as exc:  # the job host must not be the only witness
+            log.exception(
+                "backup_outcome_not_recorded", backup_id=str(backup.id), reason=describe(exc)
+            )
         finally:
             self._busy.discard(backup.server_id)
+
+    async def _record_failed(
+        self, backup_id: uuid.UUID, reason: str, saving_off_ms: int | None = None
+    ) -> None:
+        """Record a failure that happened outside the archiving; a failure to record is logged."""
+        try:
+            await self._bus.handle(
+                RecordBackupFailed(backup_id=backup_id, reason=reason, saving_off_ms=saving_off_ms)
+            )
+        except Exception as exc:  # the sweeper ends it later; the reason is logged
+            log.exception(
+                "backup_failure_not_recorded",
+                backup_id=str(backup_id),
+                reason=reason,
+                error=describe(exc),
+            )
+
+    async def _discard_archive(self, backup: Backup) -> None:
+        try:
+            await asyncio.to_thread(self._storage.delete, backup.file_path)
+        except Exception as exc:  # logged with the key to remove by hand
+            log.exception(
+                "backup_archive_not_deleted",
+                backup_id=str(backup.id),
+                key=backup.file_path,
+                error=describe(exc),
+            )
 
     async def _take(self, supervisor: Any, backup: Backup) -> bool:
         """Archive, then record the outcome; True when the backup completed."""
@@ -122,14 +154,25 @@ class BackupNode:
                     )
                 )
                 return False
-        await self._bus.handle(
-            RecordBackupCompleted(
-                backup_id=backup.id,
-                size_bytes=snapshot.size,
-                sha256=snapshot.sha256,
-                saving_off_ms=snapshot.saving_off_ms,
+        try:
+            await self._bus.handle(
+                RecordBackupCompleted(
+                    backup_id=backup.id,
+                    size_bytes=snapshot.size,
+                    sha256=snapshot.sha256,
+                    saving_off_ms=snapshot.saving_off_ms,
+                )
             )
-        )
+        except Exception as exc:  # an unrecorded archive must not stay behind
+            reason = f"the archive was written but recording it failed: {describe(exc)}"
+            log.exception("backup_completion_failed", backup_id=str(backup.id), reason=reason)
+            await self._discard_archive(backup)
+            await self._bus.handle(
+                RecordBackupFailed(
+                    backup_id=backup.id, reason=reason, saving_off_ms=snapshot.saving_off_ms
+                )
+            )
+            return False
         log.info("backup_completed", backup_id=str(backup.id), size=snapshot.size)
         return True
 
@@ -158,15 +201,23 @@ class BackupNode:
                 log.warning("restore_failed", backup_id=str(backup_id), reason=error)
             finally:
                 self._busy.discard(target_id)
-        await self._bus.handle(
-            RecordRestoreOutcome(
-                backup_id=backup_id,
-                target_server_id=target_id,
-                requested_by=requested_by,
-                safety_backup_id=safety_id,
-                error=error,
+        try:
+            await self._bus.handle(
+                RecordRestoreOutcome(
+                    backup_id=backup_id,
+                    target_server_id=target_id,
+                    requested_by=requested_by,
+                    safety_backup_id=safety_id,
+                    error=error,
+                )
             )
-        )
+        except Exception as exc:  # the sweeper ends the restore; keep the reason
+            log.exception(
+                "restore_outcome_not_recorded",
+                backup_id=str(backup_id),
+                restore_error=error,
+                error=describe(exc),
+            )
 
     async def _restore(
         self, supervisor: Any, backup_id: uuid.UUID, target_id: uuid.UUID, tracker: Tracker
