@@ -59,3 +59,54 @@ def test_walk_every_revision_up_and_down(scratch_database):
     assert asyncio.run(_diff(scratch_database)) == []
     downgrade(scratch_database, "base")
     assert asyncio.run(_tables(scratch_database)) == {"alembic_version"}
+
+
+async def _schedule_limits(url: str, keep_last: int, keep_days: int) -> tuple[int | None, ...]:
+    """Store a schedule with the given limits as 0006 allowed, then read them back."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "INSERT INTO users (id, username, email, password_hash) "
+                "VALUES ('00000000-0000-0000-0000-000000000001', 'u', 'u@example.com', 'x')"
+            )
+            await conn.exec_driver_sql(
+                "INSERT INTO servers (id, name, owner_id, node, port, configuration) VALUES "
+                "('00000000-0000-0000-0000-000000000002', 's', "
+                "'00000000-0000-0000-0000-000000000001', 'local', 25565, '{}')"
+            )
+            await conn.exec_driver_sql(
+                "INSERT INTO backup_schedules (id, server_id, cron_expression, keep_last, "
+                "keep_days) VALUES ('00000000-0000-0000-0000-000000000003', "
+                f"'00000000-0000-0000-0000-000000000002', '0 3 * * *', {keep_last}, {keep_days})"
+            )
+        return await _limits(url)
+    finally:
+        await engine.dispose()
+
+
+async def _limits(url: str) -> tuple[int | None, ...]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            row = (
+                await conn.exec_driver_sql("SELECT keep_last, keep_days FROM backup_schedules")
+            ).one()
+            return tuple(row)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("stored", "migrated"),
+    [
+        pytest.param((2**31 - 1, 1_000_000), (None, None), id="keep-days-1000000-becomes-no-limit"),
+        pytest.param((1000, 3650), (1000, 3650), id="limits-within-bounds-stay"),
+        pytest.param((1001, 3651), (None, None), id="keep-last-1001-keep-days-3651"),
+    ],
+)
+def test_0007_turns_out_of_bound_retention_into_no_limit(scratch_database, stored, migrated):
+    upgrade(scratch_database, "0006")
+    assert asyncio.run(_schedule_limits(scratch_database, *stored)) == stored
+    upgrade(scratch_database, "0007")
+    assert asyncio.run(_limits(scratch_database)) == migrated
