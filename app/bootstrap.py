@@ -58,7 +58,11 @@ from app.servers.application import queries as server_queries
 from app.servers.application.handlers import ServerPolicy
 from app.servers.domain import events as server_events
 from app.servers.domain.console import ConsolePolicy
-from app.servers.infrastructure.catalog import CatalogReleaseCheck, VersionCatalog
+from app.servers.infrastructure.catalog import (
+    CatalogReleaseCheck,
+    NodeRecordCapacity,
+    VersionCatalog,
+)
 from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntimes
 from app.servers.infrastructure.managed import NodeHooks
@@ -206,6 +210,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
             "ports": SocketPortProbe(),
             "policy": components.policy,
             "releases": CatalogReleaseCheck(components.catalog, components.nodes),
+            "capacity": NodeRecordCapacity(components.nodes),
             "nodes": components.nodes,
             "runtime": components.runtime,
             "server_list": components.server_list,
@@ -292,7 +297,10 @@ def _servers_components(
         policy=ServerPolicy(
             default_node=settings.node_name,
             port_range=(settings.server_port_range_start, settings.server_port_range_end),
-            console=ConsolePolicy.of(settings.console_denied_verbs),
+            max_memory_mb=settings.server_max_memory_mb,
+            console=ConsolePolicy.of(
+                settings.console_denied_verbs, allowed=settings.console_allowed_verbs
+            ),
             job_ttl_seconds=settings.job_ttl_seconds,
         ),
     )

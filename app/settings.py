@@ -133,6 +133,8 @@ class Settings(BaseSettings):
 
     server_port_range_start: int = Field(default=25565, ge=1024, le=65535)
     server_port_range_end: int = Field(default=25665, ge=1024, le=65535)
+    # The heap a non-admin may give a server; admins may go up to 32768 (the API's maximum).
+    server_max_memory_mb: int = Field(default=8192, ge=512, le=32768)
     console_denied_verbs: list[str] = Field(
         default_factory=lambda: ["reload", "restart", "shutdown", "end", "rl"]
     )

@@ -119,6 +119,110 @@ async def test_ports_are_allocated_unique_and_bindable(api):
     assert_problem(dup, 409)
 
 
+PORT_RANGE = [BASE_PORT, BASE_PORT + 9]
+
+
+@pytest.mark.parametrize(
+    ("changes", "allowed"),
+    [
+        ({"port": BASE_PORT - 1}, PORT_RANGE),
+        ({"port": BASE_PORT + 10}, PORT_RANGE),
+        ({"port": 1024}, PORT_RANGE),
+        ({"port": 65535}, PORT_RANGE),
+        ({"memory_mb": 8193}, [512, 8192]),
+        ({"memory_mb": 32768}, [512, 8192]),
+    ],
+    ids=[
+        "port-below-range",
+        "port-above-range",
+        "port-1024",
+        "port-65535",
+        "memory-8193",
+        "memory-32768",
+    ],
+)
+async def test_a_user_is_bound_by_the_port_range_and_the_heap_limit(api, db, changes, allowed):
+    http, _, users = api
+    field = next(iter(changes))
+
+    created = await create(http, users["owner"], **changes)
+    sid = (await create(http, users["owner"], name="inside")).json()["id"]
+    updated = await http.put(f"/api/v2/servers/{sid}", headers=users["owner"], json=changes)
+
+    for response in (created, updated):
+        body = assert_problem(response, 422, "invalid-input")
+        assert body["field"] == field
+        assert body["allowed_range"] == allowed
+        assert "only an admin" in body["detail"]
+    assert await db.fetchval("SELECT count(*) FROM servers") == 1
+    unchanged = (await http.get(f"/api/v2/servers/{sid}", headers=users["owner"])).json()
+    assert unchanged[field] != changes[field]
+
+
+async def test_a_user_may_use_the_whole_range_and_the_limit(api):
+    http, _, users = api
+
+    created = await create(http, users["owner"], port=BASE_PORT + 9, memory_mb=8192)
+
+    assert created.status_code == 201, created.text
+    assert (created.json()["port"], created.json()["memory_mb"]) == (BASE_PORT + 9, 8192)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("port", BASE_PORT + 10), ("port", 1024), ("memory_mb", 32768)],
+    ids=["port-above-range", "port-1024", "memory-32768"],
+)
+async def test_an_admin_may_leave_the_range_and_go_up_to_the_hard_maximum(api, field, value):
+    http, _, users = api
+    other = value + 1 if field == "port" else value
+
+    created = await create(http, users["admin"], **{field: value})
+    sid = (await create(http, users["owner"], name="theirs")).json()["id"]
+    updated = await http.put(f"/api/v2/servers/{sid}", headers=users["admin"], json={field: other})
+
+    assert created.status_code == 201, created.text
+    assert created.json()[field] == value
+    assert updated.status_code == 200, updated.text
+    assert updated.json()[field] == other
+
+
+@pytest.mark.parametrize(
+    ("role", "memory_mb"),
+    [("owner", 8192), ("admin", 16384), ("admin", 32768)],
+    ids=["user-8192-on-4gib-node", "admin-16384-on-4gib-node", "admin-32768-on-4gib-node"],
+)
+async def test_nobody_gets_a_heap_larger_than_the_nodes_memory(api, role, memory_mb):
+    http, app, users = api
+    sid = (await create(http, users["owner"], name="small", memory_mb=1024)).json()["id"]
+    await app.state.container.redis.hset("mcdash:nodes:local", "memory_total", 4 * 2**30)
+
+    created = await create(http, users[role], memory_mb=memory_mb)
+    updated = await http.put(
+        f"/api/v2/servers/{sid}", headers=users[role], json={"memory_mb": memory_mb}
+    )
+    fits = await create(http, users[role], name="fits", memory_mb=4096)
+
+    for response in (created, updated):
+        body = assert_problem(response, 422, "invalid-input")
+        assert body["allowed_range"] == [512, 4096]
+        assert "more than node local has (4096 MiB of memory)" in body["detail"]
+    assert fits.status_code == 201, fits.text
+
+
+@pytest.mark.parametrize(
+    "record", [None, "lots"], ids=["no-node-record", "memory-total-not-a-number"]
+)
+async def test_without_a_known_node_memory_only_the_limits_apply(api, record):
+    http, app, users = api
+    if record is not None:
+        await app.state.container.redis.hset("mcdash:nodes:local", "memory_total", record)
+
+    created = await create(http, users["admin"], memory_mb=32768)
+
+    assert created.status_code == 201, created.text
+
+
 async def test_owners_see_only_their_servers_and_others_get_404(api):
     http, _, users = api
     server = (await create(http, users["owner"])).json()
@@ -199,6 +303,9 @@ async def test_console_policy(api, db):
         ("/reload confirm", 403),
         ("stop", 403),
         ("STOP", 403),
+        ("return run stop", 403),
+        ("return run reload", 403),
+        ("execute as @a run return run stop", 403),
         ("x" * 201, 422),
         ("say hi\nop Mallory", 422),
         ("say hi\rop Mallory", 422),
@@ -228,6 +335,26 @@ async def test_console_policy(api, db):
     )
     assert len(audited) == 1, "refused commands are not audited as executed"
     assert json.loads(audited[0]["event_data"])["command"] == "deop Steve"
+
+
+async def test_console_allowlist_setting_refuses_other_verbs(settings, clean):
+    app = create_app(
+        settings.model_copy(update={"console_allowed_verbs": ["say", "list", "return"]})
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            await register(http, "admin1")
+            admin = bearer(await login(http, "admin1"))
+            url = f"/api/v2/servers/{uuid.uuid4()}/console"
+
+            refused = await http.post(url, headers=admin, json={"command": "time set day"})
+            nested = await http.post(url, headers=admin, json={"command": "return run op @s"})
+            passed = await http.post(url, headers=admin, json={"command": "say hi"})
+
+    assert assert_problem(refused, 403)["allowed"] == ["list", "return", "say"]
+    assert assert_problem(nested, 403)["verb"] == "op"
+    assert_problem(passed, 404)  # past the policy: there is no such server
 
 
 async def test_update_rewrites_settings_and_flags_restart_on_a_running_server(api):

@@ -24,6 +24,7 @@ from app.servers.domain.console import ConsolePolicy
 from app.servers.domain.errors import PortUnavailable, ServerNotFound
 from app.servers.domain.events import ConsoleCommandExecuted
 from app.servers.domain.model import (
+    MEMORY_RANGE,
     Server,
     ServerConfig,
     ServerState,
@@ -37,7 +38,7 @@ from app.servers.domain.ports import (
     RuntimeStore,
     ServersUnitOfWork,
 )
-from app.shared.domain import Clock, Conflict, DomainError, Page, new_id
+from app.shared.domain import Clock, Conflict, DomainError, InvalidInput, Page, new_id
 from app.shared.security import Principal
 
 UowFactory = Callable[[], ServersUnitOfWork]
@@ -61,14 +62,52 @@ class ReleaseCheck(Protocol):
     async def check_java(self, node: str, version: str) -> None: ...
 
 
+class NodeCapacity(Protocol):
+    """What a node's worker says of its machine; None while it has not said."""
+
+    async def memory_total_mb(self, node: str) -> int | None: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerPolicy:
-    """Settings the handlers apply: placement, port range, console rules, job lifetime."""
+    """Settings the handlers apply: placement, port range, heap limit, console, job lifetime."""
 
     default_node: str
     port_range: tuple[int, int]
+    max_memory_mb: int
     console: ConsolePolicy
     job_ttl_seconds: int
+
+    def check_limits(self, actor: Principal, *, port: int | None, memory_mb: int | None) -> None:
+        """Users stay inside the port range and under the heap limit; admins may go beyond."""
+        if actor.is_admin:
+            return
+        low, high = self.port_range
+        if port is not None and not low <= port <= high:
+            raise InvalidInput(
+                f"port {port} is outside the servers' port range {low}-{high}; only an admin"
+                " may choose a port outside it",
+                field="port",
+                allowed_range=[low, high],
+            )
+        if memory_mb is not None and memory_mb > self.max_memory_mb:
+            raise InvalidInput(
+                f"memory_mb {memory_mb} is above the limit of {self.max_memory_mb} MiB; only an"
+                " admin may give a server more",
+                field="memory_mb",
+                allowed_range=[MEMORY_RANGE[0], self.max_memory_mb],
+            )
+
+
+async def _check_fits_node(capacity: NodeCapacity, node: str, memory_mb: int) -> None:
+    """A heap larger than the node's memory cannot work, whoever asks for it."""
+    total = await capacity.memory_total_mb(node)
+    if total is not None and memory_mb > total:
+        raise InvalidInput(
+            f"memory_mb {memory_mb} is more than node {node} has ({total} MiB of memory)",
+            field="memory_mb",
+            allowed_range=[MEMORY_RANGE[0], total],
+        )
 
 
 class NodeOffline(DomainError):
@@ -94,9 +133,13 @@ async def handle_create_server(
     ports: PortProbe,
     policy: ServerPolicy,
     releases: ReleaseCheck,
+    capacity: NodeCapacity,
     server_list: ListRefresher,
 ) -> uuid.UUID:
     validate_name(cmd.name)
+    policy.check_limits(cmd.owner, port=cmd.port, memory_mb=cmd.memory_mb)
+    node = cmd.node or policy.default_node
+    await _check_fits_node(capacity, node, cmd.memory_mb)
     config = ServerConfig(
         server_type=cmd.server_type,
         version=cmd.version,
@@ -119,7 +162,7 @@ async def handle_create_server(
             name=cmd.name,
             description=cmd.description,
             owner_id=cmd.owner.user_id,
-            node=cmd.node or policy.default_node,
+            node=node,
             port=port,
             config=config,
             eula_accepted=cmd.eula_accepted,
@@ -155,12 +198,19 @@ async def handle_update_server(
     servers_uow: UowFactory,
     clock: Clock,
     ports: PortProbe,
+    policy: ServerPolicy,
     releases: ReleaseCheck,
+    capacity: NodeCapacity,
     nodes: NodeGateway,
     server_list: ListRefresher,
 ) -> list[str]:
     async with servers_uow() as work:
         server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+        new_port = cmd.port if cmd.port != server.port else None
+        new_memory = cmd.memory_mb if cmd.memory_mb != server.config.memory_mb else None
+        policy.check_limits(cmd.actor, port=new_port, memory_mb=new_memory)
+        if new_memory is not None:
+            await _check_fits_node(capacity, server.node, new_memory)
         config_changes = {
             key: value
             for key, value in (

@@ -247,6 +247,20 @@ def _unknown_type(server_type: str) -> UnknownVersion:
     )
 
 
+class NodeRecordCapacity:
+    """The machine's memory as the node's worker advertises it in its heartbeat record."""
+
+    def __init__(self, nodes: RedisNodeGateway) -> None:
+        self._nodes = nodes
+
+    async def memory_total_mb(self, node: str) -> int | None:
+        info = await self._nodes.node_info(node)
+        try:
+            return int(info["memory_total"]) // 2**20 if info and "memory_total" in info else None
+        except (TypeError, ValueError):
+            return None
+
+
 class CatalogReleaseCheck:
     def __init__(self, catalog: VersionCatalog, nodes: RedisNodeGateway) -> None:
         self._catalog = catalog
