@@ -6,6 +6,8 @@ Users hold it only with MCDASH_USERS_INSTALL_CODE; operators and admins always d
 from __future__ import annotations
 
 import contextlib
+import io
+import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -189,3 +191,38 @@ async def test_without_server_code_other_files_are_still_yours(settings, clean):
             assert response.status_code in (200, 201), (name, response.text)
         assert (api.root / "plugins" / "configs" / "a.yml").read_text() == "a: 1\n"
         assert (api.root / "disabled" / "installed.jar").exists()
+
+
+def archive_with(name: str) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(JAR_BYTES)
+        tar.addfile(info, io.BytesIO(JAR_BYTES))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("role", "setting", "allowed"), WHO)
+async def test_a_backup_upload_holding_a_plugin_jar_needs_server_code(
+    settings, clean, role, setting, allowed
+):
+    async with running(settings, users_install_code=setting) as api:
+        response = await api.http.post(
+            f"/api/v2/servers/{api.sid}/backups/upload",
+            headers=api.users[role],
+            files={"file": ("w.tar.gz", archive_with("plugins/evil.jar"))},
+        )
+        if allowed:
+            assert response.status_code == 201, response.text
+        else:
+            refused(response)
+        listed = await api.http.get(
+            f"/api/v2/servers/{api.sid}/backups", headers=api.users["admin"]
+        )
+        assert listed.json()["total"] == (1 if allowed else 0)
+        other = await api.http.post(
+            f"/api/v2/servers/{api.sid}/backups/upload",
+            headers=api.users[role],
+            files={"file": ("w.tar.gz", archive_with("libraries/lib.jar"))},
+        )
+        assert other.status_code == 201, other.text

@@ -32,8 +32,8 @@ from app.backups.domain.ports import (
     ViewRefresher,
 )
 from app.servers.domain.events import ServerDeleted
-from app.shared.domain import Clock, NotFound, Page, new_id
-from app.shared.security import Principal
+from app.shared.domain import Clock, Forbidden, NotFound, Page, new_id
+from app.shared.security import Permission, Principal
 
 UowFactory = Callable[[], BackupsUnitOfWork]
 log = structlog.get_logger(__name__)
@@ -98,6 +98,13 @@ async def handle_import_backup(
 ) -> Backup:
     server = await servers.find(cmd.actor, cmd.server_id)
     facts = await asyncio.to_thread(archive_check, cmd.archive)
+    if facts.code_members and not cmd.actor.has(Permission.SERVER_CODE):
+        raise Forbidden(
+            f"this action needs the {Permission.SERVER_CODE.value} permission: the archive puts "
+            f"{facts.code_members} .jar file(s) into plugins/ or mods/, code the game server "
+            "would run",
+            permission=Permission.SERVER_CODE.value,
+        )
     backup = Backup.request(
         backup_id=new_id(),
         server_id=server.id,

@@ -65,6 +65,19 @@ def backup_name(name: str | None, *, backup_type: BackupType, now: datetime) -> 
     return name
 
 
+# Where a game server loads code from (the files context's rule for the file manager).
+CODE_DIRECTORIES = frozenset({"plugins", "mods"})
+
+
+def installs_code(parts: tuple[str, ...]) -> bool:
+    """An archive member that is a `.jar` below plugins/ or mods/: code the server would run."""
+    return (
+        len(parts) > 1
+        and parts[0].casefold() in CODE_DIRECTORIES
+        and parts[-1].casefold().endswith(".jar")
+    )
+
+
 def storage_key(server_id: uuid.UUID, backup_id: uuid.UUID, compression: Compression) -> str:
     return f"{server_id}/{backup_id}{compression.extension}"
 

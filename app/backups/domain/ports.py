@@ -171,6 +171,7 @@ class ArchiveFacts:
     size_bytes: int
     sha256: str
     members: int
+    code_members: int = 0  # `.jar` files below plugins/ or mods/
 
 
 class ArchiveCheck(Protocol):

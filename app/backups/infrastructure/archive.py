@@ -17,7 +17,7 @@ import structlog
 import zstandard
 
 from app.backups.domain.errors import InvalidArchive
-from app.backups.domain.model import Compression
+from app.backups.domain.model import Compression, installs_code
 from app.backups.domain.ports import ArchiveFacts
 from app.backups.infrastructure.unpacking import UnpackBudget, UnpackLimits, open_bounded_tar
 
@@ -173,17 +173,25 @@ def inspect_archive(path: Path, *, limits: UnpackLimits | None = None) -> Archiv
     and so is one that would pass the unpack limits."""
     compression = detect_compression(path)
     budget = UnpackBudget(limits or UnpackLimits(), path.stat().st_size, None)
-    members = 0
+    members = code = 0
     try:
         with path.open("rb") as handle, open_bounded_tar(handle, compression, budget) as tar:
             for member in tar:
-                safe_name(member)
+                relative = safe_name(member)
                 budget.member(member)
                 members += 1
+                if member.isfile() and installs_code(relative.parts):
+                    code += 1
     except (tarfile.TarError, OSError, EOFError, zstandard.ZstdError) as exc:
         raise InvalidArchive(f"the archive cannot be read: {exc}") from exc
     size, sha256 = file_digest(path)
-    return ArchiveFacts(compression=compression, size_bytes=size, sha256=sha256, members=members)
+    return ArchiveFacts(
+        compression=compression,
+        size_bytes=size,
+        sha256=sha256,
+        members=members,
+        code_members=code,
+    )
 
 
 def extract_archive(
