@@ -423,8 +423,12 @@ class FakePubSubHub:
 
     def __init__(self) -> None:
         self.subscriptions: list[Subscription] = []
+        self.failing_subscribes = 0
 
     async def subscribe(self, channel: str, *, size: int, kind: str) -> Subscription:
+        if self.failing_subscribes:
+            self.failing_subscribes -= 1
+            raise ConnectionError("redis is away")
         subscription = Subscription(channel, size)
         self.subscriptions.append(subscription)
         return subscription

@@ -156,9 +156,23 @@ class PrincipalWatch:
             self._recheck([s for sockets in self._by_session.values() for s in sockets])
 
     async def _subscribe(self) -> Subscription:
-        return await self._hub.subscribe(
-            PRINCIPALS_CHANNEL, size=self._queue_size, kind="principals"
-        )
+        """Subscribe, retrying while Redis is away; notices may have been missed by then, so
+        every socket is checked again."""
+        delay = 0.5
+        while True:
+            try:
+                subscription = await self._hub.subscribe(
+                    PRINCIPALS_CHANNEL, size=self._queue_size, kind="principals"
+                )
+            except Exception:
+                log.warning("principal_watch_subscribe_failed", exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            if delay > 0.5:
+                self.notices += 1
+                self._recheck([s for sockets in self._by_session.values() for s in sockets])
+            return subscription
 
     def _affected(self, data: str) -> list[WatchedSocket]:
         try:

@@ -204,3 +204,19 @@ async def test_the_token_expiry_ends_the_socket():
     socket = world.open("t", principal(uuid.uuid4(), uuid.uuid4()))
     code, reason = await asyncio.wait_for(socket.ended, timeout=2)
     assert (code, reason) == (4401, "the access token has expired")
+
+
+async def test_the_watch_outlives_redis_being_away_and_then_checks_every_socket():
+    world = World()
+    world.hub.failing_subscribes = 1
+    socket = world.open("t", principal(uuid.uuid4(), uuid.uuid4()))
+    world.auth.current["t"] = Unauthorized("this session has been logged out")
+    runner = asyncio.create_task(world.watch.run())
+    try:
+        async with asyncio.timeout(5):
+            code, _ = await socket.ended
+        assert code == 4401
+        assert len(world.hub.subscriptions) == 1
+    finally:
+        runner.cancel()
+        await world.watch.aclose()
