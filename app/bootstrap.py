@@ -212,6 +212,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
             "releases": CatalogReleaseCheck(components.catalog, components.nodes),
             "capacity": NodeRecordCapacity(components.nodes),
             "nodes": components.nodes,
+            "node_directory": components.nodes,
             "runtime": components.runtime,
             "server_list": components.server_list,
         },
@@ -331,6 +332,7 @@ def _register_servers(bus: MessageBus, deps: dict[str, Any]) -> None:
         (m.ListActiveNodeServers, server_queries.handle_list_active_node_servers),
         (m.GetServerStatus, server_queries.handle_get_server_status),
         (m.GetConsoleLog, server_queries.handle_get_console_log),
+        (m.ListNodes, server_queries.handle_list_nodes),
     ):
         bus.register(message, inject(handler, **deps))
     refresh_list = inject(server_queries.refresh_server_list, **deps)

@@ -18,6 +18,7 @@ from app.groups.api.routes import access_router as groups_access_router
 from app.groups.api.routes import router as groups_router
 from app.monitoring.probes import ReadinessProbe
 from app.monitoring.routes import router as monitoring_router
+from app.servers.api.nodes import router as nodes_router
 from app.servers.api.routes import router as servers_router
 from app.servers.api.routes import versions_router
 from app.servers.api.websockets import router as servers_ws_router
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         versions_router,
         tickets_router,
         servers_ws_router,
+        nodes_router,
         groups_router,
         groups_access_router,
         files_router,

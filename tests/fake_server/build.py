@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("FakeServer.java")
+HOSTILE = Path(__file__).with_name("HostileProbe.java")
 
 
 def _tool(name: str) -> str:
@@ -45,19 +46,30 @@ def _run(args: list[str]) -> None:
 
 def build_fake_jar(out_dir: Path) -> Path:
     """Compile FakeServer.java and pack it as a jar in out_dir; reuse a cached build."""
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+    return _build(out_dir, "server", [SOURCE], main="FakeServer")
+
+
+def build_hostile_jar(out_dir: Path) -> Path:
+    """The fake server behind HostileProbe, which first attacks what runs it (see its header)."""
+    return _build(out_dir, "hostile", [SOURCE, HOSTILE], main="HostileProbe")
+
+
+def _build(out_dir: Path, name: str, sources: list[Path], *, main: str) -> Path:
+    digest = hashlib.sha256(b"".join(source.read_bytes() for source in sources)).hexdigest()[:12]
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"server-{digest}.jar"
+    target = out_dir / f"{name}-{digest}.jar"
     if target.is_file():
         return target
     javac, jar = _tool("javac"), _tool("jar")
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as work:
         classes = Path(work) / "classes"
         classes.mkdir()
-        _run([javac, "--release", "17", "-encoding", "UTF-8", "-d", str(classes), str(SOURCE)])
+        compile_ = [javac, "--release", "17", "-encoding", "UTF-8", "-d", str(classes)]
+        _run([*compile_, *map(str, sources)])
         packed = Path(work) / "server.jar"
-        pack = [jar, "--create", "--file", str(packed), "--main-class", "FakeServer"]
-        _run([*pack, "-C", str(classes), "."])
+        _run(
+            [jar, "--create", "--file", str(packed), "--main-class", main, "-C", str(classes), "."]
+        )
         packed.replace(target)  # atomic, so parallel workers never see half a jar
     return target
 

@@ -21,6 +21,7 @@ from app.files.infrastructure.tree import (
     READ_FLAGS,
     Tree,
     existing_file_mode,
+    make_directory,
     refuse_special,
 )
 from app.files.infrastructure.upload import LocalUploadSink
@@ -154,7 +155,7 @@ class LocalFileStore:
             tree.parent_of(path, create=True, write=True) as (dir_fd, name),
         ):
             try:
-                os.mkdir(name, 0o755, dir_fd=dir_fd)
+                make_directory(dir_fd, name, tree.owner)
             except FileExistsError:
                 raise FileConflict(f"{path} already exists", path=str(path)) from None
 
@@ -210,7 +211,7 @@ class LocalFileStore:
             tree.parent_of(path, create=True, write=True) as (dir_fd, name),
         ):
             existing_file_mode(dir_fd, name, path)
-            return LocalUploadSink.open(os.dup(dir_fd), name, keep=self._text_max)
+            return LocalUploadSink.open(os.dup(dir_fd), name, keep=self._text_max, owner=tree.owner)
 
 
 def _sniff(dir_fd: int, name: str) -> bool:

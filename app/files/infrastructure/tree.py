@@ -49,6 +49,7 @@ class Tree:
             self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise FileMissing("the server directory does not exist yet; start it once") from None
+        self.owner = directory_owner(self.fd)
 
     def __enter__(self) -> Tree:
         return self
@@ -119,7 +120,7 @@ class Tree:
                     if not create:
                         raise FileMissing(f"{'/'.join(parts[: index + 1])} does not exist")
                     with contextlib.suppress(FileExistsError):
-                        os.mkdir(part, 0o755, dir_fd=fd)
+                        make_directory(fd, part, self.owner)
                 elif stat.S_ISLNK(mode):
                     if strict:
                         raise PathForbidden("the path changed while it was resolved")
@@ -172,7 +173,7 @@ class Tree:
         """Temp file in the same directory, fsync, then rename over the target (mode preserved)."""
         with self.parent_of(path, create=True, write=True) as (dir_fd, name):
             mode = existing_file_mode(dir_fd, name, path)
-            tmp = new_temp(dir_fd)
+            tmp = new_temp(dir_fd, self.owner)
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
                 try:
@@ -202,12 +203,32 @@ def existing_file_mode(dir_fd: int, name: str, path: FilePath) -> int:
     return stat.S_IMODE(mode)
 
 
-def new_temp(dir_fd: int) -> str:
+def directory_owner(fd: int) -> tuple[int, int] | None:
+    """Whom new files must belong to: the server's account when the API or worker is root and
+    the directory is a game server's, so the server can still read and change them."""
+    info = os.fstat(fd)
+    if os.geteuid() != 0 or info.st_uid == 0:
+        return None
+    return info.st_uid, info.st_gid
+
+
+def new_temp(dir_fd: int, owner: tuple[int, int] | None) -> str:
     """Create an empty, private temporary file in the directory and return its name."""
     name = f"{TEMP_PREFIX}{secrets.token_hex(8)}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    os.close(os.open(name, flags, 0o600, dir_fd=dir_fd))
+    fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
+    try:
+        if owner is not None:
+            os.fchown(fd, *owner)
+    finally:
+        os.close(fd)
     return name
+
+
+def make_directory(dir_fd: int, name: str, owner: tuple[int, int] | None) -> None:
+    os.mkdir(name, 0o755, dir_fd=dir_fd)
+    if owner is not None:
+        os.chown(name, *owner, dir_fd=dir_fd, follow_symlinks=False)
 
 
 def _lstat(dir_fd: int, name: str) -> int | None:

@@ -27,10 +27,12 @@ class LocalUploadSink:
         self._closed = False
 
     @classmethod
-    def open(cls, dir_fd: int, name: str, *, keep: int) -> LocalUploadSink:
+    def open(
+        cls, dir_fd: int, name: str, *, keep: int, owner: tuple[int, int] | None
+    ) -> LocalUploadSink:
         """Blocking: create the temporary file in the directory of `dir_fd` (now owned)."""
         try:
-            temp = new_temp(dir_fd)
+            temp = new_temp(dir_fd, owner)
             fd = os.open(temp, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         except BaseException:
             os.close(dir_fd)

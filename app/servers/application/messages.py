@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.servers.domain.model import RestartPolicy, Server, ServerType
-from app.servers.domain.ports import ConsoleEntry, ServerRuntime
+from app.servers.domain.ports import ConsoleEntry, NodeInfo, ServerRuntime
 from app.shared.bus import Command, Query
 from app.shared.domain import Page
 from app.shared.security import Principal
@@ -232,6 +232,11 @@ class ServerStatusView:
 class GetServerStatus(Query[ServerStatusView]):
     actor: Principal
     server_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListNodes(Query[Sequence[NodeInfo]]):
+    actor: Principal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

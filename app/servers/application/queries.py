@@ -11,13 +11,14 @@ from app.servers.application.messages import (
     GetServer,
     GetServerStatus,
     ListActiveNodeServers,
+    ListNodes,
     ListServers,
     ServerListItem,
     ServerStatusView,
 )
 from app.servers.domain.model import Server
-from app.servers.domain.ports import ConsoleEntry, RuntimeStore
-from app.shared.domain import Page
+from app.servers.domain.ports import ConsoleEntry, NodeDirectory, NodeInfo, RuntimeStore
+from app.shared.domain import Forbidden, Page
 
 FIRST_LINE_ID = "0-0"
 """No console line is older than this stream id (and Redis refuses it as an exclusive end)."""
@@ -64,6 +65,15 @@ async def handle_get_console_log(
     if query.before == FIRST_LINE_ID:
         return []
     return await runtime.console_page(server.id, before=query.before, limit=query.limit)
+
+
+async def handle_list_nodes(
+    query: ListNodes, *, node_directory: NodeDirectory
+) -> Sequence[NodeInfo]:
+    """Operators and admins see the nodes; owners only ever see their servers' node names."""
+    if not query.actor.sees_everything():
+        raise Forbidden("only operators and admins see the nodes")
+    return sorted(await node_directory.nodes(), key=lambda node: node.name)
 
 
 async def refresh_server_list(event: object, *, server_list: ListRefresher) -> None:

@@ -44,6 +44,24 @@ class PortProbe(Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NodeInfo:
+    """What an online node's worker advertises: its machine and how it confines servers."""
+
+    name: str
+    host: str
+    pid: int
+    last_seen: float
+    cpu_count: int | None
+    memory_total: int | None
+    java: tuple[dict[str, object], ...]
+    isolation: dict[str, object]
+
+
+class NodeDirectory(Protocol):
+    async def nodes(self) -> Sequence[NodeInfo]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServerRuntime:
     """Live facts the node worker samples: process, resources and players."""
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from app.servers.domain.ports import ConsoleEntry, ServerRuntime
+from app.servers.domain.ports import ConsoleEntry, NodeInfo, ServerRuntime
 from app.shared.jobqueue import json_queue
 
 NODE_KEY = "mcdash:nodes:{node}"
@@ -82,6 +82,15 @@ class RedisNodeGateway:
         )
         return str(job.id)
 
+    async def nodes(self) -> list[NodeInfo]:
+        """Every node whose worker's heartbeat is fresh (its record expires otherwise)."""
+        found = []
+        async for key in self._redis.scan_iter(match=NODE_KEY.format(node="*"), count=500):
+            record = cast(dict[str, Any], await self._redis.hgetall(key))
+            if record:
+                found.append(_node_info(str(key).removeprefix(NODE_KEY.format(node="")), record))
+        return found
+
     async def console_listening(self, node: str) -> bool:
         """Whether the node's supervisor is subscribed right now (a heartbeat can outlive it)."""
         counts = await self._redis.pubsub_numsub(NODE_CONSOLE_CHANNEL.format(node=node))
@@ -90,6 +99,23 @@ class RedisNodeGateway:
     async def send_console(self, node: str, server_id: uuid.UUID, command: str) -> None:
         message = json.dumps({"server_id": str(server_id), "command": command})
         await self._redis.publish(NODE_CONSOLE_CHANNEL.format(node=node), message)
+
+
+def _node_info(name: str, record: dict[str, Any]) -> NodeInfo:
+    def number(field: str) -> int | None:
+        value = record.get(field)
+        return int(float(value)) if value not in (None, "") else None
+
+    return NodeInfo(
+        name=name,
+        host=str(record.get("host", "")),
+        pid=number("pid") or 0,
+        last_seen=float(record.get("last_seen") or 0),
+        cpu_count=number("cpu_count"),
+        memory_total=number("memory_total"),
+        java=tuple(json.loads(record.get("java") or "[]")),
+        isolation=json.loads(record.get("isolation") or "{}"),
+    )
 
 
 class RedisRuntimeStore:

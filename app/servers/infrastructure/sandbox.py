@@ -40,7 +40,7 @@ _MERGED_USR = ("bin", "lib", "lib32", "lib64", "libx32", "sbin")
 _STAGE = (
     'set -e; dir=$1; uid=$2; gid=$3; shift 3; mount -t tmpfs -o mode=1777 mcdash "$dir/.mcdash";'
     ' mkdir "$dir/.mcdash/server"; mount --bind "$dir" "$dir/.mcdash/server";'
-    ' mount --move "$dir/.mcdash" /tmp; cd /tmp/server;'
+    ' mount --move "$dir/.mcdash" /tmp; cd /tmp/server; unset OLDPWD PWD;'
     ' exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --inh-caps=-all'
     ' --bounding-set=-all --no-new-privs -- "$@"'
 )
@@ -213,6 +213,8 @@ class Isolation:
             SANDBOX_ROOT,
             "--tmpfs",
             f"{SANDBOX_ROOT}/{PRIVATE}",
+            "--remount-ro",
+            "/",
             "--chdir",
             SANDBOX_ROOT,
             "--",
