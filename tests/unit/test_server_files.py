@@ -38,11 +38,89 @@ class TestServerDirectoryPaths:
         root = directory.path
 
         assert directory.meta == root / ".mcdash"
-        assert directory.console_in == root / ".mcdash" / "console.in"
-        assert directory.console_log == root / ".mcdash" / "console.log"
-        assert directory.exit_file == root / ".mcdash" / "exit_code"
-        assert directory.offset_file == root / ".mcdash" / "console.offset"
         assert directory.jar == root / "server.jar"
+
+
+class TestPrivateDirectory:
+    """The game server owns its directory; the worker's .mcdash/ must stay the worker's."""
+
+    def test_is_created_private(self, directory: ServerDirectory) -> None:
+        directory.ensure_private()
+
+        st = directory.meta.lstat()
+        assert stat.S_ISDIR(st.st_mode)
+        assert stat.S_IMODE(st.st_mode) == 0o700
+        assert st.st_uid == os.geteuid()
+
+    @pytest.mark.parametrize("replacement", ["symlink-to-outside", "plain-file"])
+    def test_a_replaced_one_is_set_aside(
+        self, directory: ServerDirectory, tmp_path: Path, replacement: str
+    ) -> None:
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        directory.path.mkdir(parents=True)
+        if replacement == "symlink-to-outside":
+            directory.meta.symlink_to(outside)
+        else:
+            directory.meta.write_text("not a directory")
+
+        directory.ensure_private()
+        directory.write_private("console.offset", b"42")
+
+        assert not directory.meta.is_symlink()
+        assert directory.meta.is_dir()
+        assert list(outside.iterdir()) == []
+        assert [p.name for p in directory.path.glob(".mcdash.replaced-*")]
+
+    def test_files_are_never_opened_through_a_symlink(
+        self, directory: ServerDirectory, tmp_path: Path
+    ) -> None:
+        secret = tmp_path / "secret"
+        secret.write_text("worker's secret")
+        directory.ensure_private()
+        (directory.meta / "console.log").symlink_to(secret)
+
+        with pytest.raises(OSError, match="symbolic links"):
+            directory.read_private("console.log", limit=100)
+        with pytest.raises(OSError, match="symbolic links"):
+            directory.write_private("console.log", b"x")
+        assert secret.read_text() == "worker's secret"
+
+    def test_a_directory_swapped_after_the_check_is_refused(
+        self, directory: ServerDirectory, tmp_path: Path
+    ) -> None:
+        directory.ensure_private()
+        directory.meta.chmod(0o777)
+
+        with pytest.raises(OSError, match="not the worker's own"):
+            directory.write_private("console.offset", b"1")
+
+
+class TestSettingsFilesOfAHostileServer:
+    def test_a_symlinked_server_properties_is_replaced_not_read(
+        self, directory: ServerDirectory, tmp_path: Path
+    ) -> None:
+        secret = tmp_path / "jwt.key"
+        secret.write_text("leaked-key=1\n")
+        directory.path.mkdir(parents=True)
+        (directory.path / "server.properties").symlink_to(secret)
+
+        directory.write_settings(make_config(), port=25565, eula_accepted=False)
+
+        written = directory.path / "server.properties"
+        assert not written.is_symlink()
+        assert "leaked-key" not in written.read_text()
+        assert secret.read_text() == "leaked-key=1\n"
+
+    def test_a_fifo_in_place_of_server_properties_does_not_block(
+        self, directory: ServerDirectory
+    ) -> None:
+        directory.path.mkdir(parents=True)
+        os.mkfifo(directory.path / "server.properties")
+
+        directory.write_settings(make_config(), port=25566, eula_accepted=False)
+
+        assert "server-port=25566" in (directory.path / "server.properties").read_text()
 
 
 class TestWriteSettings:
@@ -169,23 +247,45 @@ class TestInstallJar:
 
 class TestConsoleFifo:
     def test_creates_a_private_fifo(self, directory: ServerDirectory) -> None:
+        directory.ensure_private()
         directory.ensure_console_fifo()
 
-        mode = os.stat(directory.console_in).st_mode
+        mode = os.stat(directory.meta / "console.in").st_mode
         assert stat.S_ISFIFO(mode)
         assert stat.S_IMODE(mode) & 0o077 == 0
 
     def test_is_idempotent(self, directory: ServerDirectory) -> None:
+        directory.ensure_private()
         directory.ensure_console_fifo()
-        inode = os.stat(directory.console_in).st_ino
+        fifo = directory.meta / "console.in"
+        inode = os.stat(fifo).st_ino
 
         directory.ensure_console_fifo()
 
-        assert stat.S_ISFIFO(os.stat(directory.console_in).st_mode)
-        assert os.stat(directory.console_in).st_ino == inode
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+        assert os.stat(fifo).st_ino == inode
+
+    def test_a_regular_file_in_its_place_is_replaced(self, directory: ServerDirectory) -> None:
+        directory.ensure_private()
+        (directory.meta / "console.in").write_text("not a fifo")
+
+        directory.ensure_console_fifo()
+
+        assert stat.S_ISFIFO(os.stat(directory.meta / "console.in").st_mode)
 
 
 class TestWriteAtomically:
+    @pytest.mark.skipif(os.geteuid() != 0, reason="only a root worker writes for other accounts")
+    def test_a_new_file_belongs_to_the_directory_owner(self, tmp_path: Path) -> None:
+        server_dir = tmp_path / "server"
+        server_dir.mkdir()
+        os.chown(server_dir, 2_000_123, 2_000_123)
+
+        write_atomically(server_dir / "eula.txt", b"eula=true\n")
+
+        st = (server_dir / "eula.txt").stat()
+        assert (st.st_uid, st.st_gid) == (2_000_123, 2_000_123)
+
     def test_creates_and_replaces_content(self, tmp_path: Path) -> None:
         target = tmp_path / "file.txt"
 
