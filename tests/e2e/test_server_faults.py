@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -84,6 +85,34 @@ async def test_a_hung_stop_escalates_to_sigterm_then_sigkill(dashboard, start_wo
     log = worker.log_path.read_text()
     assert "stop_timeout_sigterm" in log
     assert "stop_timeout_sigkill" in log
+
+
+async def test_a_killed_wrapper_leaves_the_jvm_supervised_not_crashed(
+    dashboard, start_worker, fake_jar
+):
+    """The status reports the JVM's pid. When the wrapper shell above it dies, the JVM keeps
+    its port: it stays the server's, is stopped on request, and the port is free again."""
+    start_worker()
+    sid = (await dashboard.create_custom_server(fake_jar, name="orphaned"))["id"]
+    await dashboard.http.post(f"/api/v2/servers/{sid}/start")
+    await dashboard.wait_state(sid, "running")
+    pid = (await dashboard.wait_live(sid))["pid"]
+    jvm = psutil.Process(pid)
+    assert jvm.cmdline()[-3:] == ["-jar", "server.jar", "nogui"], "the reported pid is the JVM"
+    (wrapper,) = [p for p in jvm.parents() if "mcdash-server" in p.cmdline()]
+    wrapper.kill()
+    wrapper.wait(timeout=10)
+
+    await asyncio.sleep(2)  # several watch and sample rounds
+    status = await dashboard.wait_state(sid, "running")
+    assert status["live"]["pid"] == pid
+    assert jvm.is_running()
+    await dashboard.http.post(f"/api/v2/servers/{sid}/stop")
+    await dashboard.wait_state(sid, "stopped", timeout=30)
+    assert not jvm.is_running() or jvm.status() == psutil.STATUS_ZOMBIE
+    await dashboard.http.post(f"/api/v2/servers/{sid}/start")
+    status = await dashboard.wait_state(sid, "running", timeout=30)
+    assert "port" not in (status["status_message"] or "")
 
 
 async def test_kill_and_restart_endpoints(dashboard, start_worker, fake_jar):
