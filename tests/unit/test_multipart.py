@@ -91,7 +91,10 @@ async def test_file_returns_the_named_part_from_a_single_chunk():
     ],
 )
 async def test_bad_bodies_are_malformed_uploads(data, needle):
-    with pytest.raises(MalformedUpload, match=needle):
+    async def read_whole_upload() -> None:
         part = await MultipartStream(request([data])).file()
         async for _ in part.chunks:
             pass
+
+    with pytest.raises(MalformedUpload, match=needle):
+        await read_whole_upload()
