@@ -9,7 +9,7 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO, cast
 
@@ -20,6 +20,7 @@ from app.backups.domain.errors import InvalidArchive
 from app.backups.domain.model import Compression, installs_code
 from app.backups.domain.ports import ArchiveFacts
 from app.backups.infrastructure.unpacking import UnpackBudget, UnpackLimits, open_bounded_tar
+from app.backups.infrastructure.walk import Entry, copy_entries, walk_tree
 
 log = structlog.get_logger(__name__)
 
@@ -57,23 +58,6 @@ class HashingWriter:
         return self._sha.hexdigest()
 
 
-def _files(source: Path) -> Iterator[tuple[Path, str]]:
-    """Directories and regular files under `source`, sorted, without the excluded top entries."""
-    for root, dirs, files in os.walk(source):
-        rel_root = Path(root).relative_to(source)
-        if rel_root == Path("."):
-            dirs[:] = [d for d in dirs if d not in EXCLUDED]
-            files = [f for f in files if f not in EXCLUDED]
-        dirs.sort()
-        for name in [*dirs, *sorted(files)]:
-            path = Path(root) / name
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                log.warning("backup_skipped_special_file", path=str(path))
-                continue
-            yield path, (rel_root / name).as_posix()
-
-
 def write_archive(
     source: Path,
     sink: BinaryIO,
@@ -100,20 +84,46 @@ def write_archive(
     ) as tar:
         tar.copybufsize = BUFFER  # type: ignore[attr-defined]
         if source.is_dir():
-            for path, name in _files(source):
-                tar.add(path, arcname=name, recursive=False)
+            for entry in walk_tree(source, excluded=EXCLUDED):
+                tar.addfile(*_member(tar, entry))
     compressor.close()
     hashing.flush()
     return hashing.size, hashing.sha256
 
 
+def _member(tar: tarfile.TarFile, entry: Entry) -> tuple[tarfile.TarInfo, BinaryIO | None]:
+    """The tar header from what the open descriptor says, and the file to read its bytes from."""
+    member = tar.tarinfo(entry.name)
+    member.mode = stat.S_IMODE(entry.info.st_mode)
+    member.mtime = int(entry.info.st_mtime)
+    member.uid, member.gid = entry.info.st_uid, entry.info.st_gid
+    if entry.fd is None:
+        member.type = tarfile.DIRTYPE
+        return member, None
+    member.size = entry.info.st_size
+    return member, cast(BinaryIO, _Bounded(entry.fd, entry.info.st_size))
+
+
+class _Bounded:
+    """Exactly the size recorded in the header: a file growing meanwhile is cut, a shrinking
+    one padded, so the archive stays well formed either way (the world is flushed anyway)."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd = fd
+        self._left = size
+
+    def read(self, n: int = -1) -> bytes:
+        want = self._left if n < 0 else min(n, self._left)
+        data = os.read(self._fd, want) if want else b""
+        if want and not data:
+            data = bytes(want)
+        self._left -= len(data)
+        return data
+
+
 def copy_tree(source: Path, target: Path) -> None:
     """Blocking: copy what a backup archives (same exclusions) to `target`, a sibling directory."""
-
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        return set(names) & EXCLUDED if Path(folder) == source else set()
-
-    shutil.copytree(source, target, ignore=ignore, symlinks=True)
+    copy_entries(source, target, excluded=EXCLUDED)
 
 
 def detect_compression(path: Path) -> Compression:

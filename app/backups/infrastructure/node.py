@@ -67,14 +67,13 @@ class BackupNode:
 
     async def after_adopt(self, server_id: uuid.UUID, directory: ServerDirectory) -> None:
         """A predecessor killed while saving was off: turn it back on, end its backups failed."""
-        marker = directory.meta / MARKER
-        if await asyncio.to_thread(marker.exists):
+        if await asyncio.to_thread(directory.has_private, MARKER):
             try:
                 await asyncio.to_thread(write_console, directory, "save-on")
                 log.warning("autosave_resumed_after_interrupted_backup", server_id=str(server_id))
             except (ConsoleUnavailable, OSError) as exc:
                 log.warning("autosave_not_resumed", server_id=str(server_id), error=str(exc))
-            await asyncio.to_thread(marker.unlink, True)
+            await asyncio.to_thread(directory.remove_private, MARKER)
         failed = await self._bus.handle(
             FailInterruptedBackups(node=None, server_id=server_id, reason=INTERRUPTED)
         )

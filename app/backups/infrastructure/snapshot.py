@@ -66,8 +66,7 @@ class SnapshotTaker:
             tracker.enter("archiving")
             await self._archive(directory.path, backup, snapshot, tracker)
             return
-        marker = directory.meta / MARKER
-        await asyncio.to_thread(marker.write_text, str(backup.id))
+        await asyncio.to_thread(directory.write_private, MARKER, str(backup.id).encode())
         copy = directory.path.parent / f".snapshot-{server_id}-{backup.id.hex[:12]}"
         try:
             await self._consistent(supervisor, backup, directory, copy, snapshot, tracker)
@@ -88,7 +87,6 @@ class SnapshotTaker:
     ) -> None:
         """With saving off and the world flushed: archive it, or only copy it (snapshot_copy)."""
         server_id = backup.server_id
-        marker = directory.meta / MARKER
         saving_off_at = time.monotonic()
         try:
             tracker.enter("saving")
@@ -113,7 +111,7 @@ class SnapshotTaker:
         finally:
             await self._resume_saving(supervisor, server_id)
             snapshot.saving_off_ms = int((time.monotonic() - saving_off_at) * 1000)
-            await asyncio.to_thread(marker.unlink, True)
+            await asyncio.to_thread(directory.remove_private, MARKER)
 
     async def _resume_saving(self, supervisor: Any, server_id: uuid.UUID) -> None:
         try:

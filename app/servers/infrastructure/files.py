@@ -131,6 +131,19 @@ class ServerDirectory:
         finally:
             os.close(directory)
 
+    def has_private(self, name: str) -> bool:
+        try:
+            directory = self._private_fd()
+        except FileNotFoundError:
+            return False
+        try:
+            os.stat(name, dir_fd=directory, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        finally:
+            os.close(directory)
+        return True
+
     def private_size(self, name: str) -> int:
         directory = self._private_fd()
         try:
