@@ -17,9 +17,13 @@ def body(*parts: tuple[str, str | None, bytes]) -> bytes:
         if filename is not None:
             disposition += f'; filename="{filename}"'
         out += (
-            f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode() + data + b"\r\n"
+            (
+                f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + data
+            + b"\r\n"
+        )
     return out + f"--{BOUNDARY}--\r\n".encode()
 
 
