@@ -89,8 +89,15 @@ FROM runtime AS worker
 ENV JAVA_HOME=/opt/java/openjdk
 ENV PATH="${JAVA_HOME}/bin:${PATH}"
 COPY --from=java /opt/java/openjdk /opt/java/openjdk
+# bubblewrap sandboxes each game server (untrusted code). unshare, mount and setpriv (util-linux,
+# already in the base image) give a root worker one account and a private mount per server.
+USER root
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
+USER 10001:10001
 # Fail the build early if the copied JRE cannot run on this base image.
-RUN java -version
+RUN java -version && bwrap --version
 
 # The worker serves no HTTP, so the API health check does not apply.
 HEALTHCHECK NONE

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import getpass
 import os
 import signal
@@ -39,7 +41,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _keep_proc_private() -> None:
+    """Not root: a game server runs under this same user when it has no sandbox, so make this
+    process non-dumpable. Its /proc entries (environment with the database URL, memory) then
+    belong to root, and it cannot be ptraced by its own user's other processes."""
+    if os.geteuid() == 0:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+_PR_SET_DUMPABLE = 4
+
+
 def cmd_api(args: argparse.Namespace) -> int:
+    _keep_proc_private()
     import uvicorn
 
     from app.main import create_app
@@ -71,6 +87,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    _keep_proc_private()
     from app.worker import run_worker
 
     settings = _settings(args)
@@ -80,6 +97,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
+    _keep_proc_private()
     from app.scheduler import run_scheduler
 
     asyncio.run(run_scheduler(_settings(args)))
@@ -122,6 +140,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    _keep_proc_private()
     from app.embedded import EmbeddedServices
     from app.servers.infrastructure import sandbox
     from app.shared.migrations import upgrade

@@ -172,3 +172,22 @@ async def test_scheduler_takes_the_lease_only_once(settings):
         await rival.release()
     finally:
         await redis.aclose()
+
+
+@pytest.mark.parametrize(("euid", "dumpable"), [(1000, 0), (0, 1)], ids=["not-root", "root"])
+def test_a_long_running_command_not_run_as_root_hides_its_proc_entries(
+    monkeypatch, euid, dumpable
+):
+    """Without a sandbox a game server runs as the worker's own user: /proc/<worker>/environ
+    (the database URL, the Redis password) must not be readable by it."""
+    import ctypes
+
+    from app import cli
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    monkeypatch.setattr(cli.os, "geteuid", lambda: euid)
+    try:
+        cli._keep_proc_private()
+        assert prctl(3, 0, 0, 0, 0) == dumpable  # PR_GET_DUMPABLE
+    finally:
+        prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: this test process is dumpable again

@@ -117,7 +117,7 @@ async def upload_backup(
     limit = settings.backup_max_upload_bytes
     part = await MultipartStream(request).file()
     spool = settings.resolved_data_dir / "tmp"
-    await asyncio.to_thread(spool.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(spool.mkdir, parents=True, exist_ok=True, mode=0o700)
     fd, raw = await asyncio.to_thread(tempfile.mkstemp, dir=spool, prefix="upload-")
     path = Path(raw)
     try:

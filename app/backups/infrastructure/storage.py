@@ -34,7 +34,8 @@ class LocalBackupStorage:
 
     def write(self, key: str, produce: Callable[[BinaryIO], None]) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)  # others' worlds: private
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
         try:
             with os.fdopen(fd, "wb", buffering=BUFFER) as handle:

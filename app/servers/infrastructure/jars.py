@@ -123,7 +123,7 @@ class JarCache:
         return path
 
     def _open_temp(self, prefix: str) -> tuple[Path, BinaryIO]:
-        self._root.mkdir(parents=True, exist_ok=True)
+        self._root.mkdir(parents=True, exist_ok=True, mode=0o700)  # reached through links only
         fd, name = tempfile.mkstemp(dir=self._root, prefix=prefix, suffix=".part")
         return Path(name), os.fdopen(fd, "wb")
 
