@@ -226,3 +226,44 @@ async def test_a_backup_upload_holding_a_plugin_jar_needs_server_code(
             files={"file": ("w.tar.gz", archive_with("libraries/lib.jar"))},
         )
         assert other.status_code == 201, other.text
+
+
+@pytest.mark.parametrize(
+    "operation", ["put", "upload", "move-into-link", "restore"], ids=lambda o: f"via-link-{o}"
+)
+async def test_a_link_the_game_server_made_into_plugins_does_not_bypass_server_code(
+    settings, clean, operation
+):
+    """The game server controls its directory: `p -> plugins` must not turn p/x.jar into a
+    way around server:code."""
+    async with running(settings, users_install_code=False) as api:
+        (api.root / "plugins").mkdir()
+        (api.root / "p").symlink_to("plugins")
+        user = api.users["user"]
+        if operation == "put":
+            response = await api.http.put(
+                f"{api.files}/p/evil.jar", headers=user, json={"content": "PK"}
+            )
+        elif operation == "upload":
+            response = await api.http.post(
+                f"{api.files}/upload",
+                params={"path": "p"},
+                headers=user,
+                files={"file": ("evil.jar", JAR_BYTES, "application/java-archive")},
+            )
+        elif operation == "move-into-link":
+            (api.root / "evil.jar").write_bytes(JAR_BYTES)
+            response = await api.http.post(
+                f"{api.files}/evil.jar/move", headers=user, json={"to": "p/evil.jar"}
+            )
+        else:
+            put = await api.http.put(
+                f"{api.files}/p/evil.jar", headers=api.users["admin"], json={"content": "PK"}
+            )
+            assert put.status_code in (200, 201), put.text
+            (api.root / "plugins" / "evil.jar").unlink()
+            response = await api.http.post(
+                f"{api.files}/p/evil.jar/history/1/restore", headers=user
+            )
+        refused(response)
+        assert not (api.root / "plugins" / "evil.jar").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from app.files.application.history import FileLimits, FilesUowFactory, Recorder, stale_write
 from app.files.application.messages import (
     DeleteFile,
@@ -34,9 +36,18 @@ def code_forbidden(path: FilePath) -> Forbidden:
     )
 
 
-def check_code_permission(actor: Principal, path: FilePath) -> None:
-    """A `.jar` into plugins/ or mods/ is code the game server runs: it needs server:code."""
-    if path.installs_code and not actor.has(Permission.SERVER_CODE):
+async def check_code_permission(
+    actor: Principal, server_id: uuid.UUID, path: FilePath, store: FileStore
+) -> None:
+    """A `.jar` into plugins/ or mods/ is code the game server runs: it needs server:code,
+    whether the path names it or a link in the path leads there."""
+    if actor.has(Permission.SERVER_CODE):
+        return
+    if path.installs_code:
+        raise code_forbidden(path)
+    if not path.name.casefold().endswith(".jar"):
+        return
+    if (await store.resolve(server_id, path)).installs_code:
         raise code_forbidden(path)
 
 
@@ -117,7 +128,7 @@ async def handle_write_file(
             limit=limits.edit_max_bytes,
         )
     access = await servers.visible(cmd.actor, cmd.server_id)
-    check_code_permission(cmd.actor, path)
+    await check_code_permission(cmd.actor, access.server_id, path, store)
     return await _replace_content(
         cmd.actor,
         access,
@@ -145,7 +156,7 @@ async def handle_restore_version(
 ) -> WriteResult:
     path = writable_path(cmd.path)
     access = await servers.visible(cmd.actor, cmd.server_id)
-    check_code_permission(cmd.actor, path)
+    await check_code_permission(cmd.actor, access.server_id, path, store)
     async with files_uow() as work:
         chosen = await work.history.get(access.server_id, str(path), cmd.version)
     content = _restorable(chosen, path, cmd.version)

@@ -39,7 +39,7 @@ async def handle_move_file(
             raise code_forbidden(target)
         await store.move(access.server_id, source, target)
         return WriteResult(path=str(target), version=None, etag=None, size=None, created=True)
-    check_code_permission(cmd.actor, target)
+    await check_code_permission(cmd.actor, access.server_id, target, store)
     async with files_uow() as work:
         history = Recorder(
             work, server_id=access.server_id, author_id=cmd.actor.user_id, clock=clock
@@ -88,7 +88,7 @@ async def handle_upload_file(
     directory = FilePath.parse(cmd.directory, allow_root=True) if cmd.directory else ROOT
     path = writable_path("/".join((*directory.parts, cmd.filename)))
     access = await servers.visible(cmd.actor, cmd.server_id)
-    check_code_permission(cmd.actor, path)
+    await check_code_permission(cmd.actor, access.server_id, path, store)
     sink = await store.upload(access.server_id, path)
     try:
         async for chunk in cmd.chunks:

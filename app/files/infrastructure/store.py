@@ -100,6 +100,16 @@ class LocalFileStore:
             except FileNotFoundError:
                 return False
 
+    async def resolve(self, server_id: uuid.UUID, path: FilePath) -> FilePath:
+        return await asyncio.to_thread(self._resolve, server_id, path)
+
+    def _resolve(self, server_id: uuid.UUID, path: FilePath) -> FilePath:
+        try:
+            with self._tree(server_id) as tree:
+                return tree.resolve(path)
+        except FileMissing:  # no directory yet, so no link either
+            return path
+
     async def holds_jar(self, server_id: uuid.UUID, path: FilePath) -> bool:
         return await asyncio.to_thread(self._holds_jar, server_id, path)
 
