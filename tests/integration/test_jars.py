@@ -13,7 +13,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.servers.domain.errors import DownloadFailed, InvalidJar, UnknownVersion
+from app.servers.domain.errors import DownloadFailed, InvalidJar, JarTooLarge, UnknownVersion
 from app.servers.infrastructure.catalog import JarSpec, VersionCatalog, VersionInfo
 from app.servers.infrastructure.jars import MANIFEST_MAX_BYTES, JarCache
 from app.shared.cache import CacheService
@@ -322,7 +322,7 @@ async def test_store_upload_refuses_an_oversized_upload(jars, tmp_path):
             consumed += 1
             yield b"x" * 8192
 
-    with pytest.raises(InvalidJar, match="exceeds the limit of 65536 bytes"):
+    with pytest.raises(JarTooLarge, match="exceeds the limit of 65536 bytes"):
         await jars.store_upload(endless())
     assert consumed == 9
     assert files_under(tmp_path / "jars") == []
