@@ -142,13 +142,13 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     _keep_proc_private()
     from app.embedded import EmbeddedServices
-    from app.servers.infrastructure import sandbox
+    from app.servers.infrastructure.probe import detect_isolation
     from app.shared.migrations import upgrade
 
     settings = _settings(args)
     data_dir = settings.resolved_data_dir
     ensure_private_dir(data_dir)
-    isolation = sandbox.detect(
+    isolation = detect_isolation(
         settings.server_sandbox,
         uid_base=settings.server_uid_base,
         uid_count=settings.server_uid_count,

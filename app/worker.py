@@ -94,9 +94,9 @@ class NodeHeartbeat(threading.Thread):
 
 def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
     """Supervise this node's game servers and run its jobs until SIGTERM; servers keep running."""
-    from app.servers.infrastructure import sandbox
     from app.servers.infrastructure.java import discover_runtimes
     from app.servers.infrastructure.jobs import SupervisorHost
+    from app.servers.infrastructure.probe import detect_isolation
 
     redis = Redis.from_url(settings.require_redis_url())
     queues = [json_queue(name, redis) for name in queue_names(node)]
@@ -118,7 +118,7 @@ def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
         {"major": runtime.major, "path": str(runtime.path), "version": runtime.version}
         for runtime in discover_runtimes(settings.java_paths)
     ]
-    isolation = sandbox.detect(
+    isolation = detect_isolation(
         settings.server_sandbox,
         uid_base=settings.server_uid_base,
         uid_count=settings.server_uid_count,
