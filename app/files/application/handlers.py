@@ -107,7 +107,9 @@ async def _replace_content(
         size=written.size,
         created=not current.exists,
         restart_required=await after_change(servers, access, path),
-        warnings=servers.managed_overrides(access, content) if str(path) == PROPERTIES_FILE else (),
+        warnings=(
+            await servers.managed_overrides(access, content) if str(path) == PROPERTIES_FILE else ()
+        ),
     )
 
 
