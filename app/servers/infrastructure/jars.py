@@ -54,7 +54,7 @@ class JarCache:
 
     async def store_upload(self, chunks: AsyncIterable[bytes]) -> tuple[str, Path]:
         """Store a custom jar after checking its size and that it names a Main-Class."""
-        tmp, out = self._open_temp(".upload-")
+        tmp, out = await asyncio.to_thread(self._open_temp, ".upload-")
         try:
             sha256, size = hashlib.sha256(), 0
             async for chunk in chunks:
@@ -66,7 +66,7 @@ class JarCache:
                         limit=self._max_upload,
                     )
                 sha256.update(chunk)
-                out.write(chunk)
+                await asyncio.to_thread(out.write, chunk)
             await asyncio.to_thread(_flush_and_close, out)
             await asyncio.to_thread(_check_runnable_jar, tmp)
             digest = sha256.hexdigest()
@@ -86,7 +86,7 @@ class JarCache:
         return path if path is not None and path.stat().st_size == spec.size else None
 
     async def _download(self, spec: JarSpec) -> Path:
-        tmp, out = self._open_temp(".download-")
+        tmp, out = await asyncio.to_thread(self._open_temp, ".download-")
         try:
             sha1, sha256, size = hashlib.sha1(usedforsecurity=False), hashlib.sha256(), 0
             try:
@@ -99,7 +99,7 @@ class JarCache:
                             break
                         sha1.update(chunk)
                         sha256.update(chunk)
-                        out.write(chunk)
+                        await asyncio.to_thread(out.write, chunk)
             except httpx.HTTPError as exc:
                 raise DownloadFailed(
                     f"could not download {spec.url}: {exc!r}", url=spec.url
