@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -18,10 +19,11 @@ from tests.e2e.conftest import GAME_PORTS, PASSWORD, free_port, wait_ready
 pytestmark = pytest.mark.e2e
 
 
-def test_up_serves_docs_and_ready_with_embedded_services_and_stops_on_ctrl_c(tmp_path):
+def start_up(data_dir: Path, **settings: str) -> tuple[subprocess.Popen[str], str]:
+    """`mcdash up` with nothing configured but `settings` (MCDASH_ names); and its URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCDASH_")}
+    env.update(settings)
     port = free_port()
-    data_dir = tmp_path / "mcdash-data"
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "up", "--data-dir", str(data_dir), "--port", str(port)],
         env=env,
@@ -29,7 +31,12 @@ def test_up_serves_docs_and_ready_with_embedded_services_and_stops_on_ctrl_c(tmp
         stderr=subprocess.PIPE,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def test_up_serves_docs_and_ready_with_embedded_services_and_stops_on_ctrl_c(tmp_path):
+    data_dir = tmp_path / "mcdash-data"
+    proc, url = start_up(data_dir)
     try:
         wait_ready(url, proc, timeout=120)
         ready = httpx.get(f"{url}/ready").json()
@@ -87,20 +94,13 @@ def _wait_status(http: httpx.Client, sid: str, state: str, timeout: float = 60) 
 def test_up_restarts_each_crashed_child_while_the_rest_keeps_serving(tmp_path, fake_jar):
     """kill -9 of the worker, the scheduler and the API in turn: each comes back, the API
     answers, and the game server keeps running and is adopted again by the new worker."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MCDASH_")}
-    env["MCDASH_SERVER_PORT_RANGE_START"] = str(GAME_PORTS)
-    env["MCDASH_SERVER_PORT_RANGE_END"] = str(GAME_PORTS + 199)
-    env["MCDASH_WORKER_HEARTBEAT_SECONDS"] = "1"
-    port = free_port()
     data_dir = tmp_path / "mcdash-data"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "up", "--data-dir", str(data_dir), "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, url = start_up(
+        data_dir,
+        MCDASH_SERVER_PORT_RANGE_START=str(GAME_PORTS),
+        MCDASH_SERVER_PORT_RANGE_END=str(GAME_PORTS + 199),
+        MCDASH_WORKER_HEARTBEAT_SECONDS="1",
     )
-    url = f"http://127.0.0.1:{port}"
     up = psutil.Process(proc.pid)
     try:
         wait_ready(url, proc, timeout=120)
