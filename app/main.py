@@ -31,6 +31,7 @@ from app.shared.observability import (
     configure_logging,
     init_sentry,
 )
+from app.shared.openapi import install_openapi
 from app.shared.principals import PrincipalWatch
 from app.shared.problems import install_problem_handlers
 from app.shared.ratelimit import ApiRateLimitMiddleware
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     install_problem_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, settings=settings)  # inside the request context
     app.add_middleware(ApiRateLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)

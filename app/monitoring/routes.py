@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from app.monitoring.probes import ReadinessProbe
 
@@ -16,10 +17,16 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+class ReadinessResponse(BaseModel):
+    status: str = Field(description="ready or not ready")
+    checks: dict[str, str] = Field(description="each dependency: ok, or what is wrong")
+
+
 @router.get(
     "/ready",
     summary="Readiness: database reachable, migrations at head, Redis reachable",
-    responses={503: {"description": "a dependency is not ready"}},
+    response_model=ReadinessResponse,
+    responses={503: {"description": "a dependency is not ready", "model": ReadinessResponse}},
 )
 async def ready(request: Request) -> JSONResponse:
     probe: ReadinessProbe = request.app.state.readiness
