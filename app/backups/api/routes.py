@@ -45,10 +45,13 @@ from app.shared.bodies import body_limit
 from app.shared.dependencies import BusDep, require
 from app.shared.http import content_disposition
 from app.shared.multipart import MULTIPART_OVERHEAD, MultipartStream, multipart_file_body
+from app.shared.openapi import problems
 from app.shared.security import Permission, Principal
 
 router = APIRouter(prefix="/api/v2", tags=["backups"])
 
+BUSY = "a backup or restore of the server is in progress"
+ARCHIVE = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 Reader = Annotated[Principal, Depends(require(Permission.BACKUP_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.BACKUP_WRITE))]
 
@@ -85,6 +88,7 @@ async def list_backups(
     "/servers/{server_id}/backups",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Request a backup; the server's node takes it (409 while one runs)",
+    responses=problems({409: BUSY}),
 )
 async def create_backup(
     server_id: uuid.UUID, actor: Writer, bus: BusDep, body: CreateBackupRequest | None = None
@@ -103,6 +107,13 @@ async def create_backup(
     description="Multipart/form-data with the archive in the `file` field, at most "
     "MCDASH_BACKUP_MAX_UPLOAD_BYTES. Nothing is read before the server is known to be yours.",
     openapi_extra=multipart_file_body("a tar.gz or tar.zst server archive"),
+    responses=problems(
+        {
+            400: "the multipart body is malformed or holds no file part",
+            403: "the archive puts .jar files into plugins/ or mods/ and you lack server:code",
+            503: "the backup storage cannot be reached",
+        }
+    ),
 )
 @body_limit(lambda settings: settings.backup_max_upload_bytes + MULTIPART_OVERHEAD)
 async def upload_backup(
@@ -150,13 +161,30 @@ async def get_backup(backup_id: uuid.UUID, actor: Reader, bus: BusDep) -> Backup
     return BackupResponse.of(await bus.handle(GetBackup(actor=actor, backup_id=backup_id)))
 
 
-@router.delete("/backups/{backup_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/backups/{backup_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems({409: "the backup is running or being restored"}),
+)
 async def delete_backup(backup_id: uuid.UUID, actor: Writer, bus: BusDep) -> Response:
     await bus.handle(DeleteBackup(actor=actor, backup_id=backup_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/backups/{backup_id}/download", summary="The archive, streamed")
+@router.get(
+    "/backups/{backup_id}/download",
+    summary="The archive, streamed",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": ARCHIVE},
+        **problems(
+            {
+                409: "the backup is not completed",
+                410: "the archive is missing from the storage",
+            }
+        ),
+    },
+)
 async def download_backup(
     backup_id: uuid.UUID, request: Request, actor: Reader, bus: BusDep
 ) -> StreamingResponse:
@@ -182,6 +210,12 @@ async def download_backup(
     "/backups/{backup_id}/restore",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Restore (verified, with a safety backup first); 409 while a backup/restore runs",
+    responses=problems(
+        {
+            403: "the backup belongs to another server: admins only, with from_other_server",
+            409: f"{BUSY}, or the backup is not completed",
+        }
+    ),
 )
 async def restore_backup(
     backup_id: uuid.UUID, actor: Writer, bus: BusDep, body: RestoreRequest | None = None

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.backups.domain.model import Backup, Compression
 from app.backups.domain.schedule import KEEP_DAYS_MAX, KEEP_LAST_MAX, BackupSchedule
-from app.shared.http import SafeLine
+from app.shared.http import SafeLine, example
 
 KEEP_LAST = Field(
     default=None, ge=1, le=KEEP_LAST_MAX, description="keep the newest N scheduled backups"
@@ -23,11 +23,15 @@ class Strict(BaseModel):
 
 
 class CreateBackupRequest(Strict):
+    model_config = example({"name": "before-the-update", "compression": "zstd"})
+
     name: SafeLine | None = Field(default=None, min_length=1, max_length=200)
     compression: Compression | None = None
 
 
 class RestoreRequest(Strict):
+    model_config = example({"from_other_server": False})
+
     server_id: uuid.UUID | None = Field(
         default=None, description="the server to restore onto; the backup's own by default"
     )
@@ -113,6 +117,16 @@ class BackupSummaryResponse(BaseModel):
 
 
 class CreateScheduleRequest(Strict):
+    model_config = example(
+        {
+            "cron_expression": "0 3 * * *",
+            "timezone": "Europe/Berlin",
+            "only_when_running": False,
+            "keep_last": 7,
+            "compression": "zstd",
+        }
+    )
+
     cron_expression: SafeLine = Field(min_length=1, max_length=100, examples=["0 3 * * *"])
     timezone: SafeLine = Field(default="UTC", min_length=1, max_length=64)
     is_active: bool = True
@@ -123,6 +137,8 @@ class CreateScheduleRequest(Strict):
 
 
 class UpdateScheduleRequest(Strict):
+    model_config = example({"cron_expression": "30 4 * * 1-5", "keep_days": 14})
+
     cron_expression: SafeLine | None = Field(default=None, min_length=1, max_length=100)
     timezone: SafeLine | None = Field(default=None, min_length=1, max_length=64)
     is_active: bool | None = None

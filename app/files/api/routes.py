@@ -39,7 +39,7 @@ from app.files.domain.model import TooLarge
 from app.files.domain.paths import MAX_PATH_BYTES
 from app.servers.application.messages import GetServer
 from app.settings import Settings
-from app.shared.bodies import body_limit
+from app.shared.bodies import UnsupportedMediaType, body_limit
 from app.shared.dependencies import BusDep, require
 from app.shared.domain import INT32_MAX, InvalidInput
 from app.shared.http import content_disposition
@@ -49,9 +49,22 @@ from app.shared.multipart import (
     MultipartStream,
     multipart_file_body,
 )
+from app.shared.openapi import problems
 from app.shared.security import Permission, Principal
 
-router = APIRouter(prefix="/api/v2/servers/{server_id}/files", tags=["files"])
+router = APIRouter(
+    prefix="/api/v2/servers/{server_id}/files",
+    tags=["files"],
+    responses=problems(
+        {
+            400: "the path is malformed (control characters, '..', absolute, too long) or names "
+            "a directory where a file is needed",
+            409: "a component of the path is a file where a directory is needed, or the reverse",
+        }
+    ),
+)
+STALE = "If-Match is not the file's current ETag (or If-None-Match: * and it exists)"
+NEEDS_IF_MATCH = "the file exists: send If-Match with the ETag you read to replace it"
 
 Reader = Annotated[Principal, Depends(require(Permission.FILE_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.FILE_WRITE))]
@@ -73,7 +86,7 @@ _TEXT_BODY: dict[str, Any] = {
         "required": True,
         "content": {
             "application/json": {"schema": WriteFileRequest.model_json_schema()},
-            "text/plain": {"schema": {"type": "string"}},
+            "text/plain": {"schema": {"type": "string", "examples": ["Welcome to our server!\n"]}},
         },
     }
 }
@@ -108,6 +121,13 @@ async def list_files(
     description="One request carries at most MCDASH_FILE_UPLOAD_MAX_BYTES of files. A `.jar` "
     "into plugins/ or mods/ needs the server:code permission.",
     openapi_extra=multipart_file_body("the file(s) to upload", many=True),
+    responses=problems(
+        {
+            400: "the multipart body is malformed, holds no file part, or a file name is not "
+            "a plain name",
+            409: "a file of that name exists and overwrite is false",
+        }
+    ),
 )
 @body_limit(lambda settings: settings.file_upload_max_bytes + MULTIPART_OVERHEAD)
 async def upload_files(
@@ -137,7 +157,13 @@ async def upload_files(
     return results
 
 
-@router.post("/mkdir", status_code=status.HTTP_201_CREATED, summary="Create a directory")
+@router.post(
+    "/mkdir",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a directory",
+    response_class=Response,
+    responses={201: {"description": "Created", "content": None}},
+)
 async def make_directory(
     server_id: uuid.UUID, body: MakeDirectoryRequest, actor: Writer, bus: BusDep
 ) -> Response:
@@ -165,7 +191,11 @@ async def list_versions(
     )
 
 
-@router.get("/{file_path:path}/history/{version}/diff", summary="Diff a version to the file")
+@router.get(
+    "/{file_path:path}/history/{version}/diff",
+    summary="Diff a version to the file",
+    responses=problems({415: "the version kept no text, or the current file is not text"}),
+)
 async def diff_version(
     server_id: uuid.UUID,
     file_path: FilePathParam,
@@ -182,6 +212,13 @@ async def diff_version(
 @router.post(
     "/{file_path:path}/history/{version}/restore",
     summary="Write a version back; the restore is recorded as a new version",
+    responses=problems(
+        {
+            409: "the version records a removal, or kept no content to restore",
+            412: STALE,
+            428: NEEDS_IF_MATCH,
+        }
+    ),
 )
 async def restore_version(
     server_id: uuid.UUID,
@@ -220,7 +257,7 @@ async def get_version(
     "/{file_path:path}/download",
     summary="Download any regular file, streamed",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={200: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}},
 )
 async def download_file(
     server_id: uuid.UUID, file_path: FilePathParam, actor: Reader, bus: BusDep
@@ -234,7 +271,11 @@ async def download_file(
     return StreamingResponse(download.chunks, media_type=media_type, headers=headers)
 
 
-@router.post("/{file_path:path}/move", summary="Rename or move a file or directory")
+@router.post(
+    "/{file_path:path}/move",
+    summary="Rename or move a file or directory",
+    responses=problems({409: "the target exists"}),
+)
 async def move_file(
     server_id: uuid.UUID, file_path: FilePathParam, body: MoveRequest, actor: Writer, bus: BusDep
 ) -> WriteResultResponse:
@@ -247,6 +288,7 @@ async def move_file(
 @router.get(
     "/{file_path:path}",
     summary="Read a text file (its ETag is in the ETag header); binary files are downloaded",
+    responses=problems({415: "not a text file within the edit limit: download it"}),
 )
 async def read_file(
     server_id: uuid.UUID, file_path: FilePathParam, response: Response, actor: Reader, bus: BusDep
@@ -260,6 +302,7 @@ async def read_file(
     "/{file_path:path}",
     summary="Save a text file atomically: If-Match to replace, If-None-Match: * to create",
     openapi_extra=_TEXT_BODY,
+    responses=problems({412: STALE, 428: NEEDS_IF_MATCH}),
 )
 @body_limit(edit_body_limit)
 async def write_file(
@@ -292,7 +335,11 @@ async def write_file(
     return WriteResultResponse.of(result)
 
 
-@router.delete("/{file_path:path}", summary="Delete a file (its history is kept) or a directory")
+@router.delete(
+    "/{file_path:path}",
+    summary="Delete a file (its history is kept) or a directory",
+    responses=problems({409: "the directory is not empty and recursive is false", 412: STALE}),
+)
 async def delete_file(
     server_id: uuid.UUID,
     file_path: FilePathParam,
@@ -329,7 +376,7 @@ async def _text_body(request: Request) -> str:
         except UnicodeDecodeError:
             raise InvalidInput("the text body is not UTF-8; upload binary files") from None
     if media != "application/json":
-        raise InvalidInput("send application/json {'content': ...} or text/plain")
+        raise UnsupportedMediaType("send application/json {'content': ...} or text/plain")
     try:
         return WriteFileRequest.model_validate_json(body).content
     except ValueError:

@@ -11,6 +11,7 @@ from app.files.application.messages import TextFile, VersionDiff, WriteResult
 from app.files.domain.model import FileVersion
 from app.files.domain.ports import FileEntry
 from app.shared.domain import Page
+from app.shared.http import example
 
 
 class FileEntryResponse(BaseModel):
@@ -63,14 +64,20 @@ class TextFileResponse(BaseModel):
 
 
 class WriteFileRequest(BaseModel):
+    model_config = example({"content": "Welcome to our server!\n"})
+
     content: str
 
 
 class MoveRequest(BaseModel):
+    model_config = example({"to": "notes-old.txt"})
+
     to: str = Field(min_length=1, max_length=4096, description="New path, relative to the server")
 
 
 class MakeDirectoryRequest(BaseModel):
+    model_config = example({"path": "archive"})
+
     path: str = Field(min_length=1, max_length=4096)
 
 

@@ -38,6 +38,7 @@ from app.shared.bus import MessageBus
 from app.shared.dependencies import BusDep, require
 from app.shared.domain import Page
 from app.shared.http import SafeLine
+from app.shared.openapi import problems
 from app.shared.security import Permission, Principal
 
 router = APIRouter(prefix="/api/v2/groups", tags=["groups"])
@@ -89,7 +90,11 @@ async def list_groups(
     return await bus.handle(ListGroups(actor=actor, filter=filter))
 
 
-@router.post("/", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems({409: "you already have a group of that name"}),
+)
 async def create_group(
     body: CreateGroupRequest, actor: Writer, bus: BusDep, response: Response
 ) -> GroupResponse:
@@ -112,7 +117,16 @@ async def get_group(
     return await _group(bus, actor, group_id, response)
 
 
-@router.put("/{group_id}", summary="Rename, describe or change the op level; If-Match guards")
+@router.put(
+    "/{group_id}",
+    summary="Rename, describe or change the op level; If-Match guards",
+    responses=problems(
+        {
+            409: "a group of that name exists",
+            412: "If-Match is not the group's current ETag",
+        }
+    ),
+)
 async def update_group(
     group_id: uuid.UUID,
     body: UpdateGroupRequest,
@@ -144,6 +158,12 @@ async def delete_group(group_id: uuid.UUID, actor: Writer, bus: BusDep) -> Respo
     "/{group_id}/players",
     status_code=status.HTTP_201_CREATED,
     summary="Add a player by name: the UUID comes from Mojang (online) or is computed (offline)",
+    responses=problems(
+        {
+            409: "the player is already in the group",
+            503: "Mojang's profile service cannot be reached (online mode)",
+        }
+    ),
 )
 async def add_player(
     group_id: uuid.UUID, body: AddPlayerRequest, actor: Writer, bus: BusDep
@@ -163,7 +183,11 @@ async def remove_player(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{group_id}/servers/{server_id}", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{group_id}/servers/{server_id}",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems({409: "the group is already attached to the server"}),
+)
 async def attach_group(
     group_id: uuid.UUID,
     server_id: uuid.UUID,

@@ -46,11 +46,14 @@ from app.shared.dependencies import BusDep, require, user_rate_limit
 from app.shared.domain import Page
 from app.shared.http import SafeLine
 from app.shared.multipart import MULTIPART_OVERHEAD, MultipartStream, multipart_file_body
+from app.shared.openapi import problems
 from app.shared.security import Permission, Principal
 
 router = APIRouter(prefix="/api/v2/servers", tags=["servers"])
 versions_router = APIRouter(prefix="/api/v2/versions", tags=["servers"])
 
+UPSTREAM = "Mojang's or Paper's version list cannot be reached"
+STATE = "not possible in the server's current state"
 Reader = Annotated[Principal, Depends(require(Permission.SERVER_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.SERVER_WRITE))]
 Console = Annotated[Principal, Depends(require(Permission.SERVER_CONSOLE))]
@@ -98,7 +101,13 @@ async def list_servers(
     return Response(body, media_type="application/json")
 
 
-@router.post("/", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(
+        {409: "you have a server of that name, or the port is taken", 502: UPSTREAM}
+    ),
+)
 async def create_server(body: CreateServerRequest, actor: Writer, bus: BusDep) -> ServerResponse:
     server_id = await bus.handle(
         CreateServer(
@@ -125,7 +134,11 @@ async def get_server(server_id: uuid.UUID, actor: Reader, bus: BusDep) -> Server
     return ServerResponse.of(await bus.handle(GetServer(actor=actor, server_id=server_id)))
 
 
-@router.put("/{server_id}", summary="Change settings; a running server reports restart_required")
+@router.put(
+    "/{server_id}",
+    summary="Change settings; a running server reports restart_required",
+    responses=problems({409: "the port is taken", 502: UPSTREAM}),
+)
 async def update_server(
     server_id: uuid.UUID, body: UpdateServerRequest, actor: Writer, bus: BusDep
 ) -> ServerResponse:
@@ -148,7 +161,11 @@ async def update_server(
     return ServerResponse.of(await bus.handle(GetServer(actor=actor, server_id=server_id)))
 
 
-@router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{server_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems({409: "the server is running; stop it first"}),
+)
 async def delete_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> Response:
     await bus.handle(DeleteServer(actor=actor, server_id=server_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -161,6 +178,12 @@ async def delete_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> Res
     "MCDASH_MAX_JAR_UPLOAD_BYTES. The jar is code the game server runs: it needs the "
     "server:code permission, and nothing is read before the server is known to be yours.",
     openapi_extra=multipart_file_body("a runnable server jar"),
+    responses=problems(
+        {
+            400: "the multipart body is malformed or holds no file part",
+            409: "the server is not of type custom",
+        }
+    ),
 )
 @body_limit(lambda settings: settings.max_jar_upload_bytes + MULTIPART_OVERHEAD)
 async def upload_jar(
@@ -198,22 +221,32 @@ def _lifecycle(result: LifecycleResult) -> LifecycleResponse:
     return LifecycleResponse.model_validate(result)
 
 
-@router.post("/{server_id}/start", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{server_id}/start",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problems({409: f"{STATE}, or a custom server has no jar yet"}),
+)
 async def start_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> LifecycleResponse:
     return _lifecycle(await bus.handle(StartServer(actor=actor, server_id=server_id)))
 
 
-@router.post("/{server_id}/stop", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{server_id}/stop", status_code=status.HTTP_202_ACCEPTED, responses=problems({409: STATE})
+)
 async def stop_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> LifecycleResponse:
     return _lifecycle(await bus.handle(StopServer(actor=actor, server_id=server_id)))
 
 
-@router.post("/{server_id}/kill", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{server_id}/kill", status_code=status.HTTP_202_ACCEPTED, responses=problems({409: STATE})
+)
 async def kill_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> LifecycleResponse:
     return _lifecycle(await bus.handle(StopServer(actor=actor, server_id=server_id, kill=True)))
 
 
-@router.post("/{server_id}/restart", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{server_id}/restart", status_code=status.HTTP_202_ACCEPTED, responses=problems({409: STATE})
+)
 async def restart_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> LifecycleResponse:
     return _lifecycle(await bus.handle(RestartServer(actor=actor, server_id=server_id)))
 
@@ -236,6 +269,13 @@ async def server_status(server_id: uuid.UUID, actor: Reader, bus: BusDep) -> Sta
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[Depends(user_rate_limit("console"))],
     summary="Send one console command (audited); its output arrives on the console WebSocket",
+    responses=problems(
+        {
+            403: "the console policy refuses the command, or you lack server:console",
+            409: "the server is not running",
+            503: "the server's node is offline",
+        }
+    ),
 )
 async def console_command(
     server_id: uuid.UUID, body: ConsoleRequest, actor: Console, bus: BusDep
@@ -269,7 +309,11 @@ async def console_log(
     return ConsolePage(items=items, next_before=items[-1].id if len(items) == limit else None)
 
 
-@versions_router.get("/{server_type}", summary="Installable versions of vanilla or paper")
+@versions_router.get(
+    "/{server_type}",
+    summary="Installable versions of vanilla or paper",
+    responses=problems({502: UPSTREAM}),
+)
 async def list_versions(
     server_type: ServerType,
     request: Request,

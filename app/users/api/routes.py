@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from app.shared.dependencies import BusDep, CurrentPrincipal, rate_limit, require
 from app.shared.domain import Forbidden
 from app.shared.http import SafeLine
+from app.shared.openapi import problems
 from app.shared.ratelimit import RateLimiter, username_key
 from app.shared.security import Permission, Principal, Role
 from app.users.api.schemas import (
@@ -57,6 +58,7 @@ def _tokens(issued: IssuedTokens) -> TokenResponse:
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(rate_limit("register"))],
     summary="Register; the first user becomes an approved admin, later users wait for approval",
+    responses=problems({409: "the username or email is already registered"}),
 )
 async def register(body: RegisterRequest, bus: BusDep) -> UserResponse:
     user_id = await bus.handle(
@@ -70,7 +72,13 @@ async def register(body: RegisterRequest, bus: BusDep) -> UserResponse:
     return UserResponse.model_validate(await bus.handle(GetUser(user_id=user_id)))
 
 
-@auth_router.post("/login", dependencies=[Depends(rate_limit("login"))])
+@auth_router.post(
+    "/login",
+    dependencies=[Depends(rate_limit("login"))],
+    responses=problems(
+        {401: "wrong username or password, or the account is not approved or deactivated"}
+    ),
+)
 async def login(body: LoginRequest, request: Request, bus: BusDep) -> TokenResponse:
     limiter: RateLimiter | None = request.app.state.limiter
     if limiter is not None:
@@ -82,6 +90,7 @@ async def login(body: LoginRequest, request: Request, bus: BusDep) -> TokenRespo
     "/refresh",
     dependencies=[Depends(rate_limit("refresh"))],
     summary="Rotate a refresh token; reusing a spent one revokes the whole session",
+    responses=problems({401: "the refresh token is unknown, spent, revoked or expired"}),
 )
 async def refresh(body: RefreshRequest, bus: BusDep) -> TokenResponse:
     return _tokens(await bus.handle(RefreshSession(refresh_token=body.refresh_token)))
@@ -108,7 +117,16 @@ async def get_me(principal: CurrentPrincipal, bus: BusDep) -> MeResponse:
     return await _me(bus, principal)
 
 
-@users_router.put("/me", summary="Update your email, full name or password")
+@users_router.put(
+    "/me",
+    summary="Update your email, full name or password",
+    responses=problems(
+        {
+            403: "a new password needs the right current_password",
+            409: "the email is already registered",
+        }
+    ),
+)
 async def update_me(body: UpdateMeRequest, principal: CurrentPrincipal, bus: BusDep) -> MeResponse:
     await bus.handle(
         UpdateProfile(
@@ -177,13 +195,21 @@ async def get_user(user_id: uuid.UUID, principal: CurrentPrincipal, bus: BusDep)
 UserWriter = Annotated[Principal, Depends(require(Permission.USER_WRITE))]
 
 
-@users_router.patch("/{user_id}/approve")
+@users_router.patch(
+    "/{user_id}/approve",
+    responses=problems(
+        {403: "you cannot approve your own account", 409: "the user is already approved"}
+    ),
+)
 async def approve_user(user_id: uuid.UUID, admin: UserWriter, bus: BusDep) -> UserResponse:
     await bus.handle(ApproveUser(user_id=user_id, approved_by=admin.user_id))
     return UserResponse.model_validate(await bus.handle(GetUser(user_id=user_id)))
 
 
-@users_router.patch("/{user_id}/role")
+@users_router.patch(
+    "/{user_id}/role",
+    responses=problems({409: "the user already has this role, or is the last active admin"}),
+)
 async def change_role(
     user_id: uuid.UUID, body: RoleRequest, admin: UserWriter, bus: BusDep
 ) -> UserResponse:
@@ -191,13 +217,23 @@ async def change_role(
     return UserResponse.model_validate(await bus.handle(GetUser(user_id=user_id)))
 
 
-@users_router.patch("/{user_id}/deactivate")
+@users_router.patch(
+    "/{user_id}/deactivate",
+    responses=problems(
+        {
+            403: "you cannot deactivate your own account",
+            409: "the user is already deactivated, or is the last active admin",
+        }
+    ),
+)
 async def deactivate_user(user_id: uuid.UUID, admin: UserWriter, bus: BusDep) -> UserResponse:
     await bus.handle(DeactivateUser(user_id=user_id, deactivated_by=admin.user_id))
     return UserResponse.model_validate(await bus.handle(GetUser(user_id=user_id)))
 
 
-@users_router.patch("/{user_id}/reactivate")
+@users_router.patch(
+    "/{user_id}/reactivate", responses=problems({409: "the user is already active"})
+)
 async def reactivate_user(user_id: uuid.UUID, admin: UserWriter, bus: BusDep) -> UserResponse:
     await bus.handle(ReactivateUser(user_id=user_id, reactivated_by=admin.user_id))
     return UserResponse.model_validate(await bus.handle(GetUser(user_id=user_id)))

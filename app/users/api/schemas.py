@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.shared.http import SafeLine
+from app.shared.http import SafeLine, example
 from app.shared.security import Role
 
 
@@ -17,6 +17,15 @@ class Strict(BaseModel):
 
 
 class RegisterRequest(Strict):
+    model_config = example(
+        {
+            "username": "steve",
+            "email": "steve@example.com",
+            "password": "Correct-Horse-7",
+            "full_name": "Steve",
+        }
+    )
+
     username: SafeLine = Field(min_length=1, max_length=200, examples=["steve"])
     email: SafeLine = Field(min_length=3, max_length=320, examples=["steve@example.com"])
     password: str = Field(min_length=1, max_length=1024)
@@ -24,15 +33,21 @@ class RegisterRequest(Strict):
 
 
 class LoginRequest(Strict):
+    model_config = example({"username": "steve", "password": "Correct-Horse-7"})
+
     username: SafeLine = Field(min_length=1, max_length=200)
     password: str = Field(min_length=1, max_length=1024)
 
 
 class RefreshRequest(Strict):
+    model_config = example({"refresh_token": "the refresh_token of your last login or refresh"})
+
     refresh_token: str = Field(min_length=1, max_length=4096)
 
 
 class UpdateMeRequest(Strict):
+    model_config = example({"full_name": "Steve the Builder"})
+
     email: SafeLine | None = Field(default=None, min_length=3, max_length=320)
     full_name: SafeLine | None = Field(default=None, max_length=1024)
     current_password: str | None = Field(default=None, max_length=1024)
@@ -40,6 +55,8 @@ class UpdateMeRequest(Strict):
 
 
 class RoleRequest(Strict):
+    model_config = example({"role": "operator"})
+
     role: Role = Field(strict=False, description="admin, operator or user")
 
 
