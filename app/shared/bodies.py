@@ -30,6 +30,12 @@ class BodyTooLarge(DomainError):
     title = "Payload too large"
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
 def body_limit(limit_of: LimitOf) -> Callable[[F], F]:
     """Declare that a route's bodies may reach `limit_of(settings)` bytes instead of the default."""
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from app.shared.domain import unstorable_character
@@ -43,6 +43,23 @@ SafeText = Annotated[
     str, AfterValidator(check_text), Field(json_schema_extra={"pattern": _TEXT_PATTERN})
 ]
 """Printable text that may hold tabs and line breaks (descriptions)."""
+
+
+def _whole(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WHOLE = BeforeValidator(_whole)
+"""For `Annotated[int, Field(...bounds), WHOLE]`: an integer also when JSON writes it 8877.0, as
+JSON Schema's integer allows (strict models refuse floats otherwise). After the bounds, so the
+schema keeps them."""
+
+
+def example(body: dict[str, Any]) -> ConfigDict:
+    """A request model's `model_config`: the body /docs fills in, one that works as it is."""
+    return ConfigDict(json_schema_extra={"examples": [body]})
 
 
 def content_disposition(filename: str) -> str:

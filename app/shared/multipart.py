@@ -12,6 +12,7 @@ from python_multipart.exceptions import ParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from app.shared.bodies import UnsupportedMediaType
 from app.shared.domain import DomainError
 
 
@@ -72,8 +73,10 @@ class MultipartStream:
     def __init__(self, request: Request) -> None:
         content_type, options = parse_options_header(request.headers.get("content-type"))
         boundary = options.get(b"boundary")
-        if content_type != b"multipart/form-data" or not boundary:
-            raise MalformedUpload("send the file as multipart/form-data with a boundary")
+        if content_type != b"multipart/form-data":
+            raise UnsupportedMediaType("send the file as multipart/form-data")
+        if not boundary:
+            raise MalformedUpload("the multipart/form-data Content-Type names no boundary")
         self._body = request.stream().__aiter__()
         self._events: deque[_Event] = deque()
         self._header = [b"", b""]

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.shared.context import request_id_var
 from app.shared.domain import DomainError
@@ -75,6 +76,14 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if any(e.get("loc") == ("body",) and isinstance(e.get("input"), bytes) for e in exc.errors()):
+        # FastAPI hands the body over unparsed when its Content-Type is not JSON.
+        return problem(
+            415,
+            "Unsupported media type",
+            f"send the body as application/json, not {request.headers.get('content-type')!r}",
+            instance=request.url.path,
+        )
     errors = [
         {
             "loc": [str(part) for part in error.get("loc", ())],
@@ -93,15 +102,34 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of this path takes (Starlette names only the first route's)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    )
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
+        detail = f"{request.method} is not allowed here; use one of {headers['Allow']}"
     return problem(
         exc.status_code,
         _HTTP_SLUGS.get(exc.status_code, "error").replace("-", " ").capitalize(),
         detail,
         instance=request.url.path,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.groups.application.messages import GroupDetail, ServerAccess, SyncOutcome
 from app.groups.domain.model import GroupType
-from app.shared.http import SafeLine, SafeText
+from app.shared.http import WHOLE, SafeLine, SafeText, example
 
 PLAYER_NAME = Field(min_length=3, max_length=16, pattern=r"^[A-Za-z0-9_]+$", examples=["Alice"])
-OP_LEVEL = Field(default=None, ge=1, le=4, description="op groups only; default 4")
+OpLevel = Annotated[int, Field(ge=1, le=4), WHOLE]
+OP_LEVEL = Field(default=None, description="op groups only; default 4")
 
 
 class Strict(BaseModel):
@@ -21,19 +22,32 @@ class Strict(BaseModel):
 
 
 class CreateGroupRequest(Strict):
+    model_config = example(
+        {
+            "name": "moderators",
+            "description": "Trusted players",
+            "group_type": "op",
+            "op_level": 3,
+        }
+    )
+
     name: SafeLine = Field(min_length=1, max_length=100)
     description: SafeText | None = Field(default=None, max_length=500)
     group_type: GroupType = Field(strict=False)
-    op_level: int | None = OP_LEVEL
+    op_level: OpLevel | None = OP_LEVEL
 
 
 class UpdateGroupRequest(Strict):
+    model_config = example({"description": "Trusted players, level 2", "op_level": 2})
+
     name: SafeLine | None = Field(default=None, min_length=1, max_length=100)
     description: SafeText | None = Field(default=None, max_length=500)
-    op_level: int | None = OP_LEVEL
+    op_level: OpLevel | None = OP_LEVEL
 
 
 class AddPlayerRequest(Strict):
+    model_config = example({"name": "Notch", "mode": "online"})
+
     name: str = PLAYER_NAME
     mode: Literal["online", "offline"] = Field(
         default="online",
@@ -42,12 +56,16 @@ class AddPlayerRequest(Strict):
 
 
 class AttachRequest(Strict):
-    priority: int = Field(
-        default=0, ge=0, le=1000, description="for a player in several op groups, the highest wins"
+    model_config = example({"priority": 10})
+
+    priority: Annotated[int, Field(ge=0, le=1000), WHOLE] = Field(
+        default=0, description="for a player in several op groups, the highest wins"
     )
 
 
 class AccessModeRequest(Strict):
+    model_config = example({"authoritative": True})
+
     authoritative: bool = Field(
         description="true: the files become exactly the dashboard's lists; "
         "false: entries added by hand on the server are kept"

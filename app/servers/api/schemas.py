@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.servers.domain.model import RestartMode, RestartPolicy, Server, ServerType
-from app.shared.http import SafeLine, SafeText
+from app.shared.http import WHOLE, SafeLine, SafeText, example
 
 NAME = Field(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_-]+$")
 VERSION_PATTERN = r"^[0-9]+\.[0-9]+(\.[0-9]+)?$"
 VERSION = Field(pattern=VERSION_PATTERN, max_length=20, examples=["1.21"])
-MEMORY = Field(ge=512, le=32768, description="heap size in MiB")
 OPTIONAL_VERSION = Field(default=None, pattern=VERSION_PATTERN, max_length=20)
-OPTIONAL_MEMORY = Field(default=None, ge=512, le=32768)
-OPTIONAL_PORT = Field(
-    default=None, ge=1024, le=65535, description="default: the lowest free port of the range"
-)
+Memory = Annotated[int, Field(ge=512, le=32768, description="heap size in MiB"), WHOLE]
+Port = Annotated[int, Field(ge=1024, le=65535), WHOLE]
+Players = Annotated[int, Field(ge=1, le=10000), WHOLE]
+OPTIONAL_PORT = Field(default=None, description="default: the lowest free port of the range")
 
 
 class Strict(BaseModel):
@@ -28,7 +27,7 @@ class Strict(BaseModel):
 
 class RestartPolicyBody(Strict):
     mode: RestartMode = Field(default=RestartMode.OFF, strict=False)
-    max_restarts: int = Field(default=3, ge=0, le=100)
+    max_restarts: Annotated[int, Field(ge=0, le=100), WHOLE] = 3
     backoff_seconds: float = Field(default=10.0, ge=0, le=3600, strict=False)
 
     def to_domain(self) -> RestartPolicy:
@@ -38,13 +37,27 @@ class RestartPolicyBody(Strict):
 
 
 class CreateServerRequest(Strict):
+    model_config = example(
+        {
+            "name": "survival",
+            "description": "Our survival world",
+            "server_type": "vanilla",
+            "version": "1.21.4",
+            "memory_mb": 2048,
+            "max_players": 20,
+            "motd": "Welcome to survival",
+            "eula_accepted": True,
+            "restart_policy": {"mode": "on-failure", "max_restarts": 3, "backoff_seconds": 10},
+        }
+    )
+
     name: str = NAME
     description: SafeText | None = Field(default=None, max_length=500)
     server_type: ServerType = Field(default=ServerType.VANILLA, strict=False)
     version: str = VERSION
-    memory_mb: int = MEMORY
-    port: int | None = OPTIONAL_PORT
-    max_players: int = Field(default=20, ge=1, le=10000)
+    memory_mb: Memory
+    port: Port | None = OPTIONAL_PORT
+    max_players: Players = 20
     motd: SafeLine = Field(default="A Minecraft Server", max_length=150)
     online_mode: bool = True
     whitelist: bool = False
@@ -55,11 +68,13 @@ class CreateServerRequest(Strict):
 
 
 class UpdateServerRequest(Strict):
+    model_config = example({"motd": "Survival, now with 30 slots", "max_players": 30})
+
     description: SafeText | None = Field(default=None, max_length=500)
     version: str | None = OPTIONAL_VERSION
-    memory_mb: int | None = OPTIONAL_MEMORY
-    port: int | None = OPTIONAL_PORT
-    max_players: int | None = Field(default=None, ge=1, le=10000)
+    memory_mb: Memory | None = None
+    port: Port | None = OPTIONAL_PORT
+    max_players: Players | None = None
     motd: SafeLine | None = Field(default=None, max_length=150)
     online_mode: bool | None = None
     whitelist: bool | None = None
@@ -68,6 +83,8 @@ class UpdateServerRequest(Strict):
 
 
 class ConsoleRequest(Strict):
+    model_config = example({"command": "say Hello from mcdash"})
+
     command: str = Field(min_length=1, max_length=200)
 
 
