@@ -2,7 +2,7 @@
 
 Routes declare what their handlers raise beyond the rules below with `responses=problems(...)`;
 `install_openapi` adds what follows from the shape of each operation: 401/403 where a bearer
-token is required, 404 where the path names something, 413/415 where there is a body, 422 where
+token is required, 404 where the path names something, 400/413/415 where there is a body, 422 where
 there is input, 429 on every /api/ route (api_general), and it replaces FastAPI's
 `HTTPValidationError` by the real 422 body. Request body examples are lifted to the media type,
 where /docs takes them from.
@@ -24,6 +24,7 @@ _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 WHY = {
+    400: "The body cannot be read: not UTF-8, or not a well-formed form",
     401: "No valid bearer access token: missing, expired, revoked, or its user may not sign in",
     403: "The token's user lacks the permission this operation needs",
     404: "Something the path names does not exist, or is not yours to see",
@@ -121,7 +122,7 @@ def _applicable(path: str, operation: dict[str, Any]) -> list[int]:
     if any(p["in"] == "path" and not _enumerated(p.get("schema", {})) for p in parameters):
         codes.append(404)
     if "requestBody" in operation:
-        codes += [413, 415]
+        codes += [400, 413, 415]
     if parameters or "requestBody" in operation:
         codes.append(422)
     if path.startswith("/api/"):
@@ -140,8 +141,11 @@ def document_problems(schema: dict[str, Any]) -> None:
         responses = operation.setdefault("responses", {})
         for code in _applicable(path, operation):
             entry = responses.setdefault(str(code), {})
-            if code in WHY and entry.get("description") in (None, "Validation Error"):
+            specific = entry.get("description")
+            if specific in (None, "Validation Error"):
                 entry["description"] = WHY[code]
+            elif WHY[code] not in specific:
+                entry["description"] = f"{WHY[code]}; or {specific}"
             entry["content"] = _content()
         for code, entry in responses.items():
             if int(code) >= 400 and "content" not in entry:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -118,3 +119,29 @@ def test_mkdir_documents_its_201_without_a_body(schema):
 def test_readiness_documents_its_own_503_body(schema):
     not_ready = operation(schema, "GET /ready")["responses"]["503"]["content"]["application/json"]
     assert not_ready["schema"]["$ref"].endswith("/ReadinessResponse")
+
+
+@pytest.mark.parametrize(
+    ("before", "published"),
+    [
+        ("18446744073709551615-18446744073709551615", True),
+        ("00-000", True),
+        ("9999999999999999999-0", True),
+        ("99999999999999999999-0", False),
+        ("18446744073709551616-0", False),
+        ("0-18446744073709551616", False),
+    ],
+    ids=[
+        "before-largest",
+        "before-leading-zeros",
+        "before-19-nines",
+        "before-99999999999999999999-0",
+        "before-2**64",
+        "before-sequence-2**64",
+    ],
+)
+def test_the_published_console_line_id_is_what_the_api_takes(schema, before, published):
+    """The API refuses ids past 64 bits; the schema said only "20 digits", so it published them."""
+    parameters = operation(schema, "GET /api/v2/servers/{server_id}/logs")["parameters"]
+    pattern = next(p for p in parameters if p["name"] == "before")["schema"]["pattern"]
+    assert bool(re.fullmatch(pattern, before)) is published

@@ -203,6 +203,22 @@ async def upload_jar(
 STREAM_ID_PART_MAX = 2**64 - 1
 
 
+def at_most(limit: int) -> str:
+    """A regex of the decimal numbers from 0 to `limit`, leading zeros allowed, as digits go."""
+    digits = str(limit)
+    alternatives = [rf"\d{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(digits):
+        if digit != "0":
+            rest = len(digits) - i - 1
+            lower = "0" if digit == "1" else f"[0-{int(digit) - 1}]"
+            alternatives.append(digits[:i] + lower + (rf"\d{{{rest}}}" if rest else ""))
+    return "|".join([*alternatives, digits])
+
+
+_PART = at_most(STREAM_ID_PART_MAX)
+STREAM_ID_PATTERN = f"^(?:{_PART})-(?:{_PART})$"
+
+
 def stream_id(value: str | None) -> str | None:
     """A Redis stream id is two unsigned 64-bit numbers; written without leading zeros."""
     if value is None:
@@ -296,6 +312,7 @@ async def console_log(
         Query(
             max_length=41,
             pattern=r"^\d{1,20}-\d{1,20}$",
+            json_schema_extra={"pattern": STREAM_ID_PATTERN},  # stream_id refuses the rest
             description="a console line id from next_before",
         ),
         AfterValidator(stream_id),
