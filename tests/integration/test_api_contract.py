@@ -1,10 +1,10 @@
 """Schemathesis over every operation of /openapi.json, as an admin (issue 9, the API's contract).
 
-Positive (schema-valid) requests only, bounded and derandomized so a run takes about a minute and
-repeats exactly. Each response must be no server error, documented (status, content type,
-headers), match its schema, and a schema-valid request is never refused by the request
-validators. The only server errors allowed are the 502/503 of UPSTREAM: the Mojang and Paper
-URLs point at a closed port.
+Explicit examples, the coverage phase's boundary cases, then fuzzed data, both schema-valid and
+not; bounded and derandomized, so a run takes about a minute and repeats exactly. Every response
+must be no server error, documented (status, content type, headers) and match its schema; a
+schema-valid request is never refused by the request validators. The only server errors allowed
+are the 502/503 of UPSTREAM: Mojang's and Paper's URLs point at a closed port.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from app.main import create_app
@@ -37,7 +39,7 @@ UPSTREAM = {
     "PUT /api/v2/servers/{server_id}": "the version list, to check a new version",
     "POST /api/v2/groups/{group_id}/players": "Mojang's profile API, for an online player",
 }
-EXAMPLES_PER_OPERATION = 50
+EXAMPLES_PER_OPERATION = 40  # fuzzed cases; examples and coverage cases come on top
 JWT_SECRET = "integration-test-secret-0123456789"
 
 
@@ -86,8 +88,8 @@ def load_schema() -> Any:
     """The document the app serves at /openapi.json (built without starting the app)."""
     document = create_app(Settings(jwt_secret=JWT_SECRET)).openapi()
     loaded = schemathesis.openapi.from_dict(document)
-    loaded.config.phases.update(phases=["examples", "fuzzing"])
-    loaded.config.generation.update(modes=[schemathesis.GenerationMode.POSITIVE])
+    loaded.config.phases.update(phases=["examples", "coverage", "fuzzing"])
+    loaded.config.generation.update(modes=list(schemathesis.GenerationMode))
     return loaded
 
 
@@ -102,6 +104,8 @@ def schema_valid_input_is_not_refused_by_validation(
 ) -> bool | None:
     """A 400/422 to a schema-valid request must be a rule the schema cannot state (a taken name,
     a port outside the range), never the validators disagreeing with the published schema."""
+    if case.meta and not case.meta.generation.mode.is_positive:
+        return None
     if response.status_code in (400, 422):
         problem = response.json()
         assert not problem.get("errors"), f"schema-valid input refused: {problem['detail']}"
@@ -110,12 +114,23 @@ def schema_valid_input_is_not_refused_by_validation(
     return None
 
 
+def method_checks_outside_file_paths(ctx: Any, response: Any, case: Any) -> bool | None:
+    """405 with an Allow of exactly the documented methods. Not under /files/: there every path
+    is also a file path (PUT .../files/notes.txt/history writes the file notes.txt/history),
+    so no method is undeclared for it."""
+    if "/files" in case.operation.path:
+        return None
+    unsupported_method(ctx, response, case)
+    return allow_header_conformance(ctx, response, case)
+
+
 CHECKS = [
     no_server_error_but_upstreams,
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    method_checks_outside_file_paths,
     schema_valid_input_is_not_refused_by_validation,
 ]
 schema = load_schema()
