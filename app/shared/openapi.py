@@ -39,6 +39,12 @@ def _content() -> dict[str, Any]:
     return {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
 
 
+HEADERS = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+}
+
+
 class ValidationIssue(BaseModel):
     loc: list[str] = Field(description="where: body, query, path or header, then the field")
     msg: str
@@ -150,6 +156,8 @@ def document_problems(schema: dict[str, Any]) -> None:
         for code, entry in responses.items():
             if int(code) >= 400 and "content" not in entry:
                 entry["content"] = _content()
+            if int(code) in HEADERS:
+                entry["headers"] = HEADERS[int(code)]
             entry.setdefault("description", HTTPStatus(int(code)).phrase)
 
 

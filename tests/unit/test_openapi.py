@@ -145,3 +145,16 @@ def test_the_published_console_line_id_is_what_the_api_takes(schema, before, pub
     parameters = operation(schema, "GET /api/v2/servers/{server_id}/logs")["parameters"]
     pattern = next(p for p in parameters if p["name"] == "before")["schema"]["pattern"]
     assert bool(re.fullmatch(pattern, before)) is published
+
+
+@pytest.mark.parametrize(
+    ("label", "code", "header"),
+    [
+        ("GET /api/v2/servers/{server_id}", "401", "WWW-Authenticate"),
+        ("POST /api/v2/auth/login", "401", "WWW-Authenticate"),
+        ("GET /api/v2/groups/", "429", "Retry-After"),
+    ],
+    ids=["401-read", "401-login", "429-list"],
+)
+def test_problems_document_their_headers(schema, label, code, header):
+    assert header in operation(schema, label)["responses"][code]["headers"]
