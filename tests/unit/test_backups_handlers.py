@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from structlog.testing import capture_logs
 
 from app.backups.application import handlers, node, schedules
 from app.backups.application.handlers import BackupPolicy
@@ -13,6 +14,7 @@ from app.backups.application.messages import (
     BeginBackupRun,
     CreateBackup,
     CreateSchedule,
+    DeleteBackup,
     FireDueSchedules,
     RecordBackupCompleted,
     RecordBackupFailed,
@@ -194,3 +196,27 @@ async def test_sweep_fails_silent_running_backups_and_stale_requests_only(world)
     assert "picked the backup up" in world.uow.stored_backups[fresh.id].error
     assert set(world.uow.stored_locks) == {other}
     assert len(world.uow.events_of(BackupCreated)) == 3
+
+
+async def test_deleting_a_backup_whose_storage_is_unreachable_still_deletes_it(world):
+    """The row goes (the user asked for it); the archive left behind is said in the log, not
+    turned into a 500 after the deletion was committed."""
+    sid = world.servers.add()
+    backup = await call(
+        handlers.handle_create_backup, CreateBackup(actor=world.admin, server_id=sid), world
+    )
+    await run_to_completion(world, backup.id)
+
+    def unreachable(key: str) -> None:
+        raise OSError(f"S3 delete failed: connection refused ({key})")
+
+    world.storage.delete = unreachable  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        await call(
+            handlers.handle_delete_backup,
+            DeleteBackup(actor=world.admin, backup_id=backup.id),
+            world,
+        )
+
+    assert backup.id not in world.uow.stored_backups
+    assert [entry["event"] for entry in logs] == ["backup_archive_left_in_storage"]

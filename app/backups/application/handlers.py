@@ -147,7 +147,15 @@ async def handle_delete_backup(
         backup.delete(reason=f"deleted by {cmd.actor.username}", now=clock.now())
         await work.backups.remove(backup)
         await work.commit()
-    await asyncio.to_thread(backup_storage.delete, backup.file_path)
+    try:
+        await asyncio.to_thread(backup_storage.delete, backup.file_path)
+    except OSError as exc:  # the backup is gone; its archive is only space, said in the log
+        log.warning(
+            "backup_archive_left_in_storage",
+            backup_id=str(backup.id),
+            key=backup.file_path,
+            error=str(exc),
+        )
 
 
 async def handle_restore_backup(
