@@ -175,9 +175,7 @@ async def test_scheduler_takes_the_lease_only_once(settings):
 
 
 @pytest.mark.parametrize(("euid", "dumpable"), [(1000, 0), (0, 1)], ids=["not-root", "root"])
-def test_a_long_running_command_not_run_as_root_hides_its_proc_entries(
-    monkeypatch, euid, dumpable
-):
+def test_a_long_running_command_not_run_as_root_hides_its_proc_entries(monkeypatch, euid, dumpable):
     """Without a sandbox a game server runs as the worker's own user: /proc/<worker>/environ
     (the database URL, the Redis password) must not be readable by it."""
     import ctypes
