@@ -10,8 +10,9 @@ import pytest
 
 from app.servers.domain.console import LINE_MAX_BYTES
 from app.servers.infrastructure.files import ServerDirectory
-from app.servers.infrastructure.managed import Managed, read_new_lines
+from app.servers.infrastructure.managed import Managed
 from app.servers.infrastructure.process import ProcessIdentity
+from app.servers.infrastructure.supervisor.tail import read_new_lines
 
 MARK = f" [... cut: the line was longer than {LINE_MAX_BYTES} bytes]"
 

@@ -1,9 +1,8 @@
-"""What the supervisor knows of one JVM, and how it reads that JVM's console log."""
+"""What the supervisor knows of one JVM, and what it offers other contexts: hooks, conversations."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections import deque
@@ -14,13 +13,10 @@ from typing import Any
 import psutil
 from mcstatus import JavaServer
 
-from app.servers.domain.console import LINE_MAX_BYTES, cut_line
 from app.servers.domain.model import Server
 from app.servers.infrastructure.files import ServerDirectory
 from app.servers.infrastructure.process import ProcessIdentity
 
-FAST_POLL, SLOW_POLL, FAST_WINDOW = 0.005, 0.2, 3.0
-CONSOLE_LOG, OFFSET_FILE = "console.log", "console.offset"
 _KNOWN_FAILURES = (
     ("You need to agree to the EULA", "the EULA was not accepted (eula.txt)"),
     ("FAILED TO BIND TO PORT", "the game port is already in use"),
@@ -85,50 +81,6 @@ class Managed:
             if not future.done() and accepts(message):
                 future.set_result(message)
                 return
-
-
-def saved_offset(directory: ServerDirectory) -> int:
-    try:
-        return int(directory.read_private(OFFSET_FILE, limit=32).strip())
-    except (OSError, ValueError):
-        try:
-            return directory.private_size(CONSOLE_LOG)
-        except OSError:
-            return 0
-
-
-def read_new_lines(managed: Managed, *, final: bool = False) -> list[str]:
-    try:
-        fd = managed.directory.open_private(CONSOLE_LOG, os.O_RDONLY)
-        with os.fdopen(fd, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size < managed.offset:
-                managed.offset, managed.partial, managed.dropping = 0, b"", False
-            if size == managed.offset:
-                chunk = b""
-            else:
-                handle.seek(managed.offset)
-                chunk = handle.read(min(size - managed.offset, 1 << 20))
-    except OSError:
-        return []
-    managed.offset += len(chunk)
-    *complete, rest = (managed.partial + chunk).split(b"\n")
-    if managed.dropping:
-        if complete:
-            complete.pop(0)
-            managed.dropping = False
-        else:
-            rest = b""
-    managed.partial = rest
-    if len(rest) > LINE_MAX_BYTES or (final and rest):
-        complete.append(rest)
-        managed.partial, managed.dropping = b"", not final
-    return [
-        cut_line(line)
-        if len(line) > LINE_MAX_BYTES
-        else line.decode("utf-8", "replace").rstrip("\r")
-        for line in complete
-    ]
 
 
 def known_failure(managed: Managed) -> str | None:

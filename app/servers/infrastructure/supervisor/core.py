@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import subprocess
 import time
@@ -25,7 +24,6 @@ from app.servers.application.messages import (
     RecordStartFailure,
     RequestAutomaticStart,
 )
-from app.servers.domain.console import ConsoleLine
 from app.servers.domain.model import Server, ServerState, ServerType
 from app.servers.domain.ports import ServerRuntime
 from app.servers.infrastructure.catalog import VersionCatalog, required_java_major
@@ -33,19 +31,12 @@ from app.servers.infrastructure.files import ServerDirectory
 from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntimes
 from app.servers.infrastructure.managed import (
-    FAST_POLL,
-    FAST_WINDOW,
-    OFFSET_FILE,
-    SLOW_POLL,
     Managed,
-    NoAnswer,
     NodeHooks,
     NotRunningHere,
     crash_reason,
     known_failure,
     ping,
-    read_new_lines,
-    saved_offset,
 )
 from app.servers.infrastructure.process import (
     ConsoleUnavailable,
@@ -59,15 +50,19 @@ from app.servers.infrastructure.process import (
     write_console,
 )
 from app.servers.infrastructure.runtime import (
-    CONSOLE_CHANNEL,
-    CONSOLE_STREAM,
-    NODE_CONSOLE_CHANNEL,
     STATUS_CHANNEL,
     STATUS_KEY,
     SocketPortProbe,
     status_json,
 )
 from app.servers.infrastructure.sandbox import Isolation
+from app.servers.infrastructure.supervisor.console import Console
+from app.servers.infrastructure.supervisor.tail import (
+    CONSOLE_LOG,
+    FAST_WINDOW,
+    ConsoleTail,
+    saved_offset,
+)
 from app.settings import Settings
 from app.shared.bus import MessageBus
 from app.shared.domain import DomainError
@@ -104,6 +99,8 @@ class Supervisor:
         self._managed: dict[uuid.UUID, Managed] = {}
         self._busy: set[uuid.UUID] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._tail = ConsoleTail(bus=bus, redis=redis, settings=settings, managed=self._managed)
+        self._console = Console(node=node, redis=redis, managed=self._managed)
 
     @property
     def bus(self) -> MessageBus:
@@ -121,10 +118,10 @@ class Supervisor:
         await asyncio.to_thread(self._prepare_root)
         await self.adopt()
         loops: list[Callable[[], Coroutine[Any, Any, None]]] = [
-            self._tail_loop,
+            self._tail.run,
             self._watch_loop,
             self._sample_loop,
-            self._console_loop,
+            self._console.run,
         ]
         self._tasks = [asyncio.create_task(loop()) for loop in loops]
         try:
@@ -132,7 +129,7 @@ class Supervisor:
         finally:
             for task in self._tasks:
                 task.cancel()
-            self._save_offsets()
+            self._tail.save_offsets()
 
     def _prepare_root(self) -> None:
         """`servers/` is the worker's; only where servers' accounts reach their directories by
@@ -230,7 +227,7 @@ class Supervisor:
         await asyncio.to_thread(directory.install_jar, jar)
         for hook in self.hooks.before_launch:
             await hook(server, directory)
-        offset = await asyncio.to_thread(directory.private_size, "console.log")
+        offset = await asyncio.to_thread(directory.private_size, CONSOLE_LOG)
         launched = await asyncio.to_thread(
             launch,
             directory,
@@ -309,17 +306,7 @@ class Supervisor:
         await asyncio.to_thread(self.directory(server_id).remove)
 
     async def send(self, server_id: uuid.UUID, command: str) -> None:
-        managed = self._managed.get(server_id)
-        if managed is None:
-            log.warning("console_for_unmanaged_server", server_id=str(server_id))
-            return
-        try:
-            write_console(managed.directory, command)
-        except (ConsoleUnavailable, OSError) as exc:
-            log.warning("console_write_failed", server_id=str(server_id), error=str(exc))
-            return
-        managed.fast_until = time.monotonic() + FAST_WINDOW
-        managed.next_poll = 0.0
+        await self._console.send(server_id, command)
 
     async def converse(
         self,
@@ -335,94 +322,9 @@ class Supervisor:
         NotRunningHere when the server is not running under this supervisor and NoAnswer when
         nothing matching arrives within `within` seconds.
         """
-        managed = self._managed.get(server_id)
-        if managed is None or not managed.ready or managed.stop_requested_at is not None:
-            raise NotRunningHere(f"server {server_id} is not running on node {self.node}")
-        waiter = (answer, asyncio.get_running_loop().create_future())
-        managed.waiters.append(waiter)
-        try:
-            try:
-                write_console(managed.directory, command)
-            except (ConsoleUnavailable, OSError) as exc:
-                raise NotRunningHere(f"the console of server {server_id} is closed: {exc}") from exc
-            managed.fast_until = time.monotonic() + FAST_WINDOW
-            managed.next_poll = 0.0
-            try:
-                return await asyncio.wait_for(asyncio.shield(waiter[1]), within)
-            except TimeoutError:
-                raise NoAnswer(f"no answer to {command!r} within {within:g} s") from None
-        finally:
-            managed.waiters.remove(waiter)
+        return await self._console.converse(server_id, command, answer=answer, within=within)
 
     # Loops.
-
-    async def _console_loop(self) -> None:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(NODE_CONSOLE_CHANNEL.format(node=self.node))
-        try:
-            async for message in pubsub.listen():
-                try:
-                    payload = json.loads(message["data"])
-                    await self.send(uuid.UUID(payload["server_id"]), str(payload["command"]))
-                except (ValueError, KeyError, TypeError):
-                    log.warning("console_message_malformed", data=str(message.get("data"))[:200])
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    async def _tail_loop(self) -> None:
-        while True:
-            now = time.monotonic()
-            for managed in list(self._managed.values()):
-                if now >= managed.next_poll:
-                    await self._tail(managed, now)
-            await asyncio.sleep(FAST_POLL)
-
-    async def _tail(self, managed: Managed, now: float) -> None:
-        lines = read_new_lines(managed)
-        fast = now < managed.fast_until
-        if lines:
-            managed.fast_until = now + FAST_WINDOW
-            fast = True
-            await self._publish_lines(managed, lines)
-        managed.next_poll = now + (FAST_POLL if fast else SLOW_POLL)
-
-    async def _publish_lines(self, managed: Managed, lines: list[str]) -> None:
-        stream = CONSOLE_STREAM.format(server_id=managed.server_id)
-        at = time.time()
-        pipe = self._redis.pipeline(transaction=False)
-        for line in lines:
-            pipe.xadd(
-                stream,
-                {"line": line, "at": f"{at:.3f}"},
-                maxlen=self._settings.console_history_lines,
-                approximate=True,
-            )
-        ids = await pipe.execute()
-        payload = [
-            {"id": entry, "line": text, "at": at} for entry, text in zip(ids, lines, strict=True)
-        ]
-        await self._redis.publish(
-            CONSOLE_CHANNEL.format(server_id=managed.server_id), json.dumps(payload)
-        )
-        players_before = set(managed.players)
-        for text in lines:
-            managed.last_lines.append(text)
-            parsed = ConsoleLine.parse(text)
-            if managed.waiters:
-                managed.answer_waiters(parsed.message)
-            if not managed.ready and parsed.is_ready:
-                managed.ready = True
-                await self._bus.handle(
-                    RecordServerReady(server_id=managed.server_id, detected_by="log")
-                )
-            if name := parsed.joined():
-                managed.players.add(name)
-            elif name := parsed.left():
-                managed.players.discard(name)
-            elif (listed := parsed.player_list()) is not None:
-                managed.players = set(listed)
-        if managed.players != players_before:
-            await self._record_players(managed)
 
     async def _record_players(self, managed: Managed) -> None:
         await self._bus.handle(
@@ -485,9 +387,7 @@ class Supervisor:
         for _, future in managed.waiters:
             if not future.done():
                 future.set_exception(NotRunningHere(f"server {managed.server_id} exited"))
-        remaining = read_new_lines(managed, final=True)
-        if remaining:
-            await self._publish_lines(managed, remaining)
+        await self._tail.drain(managed)
         exit_code = await asyncio.to_thread(_exit_code_after, managed)
         stopping = managed.stop_requested_at is not None
         try:
@@ -506,8 +406,7 @@ class Supervisor:
                     self._tasks.append(asyncio.create_task(self._restart_later(managed.server_id)))
         finally:
             managed.exited.set()
-            with contextlib.suppress(OSError):
-                managed.directory.remove_private(OFFSET_FILE)
+            self._tail.forget_offset(managed)
             await self._write_status(managed.server_id, ServerRuntime(state="stopped"))
         log.info("server_exited", server_id=str(managed.server_id), exit_code=exit_code)
 
@@ -542,7 +441,6 @@ class Supervisor:
                     await self._sample(managed)
                 except Exception:
                     log.exception("sample_failed", server_id=str(managed.server_id))
-            self._save_offsets()
 
     async def _sample(self, managed: Managed) -> None:
         cpu, rss = await asyncio.to_thread(resource_usage, managed.identity, managed.usage)
@@ -580,11 +478,6 @@ class Supervisor:
         )
         pipe.publish(STATUS_CHANNEL.format(server_id=server_id), payload)
         await pipe.execute()
-
-    def _save_offsets(self) -> None:
-        for managed in self._managed.values():
-            with contextlib.suppress(OSError):
-                managed.directory.write_private(OFFSET_FILE, str(managed.offset).encode())
 
 
 def _exit_code_after(managed: Managed) -> int | None:
