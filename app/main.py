@@ -10,19 +10,8 @@ import structlog
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app.backups.api.routes import router as backups_router
-from app.backups.api.websockets import router as backups_ws_router
-from app.bootstrap import bootstrap
-from app.files.api.routes import router as files_router
-from app.groups.api.routes import access_router as groups_access_router
-from app.groups.api.routes import router as groups_router
+from app.bootstrap import CONTEXTS, bootstrap
 from app.monitoring.probes import ReadinessProbe
-from app.monitoring.routes import router as monitoring_router
-from app.servers.api.nodes import router as nodes_router
-from app.servers.api.routes import router as servers_router
-from app.servers.api.routes import versions_router
-from app.servers.api.websockets import router as servers_ws_router
-from app.servers.api.websockets import tickets_router
 from app.settings import Settings
 from app.shared.bodies import BodyLimitMiddleware
 from app.shared.migrations import head_revisions
@@ -36,7 +25,8 @@ from app.shared.principals import PrincipalWatch
 from app.shared.problems import install_problem_handlers
 from app.shared.ratelimit import ApiRateLimitMiddleware
 from app.shared.realtime import PubSubHub
-from app.users.api.routes import admin_router, auth_router, users_router
+from app.shared.relay import ProjectionBarrier
+from app.shared.websockets import SocketTickets
 
 log = structlog.get_logger(__name__)
 
@@ -65,7 +55,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.bus = container.bus
         app.state.authenticator = container.authenticator
         app.state.limiter = container.limiter
-        app.state.readiness = ReadinessProbe(container.engine, container.redis, head_revisions())
+        infra = container.infra
+        app.state.readiness = ReadinessProbe(infra.engine, infra.redis, head_revisions())
+        app.state.tickets = SocketTickets(
+            infra.redis, ttl_seconds=settings.websocket_ticket_ttl_seconds
+        )
         app.state.hub = PubSubHub(container.redis)
         app.state.principals = PrincipalWatch(app.state.hub, container.authenticator)
         tasks = [
@@ -74,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         if settings.relay_enabled:
             tasks.append(asyncio.create_task(container.relay.run(), name="event-relay"))
+            # A client's next read sees its write: commands wait for their projections.
+            container.bus.barrier = ProjectionBarrier(infra.engine, container.relay)
         log.info("api_started", environment=settings.environment)
         try:
             yield
@@ -104,21 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.trusted_proxies:
         # Outermost: logs, rate limits and audit metadata all see the client it names.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
-    for router in (
-        monitoring_router,
-        auth_router,
-        users_router,
-        admin_router,
-        servers_router,
-        versions_router,
-        tickets_router,
-        servers_ws_router,
-        nodes_router,
-        groups_router,
-        groups_access_router,
-        files_router,
-        backups_router,
-        backups_ws_router,
-    ):
-        app.include_router(router)
+    for context in CONTEXTS:
+        for router in context.routers():
+            app.include_router(router)
     return app

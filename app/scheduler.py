@@ -85,7 +85,7 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
         max_instances=1,
         coalesce=True,
     )
-    schedule_backup_jobs(scheduler, container)
+    schedule_backup_jobs(scheduler, container.bus, container.settings)
     scheduler.start(paused=True)
     leading = False
     log.info("scheduler_started", instance=lock.token)

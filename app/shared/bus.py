@@ -1,10 +1,18 @@
-"""The one async message bus: one handler per command or query, any number per event."""
+"""The one async message bus: one handler per command or query, any number per event.
+
+Read-your-writes: where a `barrier` is set (the API, whose relay projects events), a command
+returns only once the events it wrote that a projection handles have been projected, so the
+client's next read sees its write. Commands run inside another command, or by a projection,
+never wait themselves.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import structlog
 
@@ -33,24 +41,68 @@ class HandlerMissing(LookupError):
     pass
 
 
+class Barrier(Protocol):
+    async def wait(self, positions: Sequence[int]) -> None: ...
+
+
+# The events (position, type) written while the outermost command runs; None outside one.
+_written: ContextVar[list[tuple[int, type[DomainEvent]]] | None] = ContextVar(
+    "written", default=None
+)
+
+
+def note_written(written: Sequence[tuple[int, type[DomainEvent]]]) -> None:
+    """Called by the event store for each append, so the command can wait for its projection."""
+    pending = _written.get()
+    if pending is not None:
+        pending.extend(written)
+
+
+@contextlib.contextmanager
+def without_waiting() -> Iterator[None]:
+    """Commands handled inside (by a projection, say) do not wait for their own projection."""
+    token = _written.set([])
+    try:
+        yield
+    finally:
+        _written.reset(token)
+
+
 class MessageBus:
     def __init__(self) -> None:
         self._handlers: dict[type[Any], Handler] = {}
         self._event_handlers: dict[type[DomainEvent], list[EventHandler]] = {}
+        self._projected: set[type[DomainEvent]] = set()
+        self.barrier: Barrier | None = None
 
     def register(self, message_type: type[Any], handler: Handler) -> None:
         if message_type in self._handlers:
             raise ValueError(f"{message_type.__name__} already has a handler")
         self._handlers[message_type] = handler
 
-    def subscribe(self, event_type: type[DomainEvent], handler: EventHandler) -> None:
+    def subscribe(
+        self, event_type: type[DomainEvent], handler: EventHandler, *, projection: bool = False
+    ) -> None:
         self._event_handlers.setdefault(event_type, []).append(handler)
+        if projection:
+            self._projected.add(event_type)
 
     async def handle(self, message: Command[R] | Query[R]) -> R:
         handler = self._handlers.get(type(message))
         if handler is None:
             raise HandlerMissing(f"no handler for {type(message).__name__}")
-        return cast(R, await handler(message))
+        if self.barrier is None or not isinstance(message, Command) or _written.get() is not None:
+            return cast(R, await handler(message))
+        written: list[tuple[int, type[DomainEvent]]] = []
+        token = _written.set(written)
+        try:
+            result = cast(R, await handler(message))
+        finally:
+            _written.reset(token)
+        projected = [position for position, kind in written if kind in self._projected]
+        if projected:
+            await self.barrier.wait(projected)
+        return result
 
     async def publish(self, event: DomainEvent) -> None:
         """Run every handler of the event; the first failure propagates after all have run."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from fastapi import WebSocket, WebSocketDisconnect
+from redis.asyncio import Redis
 from starlette.websockets import WebSocketState
 
 from app.shared.context import set_actor
@@ -36,6 +38,25 @@ async def _everything(_: Principal) -> bool:
     return True
 
 
+class SocketTickets:
+    """One-use tickets for browsers, which cannot put a token in a WebSocket's headers."""
+
+    def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
+        self._redis = redis
+        self.ttl_seconds = ttl_seconds
+
+    async def issue(self, access_token: str) -> str:
+        ticket = secrets.token_urlsafe(24)
+        payload = json.dumps({"token": access_token})
+        await self._redis.set(TICKET_KEY.format(ticket=ticket), payload, ex=self.ttl_seconds)
+        return ticket
+
+    async def redeem(self, ticket: str) -> str | None:
+        """The token the ticket stood for, once: a ticket is gone after its first use."""
+        raw = await self._redis.getdel(TICKET_KEY.format(ticket=ticket[:64]))
+        return str(json.loads(raw)["token"]) if raw else None
+
+
 async def _authenticate(websocket: WebSocket) -> tuple[Principal, str, str | None]:
     """A token in Sec-WebSocket-Protocol (`bearer, <token>`) or a one-use `ticket` query value."""
     offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
@@ -44,9 +65,9 @@ async def _authenticate(websocket: WebSocket) -> tuple[Principal, str, str | Non
         return await app.state.authenticator.authenticate(offered[1]), offered[1], offered[0]
     ticket = websocket.query_params.get("ticket")
     if ticket:
-        raw = await app.state.container.redis.getdel(TICKET_KEY.format(ticket=ticket[:64]))
-        if raw:
-            token = json.loads(raw)["token"]
+        tickets: SocketTickets = app.state.tickets
+        token = await tickets.redeem(ticket)
+        if token is not None:
             return await app.state.authenticator.authenticate(token), token, None
     raise Unauthorized("a token (Sec-WebSocket-Protocol: bearer, <token>) or a ticket is required")
 

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from app.bootstrap import bootstrap
 from app.shared.context import actor_id_var, client_addr_var, request_id_var
 from app.shared.domain import ConcurrencyConflict, Conflict
-from app.shared.events import EventRelay
+from app.shared.relay import EventRelay
 from app.shared.security import Role
 from app.users.domain.events import UserApproved, UserRegistered
 from app.users.domain.model import User
@@ -43,7 +43,7 @@ async def container(settings, clean):
 
 
 def uow(container) -> SqlUsersUnitOfWork:
-    return SqlUsersUnitOfWork(container.engine, container.codec)
+    return SqlUsersUnitOfWork(container.infra.engine, container.infra.codec)
 
 
 async def test_state_and_events_commit_together_with_audit_metadata(container, db):
@@ -143,9 +143,9 @@ async def test_relay_dispatches_in_order_and_marks_processed(container, db):
 def eager_relay(container, *, max_attempts: int = 3) -> EventRelay:
     """A relay that retries failed events on the very next drain."""
     return EventRelay(
-        container.engine,
+        container.infra.engine,
         container.bus,
-        container.codec,
+        container.infra.codec,
         max_attempts=max_attempts,
         retry_seconds=0.000001,
     )
@@ -291,7 +291,7 @@ async def test_running_relay_is_woken_by_notify_from_another_connection(containe
         await asyncio.sleep(0.2)
         other = bootstrap(container.settings)
         try:
-            async with SqlUsersUnitOfWork(other.engine, other.codec) as work:
+            async with SqlUsersUnitOfWork(other.infra.engine, other.infra.codec) as work:
                 work.users.add(new_user("amos"))
                 await work.commit()
         finally:

@@ -343,7 +343,7 @@ async def test_attach_detach_rules_and_sync_jobs_are_coalesced(api, db, redis_ur
             f"/api/v2/groups/{gid}/players", headers=users["owner"], json={"name": name}
         )
         assert added.status_code == 201
-    queue = app.state.container.sync_redis
+    queue = app.state.container.infra.sync_redis
     assert queue.llen("rq:queue:node:local:high") == 1, "a burst of changes queues one sync job"
 
     access = await http.get(f"/api/v2/servers/{sid}/access", headers=users["owner"])

@@ -56,10 +56,10 @@ async def test_before_launch_hook_applies_changes_queued_while_the_node_was_down
 ):
     headers, sid, directory = await setup_server(client, settings)
     container = app.state.container
-    container.sync_redis.delete("rq:queue:node:local:high")
+    container.infra.sync_redis.delete("rq:queue:node:local:high")
     (directory / "whitelist.json").write_text(json.dumps([{"uuid": "x", "name": "Hand"}]))
     server = await container.bus.handle(GetServer(actor=None, server_id=sid))
-    for hook in container.node_hooks.before_launch:
+    for hook in container.servers.hooks.before_launch:
         await hook(server, ServerDirectory(directory))
     assert names(directory / "whitelist.json") == ["Alice", "Hand"]
     assert json.loads((directory / "ops.json").read_text()) == []
@@ -72,21 +72,21 @@ async def test_file_changes_queue_a_drift_check_that_leaves_files_alone(app, cli
     _, sid, directory = await setup_server(client, settings)
     container = app.state.container
     requests = RedisSyncRequests(container.redis, container.servers.nodes, ttl_seconds=60)
-    nodes = SqlGroupsReadModel(container.read_engine)
+    nodes = SqlGroupsReadModel(container.infra.read_engine)
     queue = "rq:queue:node:local:low"
     await handle_server_file_changed(
         FileModifiedStandIn(sid, "server.properties"), server_nodes=nodes, access_sync=requests
     )
-    assert container.sync_redis.llen(queue) == 0
+    assert container.infra.sync_redis.llen(queue) == 0
     for _ in range(3):
         await handle_server_file_changed(
             FileModifiedStandIn(sid, "whitelist.json"), server_nodes=nodes, access_sync=requests
         )
-    assert container.sync_redis.llen(queue) == 1
+    assert container.infra.sync_redis.llen(queue) == 1
     await handle_server_file_changed(
         FileModifiedStandIn(uuid.uuid4(), "ops.json"), server_nodes=nodes, access_sync=requests
     )
-    assert container.sync_redis.llen(queue) == 1
+    assert container.infra.sync_redis.llen(queue) == 1
 
     original = json.dumps([{"uuid": "z", "name": "Zed"}]).encode()
     (directory / "whitelist.json").write_bytes(original)
@@ -121,7 +121,7 @@ async def test_hand_edit_through_the_file_manager_queues_a_drift_check(app, clie
     headers, sid, directory = await setup_server(client, settings)
     container = app.state.container
     queue = "rq:queue:node:local:low"
-    assert container.sync_redis.llen(queue) == 0
+    assert container.infra.sync_redis.llen(queue) == 0
     written = await client.put(
         f"/api/v2/servers/{sid}/files/whitelist.json",
         headers={**headers, "If-None-Match": "*"},
@@ -129,8 +129,8 @@ async def test_hand_edit_through_the_file_manager_queues_a_drift_check(app, clie
     )
     assert written.status_code == 201, written.text
     for _ in range(100):
-        if container.sync_redis.llen(queue) == 1:
+        if container.infra.sync_redis.llen(queue) == 1:
             break
         await asyncio.sleep(0.05)
-    assert container.sync_redis.llen(queue) == 1
+    assert container.infra.sync_redis.llen(queue) == 1
     assert (directory / "whitelist.json").read_text() == '[{"uuid": "z", "name": "Zed"}]\n'

@@ -14,7 +14,8 @@ import pytest
 from redis.asyncio import Redis
 
 from app.servers.domain.errors import DownloadFailed, InvalidJar, JarTooLarge, UnknownVersion
-from app.servers.infrastructure.catalog import JarSpec, VersionCatalog, VersionInfo
+from app.servers.domain.ports import VersionInfo
+from app.servers.infrastructure.catalog import JarSpec, VersionCatalog
 from app.servers.infrastructure.jars import MANIFEST_MAX_BYTES, JarCache
 from app.shared.cache import CacheService
 from tests.upstream import (
@@ -282,9 +283,10 @@ async def chunked(data: bytes, size: int = 4096):
 
 async def test_store_upload_keeps_a_runnable_jar(jars, tmp_path):
     jar = build_jar("com.example.Server")
-    digest, path = await jars.store_upload(chunked(jar, 100))
+    digest, size = await jars.store_upload(chunked(jar, 100))
     assert digest == sha256(jar)
-    assert path == tmp_path / "jars" / f"{digest}.jar"
+    assert size == len(jar)
+    path = tmp_path / "jars" / f"{digest}.jar"
     assert path.read_bytes() == jar
     assert jars.path_for(digest) == path
     assert files_under(tmp_path / "jars") == [f"{digest}.jar"]
@@ -430,8 +432,8 @@ async def test_a_central_directory_declaring_1gib_is_refused(jars, tmp_path, zip
 async def test_a_manifest_of_exactly_64kib_is_read_and_one_byte_more_refused(jars):
     manifest = GOOD_MANIFEST + b"\n" * (MANIFEST_MAX_BYTES - len(GOOD_MANIFEST))
 
-    digest, path = await jars.store_upload(chunked(deflated_jar(manifest)))
+    digest, _ = await jars.store_upload(chunked(deflated_jar(manifest)))
 
-    assert path.name == f"{digest}.jar"
+    assert jars.path_for(digest) is not None
     with pytest.raises(InvalidJar, match=f"declares {MANIFEST_MAX_BYTES + 1} bytes"):
         await jars.store_upload(chunked(deflated_jar(manifest + b"\n")))

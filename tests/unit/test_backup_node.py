@@ -31,10 +31,10 @@ from app.backups.infrastructure.node import BackupNode
 from app.backups.infrastructure.progress import Tracker
 from app.backups.infrastructure.snapshot import NodeBackupSettings
 from app.backups.infrastructure.storage import LocalBackupStorage
-from app.bootstrap import inject
 from app.servers.infrastructure.files import ServerDirectory
 from app.shared.bus import MessageBus
 from app.shared.security import Principal, Role
+from app.shared.wiring import inject
 from tests.fakes import FakeBackupJobs, FakeBackupsUnitOfWork, FakeClock, FakeServerLookup
 
 START = datetime(2026, 3, 1, 10, 0, 20, tzinfo=UTC)
@@ -54,13 +54,13 @@ class Node:
         self.clock = FakeClock(START)
         self.storage = LocalBackupStorage(tmp_path / "backups")
         self.deps = {
-            "backups_uow": self.uow,
+            "uow": self.uow,
             "servers": self.servers,
-            "backup_jobs": FakeBackupJobs(),
+            "jobs": FakeBackupJobs(),
             "clock": self.clock,
-            "backup_storage": self.storage,
+            "storage": self.storage,
             "calendar": ApsCronCalendar(),
-            "backup_policy": BackupPolicy(compression=Compression.GZIP),
+            "policy": BackupPolicy(compression=Compression.GZIP),
         }
         self.bus = MessageBus()
         for message, handler in (
@@ -69,7 +69,7 @@ class Node:
             (RecordBackupFailed, node.handle_record_backup_failed),
             (RecordRestoreOutcome, node.handle_record_restore_outcome),
         ):
-            self.bus.register(message, inject(handler, **self.deps))
+            self.bus.register(message, inject(handler, self.deps))
         if failing_completion is not None:
             self.bus._handlers[RecordBackupCompleted] = self._raise(failing_completion)
         self.runner = BackupNode(
@@ -97,7 +97,7 @@ class Node:
         )
 
     async def call(self, handler, message):
-        return await inject(handler, **self.deps)(message)
+        return await inject(handler, self.deps)(message)
 
     def archives(self) -> list[Path]:
         root = self.storage.root

@@ -24,8 +24,8 @@ from app.backups.domain.errors import BackupBusy
 from app.backups.domain.events import BackupCreated, BackupDeleted, BackupFailed
 from app.backups.domain.model import BackupStatus, Compression
 from app.backups.infrastructure.cron import ApsCronCalendar
-from app.bootstrap import inject
 from app.shared.security import Principal, Role
+from app.shared.wiring import inject
 from tests.fakes import (
     FakeBackupJobs,
     FakeBackupStorage,
@@ -54,21 +54,21 @@ def world():
 
         def deps(self) -> dict:
             return {
-                "backups_uow": self.uow,
+                "uow": self.uow,
                 "servers": self.servers,
-                "backup_jobs": self.jobs,
+                "jobs": self.jobs,
                 "clock": self.clock,
-                "backup_storage": self.storage,
-                "heartbeats": self.heartbeats,
+                "storage": self.storage,
+                "progress": self.heartbeats,
                 "calendar": self.calendar,
-                "backup_policy": BackupPolicy(compression=Compression.GZIP),
+                "policy": BackupPolicy(compression=Compression.GZIP),
             }
 
     return World()
 
 
 def call(handler, message, world):
-    return inject(handler, **world.deps())(message)
+    return inject(handler, world.deps())(message)
 
 
 async def make_schedule(world, server_id, **extra):

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from app.bootstrap import inject
 from app.shared.bus import MessageBus
 from app.shared.domain import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from app.shared.security import Permission, Role
+from app.shared.wiring import inject
 from app.users.application import handlers
 from app.users.application.messages import (
     ApproveUser,
@@ -118,9 +118,9 @@ def ctx() -> Context:
     }
     bus = MessageBus()
     for message, handler in HANDLERS:
-        bus.register(message, inject(handler, **deps))
+        bus.register(message, inject(handler, deps))
     for event in ACCESS_CHANGING_EVENTS:
-        bus.subscribe(event, inject(handlers.forget_changed_user, **deps))
+        bus.subscribe(event, inject(handlers.forget_changed_user, deps))
     return Context(
         bus=bus, uow=uow, clock=clock, tokens=tokens, revocations=revocations, hasher=hasher
     )

@@ -35,10 +35,11 @@ from app.backups.application.messages import (
     ImportBackup,
     ListBackups,
     ListSchedules,
+    OpenBackupDownload,
     RestoreBackup,
     UpdateSchedule,
 )
-from app.backups.domain.errors import ArchiveMissing, ArchiveTooLarge, InvalidBackupState
+from app.backups.domain.errors import ArchiveTooLarge
 from app.backups.domain.model import BackupStatus, BackupType
 from app.servers.application.messages import GetServer
 from app.shared.bodies import body_limit
@@ -181,28 +182,21 @@ async def delete_backup(backup_id: uuid.UUID, actor: Writer, bus: BusDep) -> Res
             {
                 409: "the backup is not completed",
                 410: "the archive is missing from the storage",
+                503: "the backup storage cannot be reached",
             }
         ),
     },
 )
-async def download_backup(
-    backup_id: uuid.UUID, request: Request, actor: Reader, bus: BusDep
-) -> StreamingResponse:
-    backup = await bus.handle(GetBackup(actor=actor, backup_id=backup_id))
-    if backup.status is not BackupStatus.COMPLETED:
-        raise InvalidBackupState(
-            f"backup {backup.id} is {backup.status.value}; nothing to download"
-        )
-    storage = request.app.state.container.backups.storage
-    if await asyncio.to_thread(storage.size, backup.file_path) is None:
-        raise ArchiveMissing(f"the archive of backup {backup.id} is missing from the storage")
+async def download_backup(backup_id: uuid.UUID, actor: Reader, bus: BusDep) -> StreamingResponse:
+    download = await bus.handle(OpenBackupDownload(actor=actor, backup_id=backup_id))
+    backup = download.backup
     headers = {
         "Content-Disposition": content_disposition(f"{backup.name}{backup.compression.extension}"),
         "Content-Length": str(backup.size_bytes),
         "X-Checksum-SHA256": backup.sha256 or "",
     }
     return StreamingResponse(
-        storage.chunks(backup.file_path), media_type="application/octet-stream", headers=headers
+        download.chunks, media_type="application/octet-stream", headers=headers
     )
 
 

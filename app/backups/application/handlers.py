@@ -10,17 +10,25 @@ from dataclasses import dataclass
 import structlog
 
 from app.backups.application.messages import (
+    BackupDownload,
     CreateBackup,
     DeleteBackup,
     GetBackup,
     GetBackupSummary,
     ImportBackup,
     ListBackups,
+    OpenBackupDownload,
     RestoreAccepted,
     RestoreBackup,
 )
-from app.backups.domain.errors import BackupNotFound, CrossServerRestore, StorageUnavailable
-from app.backups.domain.model import Backup, BackupType, Compression
+from app.backups.domain.errors import (
+    ArchiveMissing,
+    BackupNotFound,
+    CrossServerRestore,
+    InvalidBackupState,
+    StorageUnavailable,
+)
+from app.backups.domain.model import Backup, BackupStatus, BackupType, Compression
 from app.backups.domain.ports import (
     ArchiveCheck,
     BackupJobs,
@@ -60,10 +68,10 @@ async def visible_backup(
 async def handle_create_backup(
     cmd: CreateBackup,
     *,
-    backups_uow: UowFactory,
+    uow: UowFactory,
     servers: ServerLookup,
-    backup_jobs: BackupJobs,
-    backup_policy: BackupPolicy,
+    jobs: BackupJobs,
+    policy: BackupPolicy,
     clock: Clock,
 ) -> Backup:
     server = await servers.find(cmd.actor, cmd.server_id)
@@ -72,27 +80,27 @@ async def handle_create_backup(
         server_id=server.id,
         node=server.node,
         backup_type=BackupType.MANUAL,
-        compression=cmd.compression or backup_policy.compression,
+        compression=cmd.compression or policy.compression,
         name=cmd.name,
         requested_by=cmd.actor.user_id,
         now=clock.now(),
     )
-    async with backups_uow() as work:
+    async with uow() as work:
         await work.locks.acquire(
             server.id, operation="backup", backup_id=backup.id, node=server.node
         )
         work.backups.add(backup)
         await work.commit()
-    await backup_jobs.backup(server.node, backup.id)
+    await jobs.backup(server.node, backup.id)
     return backup
 
 
 async def handle_import_backup(
     cmd: ImportBackup,
     *,
-    backups_uow: UowFactory,
+    uow: UowFactory,
     servers: ServerLookup,
-    backup_storage: BackupStorage,
+    storage: BackupStorage,
     archive_check: ArchiveCheck,
     clock: Clock,
 ) -> Backup:
@@ -116,18 +124,18 @@ async def handle_import_backup(
         now=clock.now(),
     )
     try:
-        await asyncio.to_thread(backup_storage.upload_file, backup.file_path, cmd.archive)
+        await asyncio.to_thread(storage.upload_file, backup.file_path, cmd.archive)
     except OSError as exc:
         raise StorageUnavailable(f"the backup storage refused the archive: {exc}") from exc
     backup.complete(
         size_bytes=facts.size_bytes, sha256=facts.sha256, saving_off_ms=None, now=clock.now()
     )
     try:
-        async with backups_uow() as work:
+        async with uow() as work:
             work.backups.add(backup)
             await work.commit()
     except BaseException:
-        await asyncio.to_thread(backup_storage.delete, backup.file_path)
+        await asyncio.to_thread(storage.delete, backup.file_path)
         raise
     return backup
 
@@ -135,12 +143,12 @@ async def handle_import_backup(
 async def handle_delete_backup(
     cmd: DeleteBackup,
     *,
-    backups_uow: UowFactory,
+    uow: UowFactory,
     servers: ServerLookup,
-    backup_storage: BackupStorage,
+    storage: BackupStorage,
     clock: Clock,
 ) -> None:
-    async with backups_uow() as work:
+    async with uow() as work:
         backup = await visible_backup(
             await work.backups.get(cmd.backup_id, lock=True), cmd.actor, cmd.backup_id, servers
         )
@@ -148,7 +156,7 @@ async def handle_delete_backup(
         await work.backups.remove(backup)
         await work.commit()
     try:
-        await asyncio.to_thread(backup_storage.delete, backup.file_path)
+        await asyncio.to_thread(storage.delete, backup.file_path)
     except OSError as exc:  # the backup is gone; its archive is only space, said in the log
         log.warning(
             "backup_archive_left_in_storage",
@@ -161,11 +169,11 @@ async def handle_delete_backup(
 async def handle_restore_backup(
     cmd: RestoreBackup,
     *,
-    backups_uow: UowFactory,
+    uow: UowFactory,
     servers: ServerLookup,
-    backup_jobs: BackupJobs,
+    jobs: BackupJobs,
 ) -> RestoreAccepted:
-    async with backups_uow() as work:
+    async with uow() as work:
         backup = await visible_backup(
             await work.backups.get(cmd.backup_id, lock=True), cmd.actor, cmd.backup_id, servers
         )
@@ -182,28 +190,51 @@ async def handle_restore_backup(
             target.id, operation="restore", backup_id=backup.id, node=target.node
         )
         await work.commit()
-    job_id = await backup_jobs.restore(target.node, backup.id, target.id, cmd.actor.user_id)
+    job_id = await jobs.restore(target.node, backup.id, target.id, cmd.actor.user_id)
     return RestoreAccepted(
         backup_id=backup.id,
         server_id=target.id,
         node=target.node,
-        node_online=await backup_jobs.is_online(target.node),
+        node_online=await jobs.is_online(target.node),
         job_id=job_id,
     )
 
 
 async def handle_get_backup(
-    query: GetBackup, *, backups_read: BackupReadModel, servers: ServerLookup
+    query: GetBackup, *, read_model: BackupReadModel, servers: ServerLookup
 ) -> Backup:
-    backup = await backups_read.get(query.backup_id)
+    backup = await read_model.get(query.backup_id)
     return await visible_backup(backup, query.actor, query.backup_id, servers)
 
 
+async def handle_open_backup_download(
+    query: OpenBackupDownload,
+    *,
+    read_model: BackupReadModel,
+    servers: ServerLookup,
+    storage: BackupStorage,
+) -> BackupDownload:
+    backup = await visible_backup(
+        await read_model.get(query.backup_id), query.actor, query.backup_id, servers
+    )
+    if backup.status is not BackupStatus.COMPLETED:
+        raise InvalidBackupState(
+            f"backup {backup.id} is {backup.status.value}; nothing to download"
+        )
+    try:
+        size = await asyncio.to_thread(storage.size, backup.file_path)
+    except OSError as exc:
+        raise StorageUnavailable(f"the backup storage cannot be reached: {exc}") from exc
+    if size is None:
+        raise ArchiveMissing(f"the archive of backup {backup.id} is missing from the storage")
+    return BackupDownload(backup=backup, chunks=storage.chunks(backup.file_path))
+
+
 async def handle_list_backups(
-    query: ListBackups, *, backups_read: BackupReadModel, servers: ServerLookup
+    query: ListBackups, *, read_model: BackupReadModel, servers: ServerLookup
 ) -> Page[Backup]:
     await servers.find(query.actor, query.server_id)
-    return await backups_read.page(
+    return await read_model.page(
         query.server_id,
         backup_type=query.backup_type,
         status=query.status,
@@ -213,10 +244,10 @@ async def handle_list_backups(
 
 
 async def handle_get_backup_summary(
-    query: GetBackupSummary, *, backups_read: BackupReadModel, servers: ServerLookup
+    query: GetBackupSummary, *, read_model: BackupReadModel, servers: ServerLookup
 ) -> BackupSummary:
     server = await servers.find(query.actor, query.server_id)
-    summary = await backups_read.summary(server.id)
+    summary = await read_model.summary(server.id)
     return summary or BackupSummary(
         server_id=server.id,
         server_name=server.name,
@@ -229,14 +260,14 @@ async def handle_get_backup_summary(
 
 
 async def refresh_backup_views(
-    event: object, *, backup_summary: ViewRefresher, server_list: ViewRefresher
+    event: object, *, summary: ViewRefresher, server_list: ViewRefresher
 ) -> None:
     """Projection: a backup's end or removal refreshes the summary and the server list."""
-    await backup_summary.refresh()
+    await summary.refresh()
     await server_list.refresh()
 
 
-async def forget_server_archives(event: ServerDeleted, *, backup_storage: BackupStorage) -> None:
+async def forget_server_archives(event: ServerDeleted, *, storage: BackupStorage) -> None:
     """A deleted server's backup rows went with it (cascade); its archives go too."""
-    removed = await asyncio.to_thread(backup_storage.delete_all, f"{event.server_id}/")
+    removed = await asyncio.to_thread(storage.delete_all, f"{event.server_id}/")
     log.info("server_archives_deleted", server_id=str(event.server_id), archives=removed)

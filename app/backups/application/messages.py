@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,6 +163,20 @@ class FailInterruptedBackups(Command[list[uuid.UUID]]):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetBackup(Query[Backup]):
     actor: Principal | None
+    backup_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackupDownload:
+    backup: Backup
+    chunks: AsyncIterator[bytes]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenBackupDownload(Query[BackupDownload]):
+    """A completed backup's archive, streamed from its storage."""
+
+    actor: Principal
     backup_id: uuid.UUID
 
 

@@ -36,10 +36,8 @@ async def _load(work: BackupsUnitOfWork, backup_id: uuid.UUID) -> Backup:
     return backup
 
 
-async def handle_begin_backup_run(
-    cmd: BeginBackupRun, *, backups_uow: UowFactory, clock: Clock
-) -> Backup:
-    async with backups_uow() as work:
+async def handle_begin_backup_run(cmd: BeginBackupRun, *, uow: UowFactory, clock: Clock) -> Backup:
+    async with uow() as work:
         backup = await _load(work, cmd.backup_id)
         backup.start(now=clock.now())
         await work.commit()
@@ -47,7 +45,7 @@ async def handle_begin_backup_run(
 
 
 async def handle_create_safety_backup(
-    cmd: CreateSafetyBackup, *, backups_uow: UowFactory, clock: Clock
+    cmd: CreateSafetyBackup, *, uow: UowFactory, clock: Clock
 ) -> Backup:
     now = clock.now()
     backup = Backup.request(
@@ -60,7 +58,7 @@ async def handle_create_safety_backup(
         now=now,
     )
     backup.start(now=now)
-    async with backups_uow() as work:
+    async with uow() as work:
         work.backups.add(backup)
         await work.commit()
     return backup
@@ -69,12 +67,12 @@ async def handle_create_safety_backup(
 async def handle_record_backup_completed(
     cmd: RecordBackupCompleted,
     *,
-    backups_uow: UowFactory,
-    backup_storage: BackupStorage,
+    uow: UowFactory,
+    storage: BackupStorage,
     clock: Clock,
 ) -> None:
     expired: list[Backup] = []
-    async with backups_uow() as work:
+    async with uow() as work:
         backup = await _load(work, cmd.backup_id)
         backup.complete(
             size_bytes=cmd.size_bytes,
@@ -89,7 +87,7 @@ async def handle_record_backup_completed(
         await work.commit()
     for old in expired:
         try:
-            await asyncio.to_thread(backup_storage.delete, old.file_path)
+            await asyncio.to_thread(storage.delete, old.file_path)
         except OSError as exc:
             log.warning("rotated_archive_not_deleted", backup_id=str(old.id), error=str(exc))
 
@@ -116,9 +114,9 @@ async def _rotate(work: BackupsUnitOfWork, completed: Backup, clock: Clock) -> l
 
 
 async def handle_record_backup_failed(
-    cmd: RecordBackupFailed, *, backups_uow: UowFactory, clock: Clock
+    cmd: RecordBackupFailed, *, uow: UowFactory, clock: Clock
 ) -> None:
-    async with backups_uow() as work:
+    async with uow() as work:
         backup = await _load(work, cmd.backup_id)
         recorded = backup.fail(cmd.reason, saving_off_ms=cmd.saving_off_ms, now=clock.now())
         if backup.backup_type is not BackupType.SAFETY:
@@ -134,9 +132,9 @@ async def handle_record_backup_failed(
 
 
 async def handle_record_restore_outcome(
-    cmd: RecordRestoreOutcome, *, backups_uow: UowFactory, clock: Clock
+    cmd: RecordRestoreOutcome, *, uow: UowFactory, clock: Clock
 ) -> None:
-    async with backups_uow() as work:
+    async with uow() as work:
         backup = await _load(work, cmd.backup_id)
         if cmd.error is None:
             backup.restored(
@@ -161,10 +159,10 @@ async def handle_record_restore_outcome(
 
 
 async def handle_fail_interrupted_backups(
-    cmd: FailInterruptedBackups, *, backups_uow: UowFactory, clock: Clock
+    cmd: FailInterruptedBackups, *, uow: UowFactory, clock: Clock
 ) -> list[uuid.UUID]:
     failed: list[uuid.UUID] = []
-    async with backups_uow() as work:
+    async with uow() as work:
         for backup in await work.backups.unfinished(node=cmd.node):
             if cmd.server_id is not None and backup.server_id != cmd.server_id:
                 continue
@@ -180,8 +178,8 @@ async def handle_fail_interrupted_backups(
 async def handle_sweep_interrupted_backups(
     cmd: SweepInterruptedBackups,
     *,
-    backups_uow: UowFactory,
-    heartbeats: OperationHeartbeats,
+    uow: UowFactory,
+    progress: OperationHeartbeats,
     clock: Clock,
 ) -> list[uuid.UUID]:
     """A running backup whose node stopped refreshing its heartbeat ended with that node."""
@@ -191,10 +189,10 @@ async def handle_sweep_interrupted_backups(
     failed: list[uuid.UUID] = []
     reasons: list[tuple[uuid.UUID, str]] = []
     restores: list[uuid.UUID] = []
-    async with backups_uow() as work:
+    async with uow() as work:
         for backup in await work.backups.unfinished():
             if backup.status is BackupStatus.RUNNING:
-                if (backup.started_at or now) > silent or await heartbeats.is_alive(
+                if (backup.started_at or now) > silent or await progress.is_alive(
                     "backup", backup.id
                 ):
                     continue
@@ -208,7 +206,7 @@ async def handle_sweep_interrupted_backups(
                 failed.append(backup.id)
                 reasons.append((backup.id, reason))
         for server_id, backup_id in await work.locks.restores_before(now - grace):
-            if await heartbeats.is_alive("restore", backup_id):
+            if await progress.is_alive("restore", backup_id):
                 continue
             restored = await work.backups.get(backup_id, lock=True)
             if restored is not None:

@@ -45,10 +45,10 @@ async def _visible(
 async def handle_create_schedule(
     cmd: CreateSchedule,
     *,
-    backups_uow: UowFactory,
+    uow: UowFactory,
     servers: ServerLookup,
     calendar: CronCalendar,
-    backup_policy: BackupPolicy,
+    policy: BackupPolicy,
     clock: Clock,
 ) -> BackupSchedule:
     server = await servers.find(cmd.actor, cmd.server_id)
@@ -60,12 +60,12 @@ async def handle_create_schedule(
         is_active=cmd.is_active,
         only_when_running=cmd.only_when_running,
         retention=Retention(keep_last=cmd.keep_last, keep_days=cmd.keep_days),
-        compression=cmd.compression or backup_policy.compression,
+        compression=cmd.compression or policy.compression,
         calendar=calendar,
         created_by=cmd.actor.user_id,
         now=clock.now(),
     )
-    async with backups_uow() as work:
+    async with uow() as work:
         work.schedules.add(schedule)
         await work.commit()
     return schedule
@@ -74,12 +74,12 @@ async def handle_create_schedule(
 async def handle_update_schedule(
     cmd: UpdateSchedule,
     *,
-    backups_uow: UowFactory,
+    uow: UowFactory,
     servers: ServerLookup,
     calendar: CronCalendar,
     clock: Clock,
 ) -> BackupSchedule:
-    async with backups_uow() as work:
+    async with uow() as work:
         schedule = await _visible(
             await work.schedules.get(cmd.schedule_id, lock=True),
             cmd.actor,
@@ -105,9 +105,9 @@ async def handle_update_schedule(
 
 
 async def handle_delete_schedule(
-    cmd: DeleteSchedule, *, backups_uow: UowFactory, servers: ServerLookup, clock: Clock
+    cmd: DeleteSchedule, *, uow: UowFactory, servers: ServerLookup, clock: Clock
 ) -> None:
-    async with backups_uow() as work:
+    async with uow() as work:
         schedule = await _visible(
             await work.schedules.get(cmd.schedule_id, lock=True),
             cmd.actor,
@@ -120,35 +120,35 @@ async def handle_delete_schedule(
 
 
 async def handle_list_schedules(
-    query: ListSchedules, *, backups_read: BackupReadModel, servers: ServerLookup
+    query: ListSchedules, *, read_model: BackupReadModel, servers: ServerLookup
 ) -> list[BackupSchedule]:
     await servers.find(query.actor, query.server_id)
-    return await backups_read.schedules(query.server_id)
+    return await read_model.schedules(query.server_id)
 
 
 async def handle_get_schedule(
-    query: GetSchedule, *, backups_read: BackupReadModel, servers: ServerLookup
+    query: GetSchedule, *, read_model: BackupReadModel, servers: ServerLookup
 ) -> BackupSchedule:
-    schedule = await backups_read.schedule(query.schedule_id)
+    schedule = await read_model.schedule(query.schedule_id)
     return await _visible(schedule, query.actor, query.schedule_id, servers)
 
 
 async def handle_fire_due_schedules(
     cmd: FireDueSchedules,
     *,
-    backups_uow: UowFactory,
+    uow: UowFactory,
     servers: ServerLookup,
-    backup_jobs: BackupJobs,
+    jobs: BackupJobs,
     calendar: CronCalendar,
     clock: Clock,
 ) -> list[uuid.UUID]:
     """Each due schedule runs once, however many runs were missed, then plans its next run."""
     now = clock.now()
     requested: list[tuple[str, uuid.UUID]] = []
-    async with backups_uow() as work:
+    async with uow() as work:
         due = await work.schedules.due(now)
     for schedule_id in [schedule.id for schedule in due]:
-        async with backups_uow() as work:
+        async with uow() as work:
             schedule = await work.schedules.get(schedule_id, lock=True)
             if schedule is None or not schedule.is_active or not schedule.next_run:
                 continue
@@ -160,7 +160,7 @@ async def handle_fire_due_schedules(
         if backup is not None:
             requested.append((backup.node, backup.id))
     for node, backup_id in requested:
-        await backup_jobs.backup(node, backup_id)
+        await jobs.backup(node, backup_id)
     return [backup_id for _, backup_id in requested]
 
 

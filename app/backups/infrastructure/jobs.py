@@ -10,40 +10,37 @@ from app.backups.infrastructure.node import BackupNode
 from app.servers.application.messages import GetServer
 from app.servers.domain.model import ServerState
 from app.servers.infrastructure.jobs import node_supervisor
-from app.servers.infrastructure.runtime import RedisNodeGateway
 from app.shared.bus import MessageBus
+from app.shared.nodes import NodeJobs
 from app.shared.security import Principal
 
 BACKUP_JOB = "app.backups.infrastructure.jobs.run_backup"
 RESTORE_JOB = "app.backups.infrastructure.jobs.run_restore"
 
 
-def _backup_node(supervisor: Any) -> BackupNode:
-    """The node's BackupNode: bootstrap registered its adoption hook on the supervisor's hooks."""
-    for hook in supervisor.hooks.after_adopt:
-        owner = getattr(hook, "__self__", None)
-        if isinstance(owner, BackupNode):
-            return owner
-    raise RuntimeError("this worker's container has no backups component")
+def _backup_node(host: Any) -> BackupNode:
+    """The node's BackupNode, built by bootstrap for this worker's container."""
+    node: BackupNode = host.container.backups.node
+    return node
 
 
 def run_backup(backup_id: str) -> str:
     """Hand the backup to the supervisor's loop and return: the SimpleWorker is not held."""
     host, supervisor = node_supervisor()
-    host.submit(_backup_node(supervisor).backup(supervisor, uuid.UUID(backup_id)))
+    host.submit(_backup_node(host).backup(supervisor, uuid.UUID(backup_id)))
     return "backup accepted"
 
 
 def run_restore(backup_id: str, target_server_id: str, requested_by: str) -> str:
     host, supervisor = node_supervisor()
-    node = _backup_node(supervisor)
+    node = _backup_node(host)
     by = uuid.UUID(requested_by) if requested_by else None
     host.submit(node.restore(supervisor, uuid.UUID(backup_id), uuid.UUID(target_server_id), by))
     return "restore accepted"
 
 
 class RedisBackupJobs:
-    def __init__(self, nodes: RedisNodeGateway, *, job_timeout: int) -> None:
+    def __init__(self, nodes: NodeJobs, *, job_timeout: int) -> None:
         self._nodes = nodes
         self._job_timeout = job_timeout
 

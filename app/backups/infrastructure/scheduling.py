@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.backups.application.messages import FireDueSchedules, SweepInterruptedBackups
-
-if TYPE_CHECKING:
-    from app.bootstrap import Container
+from app.settings import Settings
+from app.shared.bus import MessageBus
 
 log = structlog.get_logger(__name__)
 
 
-async def fire_due_schedules(container: Container) -> None:
+async def fire_due_schedules(bus: MessageBus) -> None:
     """Schedules live in the table; polling it picks up every change without a reload signal."""
     try:
-        requested = await container.bus.handle(FireDueSchedules())
+        requested = await bus.handle(FireDueSchedules())
     except Exception:
         log.exception("backup_schedules_not_fired")
         return
@@ -26,10 +23,9 @@ async def fire_due_schedules(container: Container) -> None:
         log.info("scheduled_backups_requested", backups=[str(b) for b in requested])
 
 
-async def sweep_interrupted_backups(container: Container) -> None:
-    grace = container.settings.backup_requested_grace_seconds
+async def sweep_interrupted_backups(bus: MessageBus, grace_seconds: float) -> None:
     try:
-        failed = await container.bus.handle(SweepInterruptedBackups(requested_grace_seconds=grace))
+        failed = await bus.handle(SweepInterruptedBackups(requested_grace_seconds=grace_seconds))
     except Exception:
         log.exception("backup_sweep_failed")
         return
@@ -37,13 +33,12 @@ async def sweep_interrupted_backups(container: Container) -> None:
         log.warning("interrupted_backups_failed", backups=[str(b) for b in failed])
 
 
-def schedule_backup_jobs(scheduler: AsyncIOScheduler, container: Container) -> None:
-    settings = container.settings
+def schedule_backup_jobs(scheduler: AsyncIOScheduler, bus: MessageBus, settings: Settings) -> None:
     scheduler.add_job(
         fire_due_schedules,
         "interval",
         seconds=settings.backup_scheduler_tick_seconds,
-        args=[container],
+        args=[bus],
         id="backup-schedules",
         max_instances=1,
         coalesce=True,
@@ -52,7 +47,7 @@ def schedule_backup_jobs(scheduler: AsyncIOScheduler, container: Container) -> N
         sweep_interrupted_backups,
         "interval",
         seconds=settings.backup_sweep_seconds,
-        args=[container],
+        args=[bus, settings.backup_requested_grace_seconds],
         id="backup-sweep",
         max_instances=1,
         coalesce=True,

@@ -76,13 +76,13 @@ async def _replace_content(
     if_match: str | None,
     if_none_match: str | None = None,
     note: str | None = None,
-    files_uow: FilesUowFactory,
+    uow: FilesUowFactory,
     store: FileStore,
     servers: Servers,
     clock: Clock,
     limits: FileLimits,
 ) -> WriteResult:
-    async with files_uow() as work:
+    async with uow() as work:
         history = Recorder(work, server_id=access.server_id, author_id=actor.user_id, clock=clock)
         await history.lock(path)
         current = await store.state(access.server_id, path, keep=limits.edit_max_bytes)
@@ -116,7 +116,7 @@ async def _replace_content(
 async def handle_write_file(
     cmd: WriteFile,
     *,
-    files_uow: FilesUowFactory,
+    uow: FilesUowFactory,
     store: FileStore,
     servers: Servers,
     clock: Clock,
@@ -139,7 +139,7 @@ async def handle_write_file(
         action=VersionAction.WRITTEN,
         if_match=cmd.if_match,
         if_none_match=cmd.if_none_match,
-        files_uow=files_uow,
+        uow=uow,
         store=store,
         servers=servers,
         clock=clock,
@@ -150,7 +150,7 @@ async def handle_write_file(
 async def handle_restore_version(
     cmd: RestoreVersion,
     *,
-    files_uow: FilesUowFactory,
+    uow: FilesUowFactory,
     store: FileStore,
     servers: Servers,
     clock: Clock,
@@ -159,7 +159,7 @@ async def handle_restore_version(
     path = writable_path(cmd.path)
     access = await servers.visible(cmd.actor, cmd.server_id)
     await check_code_permission(cmd.actor, access.server_id, path, store)
-    async with files_uow() as work:
+    async with uow() as work:
         chosen = await work.history.get(access.server_id, str(path), cmd.version)
     content = _restorable(chosen, path, cmd.version)
     current = await store.state(access.server_id, path, keep=0)
@@ -172,7 +172,7 @@ async def handle_restore_version(
         action=VersionAction.RESTORED,
         if_match=if_match,
         note=f"restored version {cmd.version}",
-        files_uow=files_uow,
+        uow=uow,
         store=store,
         servers=servers,
         clock=clock,
@@ -195,7 +195,7 @@ def _restorable(version: FileVersion | None, path: FilePath, number: int) -> byt
 async def handle_delete_file(
     cmd: DeleteFile,
     *,
-    files_uow: FilesUowFactory,
+    uow: FilesUowFactory,
     store: FileStore,
     servers: Servers,
     clock: Clock,
@@ -204,8 +204,8 @@ async def handle_delete_file(
     path = writable_path(cmd.path)
     access = await servers.visible(cmd.actor, cmd.server_id)
     if await store.is_directory(access.server_id, path):
-        return await _delete_directory(cmd, access, path, files_uow, store, clock, limits)
-    async with files_uow() as work:
+        return await _delete_directory(cmd, access, path, uow, store, clock, limits)
+    async with uow() as work:
         history = Recorder(
             work, server_id=access.server_id, author_id=cmd.actor.user_id, clock=clock
         )
@@ -236,13 +236,13 @@ async def _delete_directory(
     cmd: DeleteFile,
     access: ServerAccess,
     path: FilePath,
-    files_uow: FilesUowFactory,
+    uow: FilesUowFactory,
     store: FileStore,
     clock: Clock,
     limits: FileLimits,
 ) -> WriteResult:
     """Files inside with a history get a deletion version each, so they can be brought back."""
-    async with files_uow() as work:
+    async with uow() as work:
         history = Recorder(
             work, server_id=access.server_id, author_id=cmd.actor.user_id, clock=clock
         )

@@ -62,22 +62,22 @@ async def handle_open_download(
 
 
 async def handle_list_versions(
-    query: ListVersions, *, files_uow: FilesUowFactory, servers: Servers
+    query: ListVersions, *, uow: FilesUowFactory, servers: Servers
 ) -> Page[FileVersion]:
     path = FilePath.parse(query.path)
     access = await servers.visible(query.actor, query.server_id)
-    async with files_uow() as work:
+    async with uow() as work:
         return await work.history.page(
             access.server_id, str(path), page=query.page, limit=query.limit
         )
 
 
 async def _version(
-    files_uow: FilesUowFactory, servers: Servers, query: GetVersion | DiffVersion
+    uow: FilesUowFactory, servers: Servers, query: GetVersion | DiffVersion
 ) -> FileVersion:
     path = FilePath.parse(query.path)
     access = await servers.visible(query.actor, query.server_id)
-    async with files_uow() as work:
+    async with uow() as work:
         version = await work.history.get(access.server_id, str(path), query.version)
     if version is None:
         raise FileMissing(
@@ -87,20 +87,20 @@ async def _version(
 
 
 async def handle_get_version(
-    query: GetVersion, *, files_uow: FilesUowFactory, servers: Servers
+    query: GetVersion, *, uow: FilesUowFactory, servers: Servers
 ) -> FileVersion:
-    return await _version(files_uow, servers, query)
+    return await _version(uow, servers, query)
 
 
 async def handle_diff_version(
     query: DiffVersion,
     *,
-    files_uow: FilesUowFactory,
+    uow: FilesUowFactory,
     store: FileStore,
     servers: Servers,
     limits: FileLimits,
 ) -> VersionDiff:
-    version = await _version(files_uow, servers, query)
+    version = await _version(uow, servers, query)
     path = FilePath.parse(version.path)
     old = "" if not version.exists else version.text
     if old is None:

@@ -20,7 +20,7 @@ from app.shared.security import Permission
 async def handle_move_file(
     cmd: MoveFile,
     *,
-    files_uow: FilesUowFactory,
+    uow: FilesUowFactory,
     store: FileStore,
     servers: Servers,
     clock: Clock,
@@ -40,7 +40,7 @@ async def handle_move_file(
         await store.move(access.server_id, source, target)
         return WriteResult(path=str(target), version=None, etag=None, size=None, created=True)
     await check_code_permission(cmd.actor, access.server_id, target, store)
-    async with files_uow() as work:
+    async with uow() as work:
         history = Recorder(
             work, server_id=access.server_id, author_id=cmd.actor.user_id, clock=clock
         )
@@ -77,7 +77,7 @@ async def handle_make_directory(cmd: MakeDirectory, *, store: FileStore, servers
 async def handle_upload_file(
     cmd: UploadFile,
     *,
-    files_uow: FilesUowFactory,
+    uow: FilesUowFactory,
     store: FileStore,
     servers: Servers,
     clock: Clock,
@@ -98,7 +98,7 @@ async def handle_upload_file(
                     limit=limits.upload_max_bytes,
                 )
             await sink.write(chunk)
-        async with files_uow() as work:
+        async with uow() as work:
             history = Recorder(
                 work, server_id=access.server_id, author_id=cmd.actor.user_id, clock=clock
             )

@@ -28,7 +28,6 @@ from app.groups.domain.ports import (
     GroupsUnitOfWork,
     ProfileLookup,
     ServerNodes,
-    SummaryRefresher,
     SyncRequests,
 )
 from app.servers.application.messages import GetServer
@@ -65,11 +64,9 @@ async def request_sync(
         await access_sync.request(server_id, node)
 
 
-async def handle_create_group(
-    cmd: CreateGroup, *, groups_uow: UowFactory, clock: Clock, group_summary: SummaryRefresher
-) -> uuid.UUID:
+async def handle_create_group(cmd: CreateGroup, *, uow: UowFactory, clock: Clock) -> uuid.UUID:
     name = validate_group_name(cmd.name)
-    async with groups_uow() as work:
+    async with uow() as work:
         if await work.groups.name_taken(cmd.actor.user_id, name):
             raise Conflict(f"you already have a group named {name}", field="name")
         group = Group.create(
@@ -83,20 +80,18 @@ async def handle_create_group(
         )
         work.groups.add(group)
         await work.commit()
-    await group_summary.refresh()
     return group.id
 
 
 async def handle_update_group(
     cmd: UpdateGroup,
     *,
-    groups_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
-    group_summary: SummaryRefresher,
     server_nodes: ServerNodes,
     access_sync: SyncRequests,
 ) -> list[str]:
-    async with groups_uow() as work:
+    async with uow() as work:
         group = writable(await work.groups.get(cmd.group_id), cmd.actor, cmd.group_id)
         if cmd.expected_version is not None and cmd.expected_version != group.version:
             raise VersionMismatch(
@@ -114,8 +109,6 @@ async def handle_update_group(
             now=clock.now(), name=cmd.name, description=cmd.description, op_level=cmd.op_level
         )
         await work.commit()
-    if changed:
-        await group_summary.refresh()
     if "op_level" in changed:
         await request_sync(group.servers, server_nodes=server_nodes, access_sync=access_sync)
     return changed
@@ -124,33 +117,30 @@ async def handle_update_group(
 async def handle_delete_group(
     cmd: DeleteGroup,
     *,
-    groups_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
-    group_summary: SummaryRefresher,
     server_nodes: ServerNodes,
     access_sync: SyncRequests,
 ) -> None:
-    async with groups_uow() as work:
+    async with uow() as work:
         group = writable(await work.groups.get(cmd.group_id), cmd.actor, cmd.group_id)
         servers = group.delete(now=clock.now())
         await work.groups.remove(group)
         await work.commit()
-    await group_summary.refresh()
     await request_sync(servers, server_nodes=server_nodes, access_sync=access_sync)
 
 
 async def handle_add_player_to_group(
     cmd: AddPlayerToGroup,
     *,
-    groups_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
     profiles: ProfileLookup,
-    group_summary: SummaryRefresher,
     server_nodes: ServerNodes,
     access_sync: SyncRequests,
 ) -> Member:
     name = validate_player_name(cmd.name)
-    async with groups_uow() as work:
+    async with uow() as work:
         writable(await work.groups.get(cmd.group_id), cmd.actor, cmd.group_id)
     if cmd.mode == "offline":
         minecraft_uuid = offline_uuid(name)
@@ -159,12 +149,11 @@ async def handle_add_player_to_group(
         if found is None:
             raise UnknownPlayer(f"no Minecraft account named {name}", field="name")
         minecraft_uuid, name = found
-    async with groups_uow() as work:
+    async with uow() as work:
         group = writable(await work.groups.get(cmd.group_id), cmd.actor, cmd.group_id)
         member = await work.players.save_profile(minecraft_uuid, name)
         group.add_player(member, now=clock.now())
         await work.commit()
-    await group_summary.refresh()
     await request_sync(group.servers, server_nodes=server_nodes, access_sync=access_sync)
     return member
 
@@ -172,53 +161,47 @@ async def handle_add_player_to_group(
 async def handle_remove_player_from_group(
     cmd: RemovePlayerFromGroup,
     *,
-    groups_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
-    group_summary: SummaryRefresher,
     server_nodes: ServerNodes,
     access_sync: SyncRequests,
 ) -> None:
-    async with groups_uow() as work:
+    async with uow() as work:
         group = writable(await work.groups.get(cmd.group_id), cmd.actor, cmd.group_id)
         group.remove_player(cmd.player_id, now=clock.now())
         await work.commit()
-    await group_summary.refresh()
     await request_sync(group.servers, server_nodes=server_nodes, access_sync=access_sync)
 
 
 async def handle_attach_group_to_server(
     cmd: AttachGroupToServer,
     *,
-    groups_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
     bus: MessageBus,
-    group_summary: SummaryRefresher,
     server_nodes: ServerNodes,
     access_sync: SyncRequests,
 ) -> None:
     await bus.handle(GetServer(actor=cmd.actor, server_id=cmd.server_id))
-    async with groups_uow() as work:
+    async with uow() as work:
         group = writable(await work.groups.get(cmd.group_id), cmd.actor, cmd.group_id)
         group.attach(cmd.server_id, priority=cmd.priority, now=clock.now())
         await work.commit()
-    await group_summary.refresh()
     await request_sync([cmd.server_id], server_nodes=server_nodes, access_sync=access_sync)
 
 
 async def handle_detach_group_from_server(
     cmd: DetachGroupFromServer,
     *,
-    groups_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
     bus: MessageBus,
-    group_summary: SummaryRefresher,
     server_nodes: ServerNodes,
     access_sync: SyncRequests,
 ) -> None:
     await bus.handle(GetServer(actor=cmd.actor, server_id=cmd.server_id))
-    async with groups_uow() as work:
+    async with uow() as work:
         group = writable(await work.groups.get(cmd.group_id), cmd.actor, cmd.group_id)
         group.detach(cmd.server_id, now=clock.now())
         await work.commit()
-    await group_summary.refresh()
     await request_sync([cmd.server_id], server_nodes=server_nodes, access_sync=access_sync)

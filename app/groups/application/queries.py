@@ -24,16 +24,16 @@ class GroupsReadModel(Protocol):
 
 
 async def handle_list_groups(
-    query: ListGroups, *, groups_read: GroupsReadModel
+    query: ListGroups, *, read_model: GroupsReadModel
 ) -> Page[GroupSummary]:
     filter = query.filter
     if not query.actor.sees_everything():
         filter = replace(filter, owner_id=query.actor.user_id)
-    return await groups_read.page(filter)
+    return await read_model.page(filter)
 
 
-async def handle_get_group(query: GetGroup, *, groups_read: GroupsReadModel) -> GroupDetail:
-    detail = await groups_read.detail(query.group_id)
+async def handle_get_group(query: GetGroup, *, read_model: GroupsReadModel) -> GroupDetail:
+    detail = await read_model.detail(query.group_id)
     if detail is None or (
         not query.actor.sees_everything() and detail.owner_id != query.actor.user_id
     ):
@@ -41,6 +41,6 @@ async def handle_get_group(query: GetGroup, *, groups_read: GroupsReadModel) -> 
     return detail
 
 
-async def refresh_group_summary(event: object, *, group_summary: SummaryRefresher) -> None:
+async def refresh_group_summary(event: object, *, summary: SummaryRefresher) -> None:
     """Projection: group, membership, attachment and server deletions refresh the view."""
-    await group_summary.refresh()
+    await summary.refresh()

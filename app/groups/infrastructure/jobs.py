@@ -9,8 +9,8 @@ from rq import get_current_job
 
 from app.groups.infrastructure.sync import AccessSync
 from app.servers.infrastructure.jobs import node_supervisor
-from app.servers.infrastructure.runtime import RedisNodeGateway
 from app.shared.domain import SystemClock
+from app.shared.nodes import NodeJobs
 
 SYNC_JOB = "app.groups.infrastructure.jobs.sync_server_access"
 PENDING_KEY = "groups:sync:{server_id}:{mode}"
@@ -23,7 +23,7 @@ class RedisSyncRequests:
     The job clears its key when it starts, so a change made while it runs queues another.
     """
 
-    def __init__(self, redis: Redis, nodes: RedisNodeGateway, *, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, nodes: NodeJobs, *, ttl_seconds: int) -> None:
         self._redis = redis
         self._nodes = nodes
         self._ttl = ttl_seconds

@@ -31,14 +31,15 @@ from app.servers.application.messages import (
     GetServerStatus,
     LifecycleResult,
     ListServers,
+    ListVersions,
     RestartServer,
     SendConsoleCommand,
     ServerListFilter,
     ServerListItem,
-    SetServerJar,
     StartServer,
     StopServer,
     UpdateServer,
+    UploadServerJar,
 )
 from app.servers.domain.model import ServerState, ServerType
 from app.shared.bodies import body_limit
@@ -193,11 +194,10 @@ async def upload_jar(
     _: CodeInstaller,
     bus: BusDep,
 ) -> JarResponse:
-    await bus.handle(GetServer(actor=actor, server_id=server_id))
+    await bus.handle(GetServer(actor=actor, server_id=server_id))  # before reading the body
     part = await MultipartStream(request).file()
-    sha256, path = await request.app.state.container.servers.jars.store_upload(part.chunks)
-    await bus.handle(SetServerJar(actor=actor, server_id=server_id, sha256=sha256))
-    return JarResponse(sha256=sha256, size=path.stat().st_size)
+    stored = await bus.handle(UploadServerJar(actor=actor, server_id=server_id, chunks=part.chunks))
+    return JarResponse(sha256=stored.sha256, size=stored.size)
 
 
 STREAM_ID_PART_MAX = 2**64 - 1
@@ -333,14 +333,14 @@ async def console_log(
 )
 async def list_versions(
     server_type: ServerType,
-    request: Request,
-    _: Reader,
+    actor: Reader,
+    bus: BusDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[VersionResponse]:
-    versions = await request.app.state.container.servers.catalog.versions(server_type.value)
+    versions = await bus.handle(ListVersions(actor=actor, server_type=server_type, limit=limit))
     return [
         VersionResponse(
             server_type=v.server_type, version=v.version, kind=v.kind, released_at=v.released_at
         )
-        for v in versions[:limit]
+        for v in versions
     ]

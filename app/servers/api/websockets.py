@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import secrets
 import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket
 
 from app.servers.api.schemas import TicketResponse
-from app.servers.application.messages import GetServer, SendConsoleCommand
-from app.servers.domain.ports import RuntimeStore
+from app.servers.application.messages import GetConsoleLog, GetServer, SendConsoleCommand
 from app.servers.infrastructure.runtime import CONSOLE_CHANNEL, STATUS_CHANNEL
 from app.shared.dependencies import CurrentPrincipal
 from app.shared.domain import DomainError
@@ -20,8 +18,8 @@ from app.shared.ratelimit import RateLimiter, user_key
 from app.shared.realtime import PubSubHub
 from app.shared.security import Permission, Principal
 from app.shared.websockets import (
-    TICKET_KEY,
     TOO_SLOW,
+    SocketTickets,
     Visible,
     drain,
     open_socket,
@@ -39,11 +37,9 @@ tickets_router = APIRouter(prefix="/api/v2/ws", tags=["websockets"])
     summary="A one-use ticket (30 s) for browsers: open the WebSocket with ?ticket=...",
 )
 async def create_ticket(request: Request, principal: CurrentPrincipal) -> TicketResponse:
-    ttl = request.app.state.settings.websocket_ticket_ttl_seconds
-    ticket = secrets.token_urlsafe(24)
-    payload = json.dumps({"token": request.headers["authorization"].split(" ", 1)[1]})
-    await request.app.state.container.redis.set(TICKET_KEY.format(ticket=ticket), payload, ex=ttl)
-    return TicketResponse(ticket=ticket, expires_in=ttl)
+    tickets: SocketTickets = request.app.state.tickets
+    ticket = await tickets.issue(request.headers["authorization"].split(" ", 1)[1])
+    return TicketResponse(ticket=ticket, expires_in=tickets.ttl_seconds)
 
 
 def _server_visible(websocket: WebSocket, server_id: uuid.UUID) -> Visible:
@@ -68,11 +64,12 @@ def _stream_id(value: str) -> tuple[int, int]:
     return int(millis), int(seq or 0)
 
 
-async def _pump(websocket: WebSocket, channel: str, kind: str, *, backlog: int) -> None:
+async def _pump(
+    websocket: WebSocket, socket: WatchedSocket, channel: str, kind: str, *, backlog: int
+) -> None:
     """Send the backlog, then live messages, until the viewer leaves or falls too far behind."""
     app = websocket.app
     hub: PubSubHub = app.state.hub
-    runtime: RuntimeStore = app.state.container.servers.runtime
     subscription = await hub.subscribe(
         channel, size=app.state.settings.websocket_queue_size, kind=kind
     )
@@ -80,7 +77,10 @@ async def _pump(websocket: WebSocket, channel: str, kind: str, *, backlog: int) 
         last_seen = (0, 0)
         if backlog:
             server_id = uuid.UUID(channel.split(":")[1])
-            entries = list(await runtime.console_page(server_id, before=None, limit=backlog))
+            page = GetConsoleLog(
+                actor=socket.principal, server_id=server_id, before=None, limit=backlog
+            )
+            entries = list(await app.state.bus.handle(page))
             entries.reverse()
             if entries:
                 last_seen = _stream_id(entries[-1].id)
@@ -156,7 +156,7 @@ async def console_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     await serve(
         websocket,
         socket,
-        _pump(websocket, channel, "console", backlog=backlog),
+        _pump(websocket, socket, channel, "console", backlog=backlog),
         _receive_commands(websocket, socket, server_id),
     )
 
@@ -171,7 +171,7 @@ async def logs_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     await serve(
         websocket,
         socket,
-        _pump(websocket, channel, "console", backlog=backlog),
+        _pump(websocket, socket, channel, "console", backlog=backlog),
         drain(websocket, socket),
     )
 
@@ -183,5 +183,8 @@ async def status_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
         return
     channel = STATUS_CHANNEL.format(server_id=server_id)
     await serve(
-        websocket, socket, _pump(websocket, channel, "status", backlog=0), drain(websocket, socket)
+        websocket,
+        socket,
+        _pump(websocket, socket, channel, "status", backlog=0),
+        drain(websocket, socket),
     )

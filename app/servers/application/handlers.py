@@ -15,10 +15,11 @@ from app.servers.application.messages import (
     RestartServer,
     SendConsoleCommand,
     ServerListItem,
-    SetServerJar,
     StartServer,
     StopServer,
+    StoredJar,
     UpdateServer,
+    UploadServerJar,
 )
 from app.servers.domain.console import ConsolePolicy
 from app.servers.domain.errors import PortUnavailable, ServerNotFound
@@ -33,6 +34,7 @@ from app.servers.domain.model import (
     validate_port,
 )
 from app.servers.domain.ports import (
+    JarStore,
     NodeGateway,
     PortProbe,
     RuntimeStore,
@@ -128,13 +130,12 @@ def visible(server: Server | None, actor: Principal | None, server_id: uuid.UUID
 async def handle_create_server(
     cmd: CreateServer,
     *,
-    servers_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
     ports: PortProbe,
     policy: ServerPolicy,
     releases: ReleaseCheck,
     capacity: NodeCapacity,
-    server_list: ListRefresher,
 ) -> uuid.UUID:
     validate_name(cmd.name)
     policy.check_limits(cmd.owner, port=cmd.port, memory_mb=cmd.memory_mb)
@@ -152,7 +153,7 @@ async def handle_create_server(
     )
     if cmd.server_type is not ServerType.CUSTOM:
         await releases.check_version(cmd.server_type, cmd.version)
-    async with servers_uow() as work:
+    async with uow() as work:
         if await work.servers.name_taken(cmd.owner.user_id, cmd.name):
             raise Conflict(f"you already have a server named {cmd.name}", field="name")
         taken = await work.servers.ports_in_use()
@@ -170,7 +171,6 @@ async def handle_create_server(
         )
         work.servers.add(server)
         await work.commit()
-    await server_list.refresh()
     return server.id
 
 
@@ -195,16 +195,15 @@ def _choose_port(
 async def handle_update_server(
     cmd: UpdateServer,
     *,
-    servers_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
     ports: PortProbe,
     policy: ServerPolicy,
     releases: ReleaseCheck,
     capacity: NodeCapacity,
     nodes: NodeGateway,
-    server_list: ListRefresher,
 ) -> list[str]:
-    async with servers_uow() as work:
+    async with uow() as work:
         server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
         new_port = cmd.port if cmd.port != server.port else None
         new_memory = cmd.memory_mb if cmd.memory_mb != server.config.memory_mb else None
@@ -244,31 +243,37 @@ async def handle_update_server(
         await work.commit()
     if changed:
         await nodes.enqueue(server.node, "sync_files", server.id)
-        await server_list.refresh()
     return changed
 
 
-async def handle_set_server_jar(
-    cmd: SetServerJar, *, servers_uow: UowFactory, clock: Clock
-) -> None:
-    async with servers_uow() as work:
-        server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
-        if server.config.server_type is not ServerType.CUSTOM:
-            raise Conflict("only servers of type custom run an uploaded jar", field="server_type")
-        server.update(now=clock.now(), config=replace(server.config, jar_sha256=cmd.sha256))
+async def handle_upload_server_jar(
+    cmd: UploadServerJar, *, uow: UowFactory, clock: Clock, jars: JarStore
+) -> StoredJar:
+    async with uow() as work:
+        _custom(visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id))
+    sha256, size = await jars.store_upload(cmd.chunks)  # no transaction held while it streams
+    async with uow() as work:
+        server = _custom(visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id))
+        server.update(now=clock.now(), config=replace(server.config, jar_sha256=sha256))
         await work.commit()
+    return StoredJar(sha256=sha256, size=size)
+
+
+def _custom(server: Server) -> Server:
+    if server.config.server_type is not ServerType.CUSTOM:
+        raise Conflict("only servers of type custom run an uploaded jar", field="server_type")
+    return server
 
 
 async def handle_delete_server(
     cmd: DeleteServer,
     *,
-    servers_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
     nodes: NodeGateway,
     runtime: RuntimeStore,
-    server_list: ListRefresher,
 ) -> None:
-    async with servers_uow() as work:
+    async with uow() as work:
         server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
         server.delete(now=clock.now())
         for event in server.collect_events():
@@ -277,7 +282,6 @@ async def handle_delete_server(
         await work.commit()
     await nodes.enqueue(server.node, "delete_files", server.id)
     await runtime.forget(server.id)
-    await server_list.refresh()
 
 
 async def _dispatch(
@@ -287,11 +291,9 @@ async def _dispatch(
     *,
     nodes: NodeGateway,
     policy: ServerPolicy,
-    server_list: ListRefresher,
 ) -> LifecycleResult:
     """Queue the job on the server's node, refresh the list for the writer, say what happens."""
     online = await nodes.is_online(server.node)
-    await server_list.refresh()
     job_id = await nodes.enqueue(server.node, action, server.id)
     if online:
         message = f"{verb} queued on node {server.node}"
@@ -313,14 +315,13 @@ async def _dispatch(
 async def handle_start_server(
     cmd: StartServer,
     *,
-    servers_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
     nodes: NodeGateway,
     policy: ServerPolicy,
     releases: ReleaseCheck,
-    server_list: ListRefresher,
 ) -> LifecycleResult:
-    async with servers_uow() as work:
+    async with uow() as work:
         server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
         if server.config.server_type is ServerType.CUSTOM and not server.config.jar_sha256:
             raise Conflict("upload the server jar before the first start", reason="jar-missing")
@@ -328,40 +329,34 @@ async def handle_start_server(
         if server.config.server_type is not ServerType.CUSTOM:
             await releases.check_java(server.node, server.config.version)
         await work.commit()
-    return await _dispatch(
-        server, "start", "start", nodes=nodes, policy=policy, server_list=server_list
-    )
+    return await _dispatch(server, "start", "start", nodes=nodes, policy=policy)
 
 
 async def handle_stop_server(
     cmd: StopServer,
     *,
-    servers_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
     nodes: NodeGateway,
     policy: ServerPolicy,
-    server_list: ListRefresher,
 ) -> LifecycleResult:
-    async with servers_uow() as work:
+    async with uow() as work:
         server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
         server.request_stop(by=cmd.actor.user_id, kill=cmd.kill, now=clock.now())
         await work.commit()
     action = "kill" if cmd.kill else "stop"
-    return await _dispatch(
-        server, action, action, nodes=nodes, policy=policy, server_list=server_list
-    )
+    return await _dispatch(server, action, action, nodes=nodes, policy=policy)
 
 
 async def handle_restart_server(
     cmd: RestartServer,
     *,
-    servers_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
     nodes: NodeGateway,
     policy: ServerPolicy,
-    server_list: ListRefresher,
 ) -> LifecycleResult:
-    async with servers_uow() as work:
+    async with uow() as work:
         server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
         if server.state is ServerState.RUNNING:
             server.request_stop(by=cmd.actor.user_id, kill=False, now=clock.now())
@@ -370,21 +365,19 @@ async def handle_restart_server(
             server.request_start(by=cmd.actor.user_id, now=clock.now())
             action = "start"
         await work.commit()
-    return await _dispatch(
-        server, action, "restart", nodes=nodes, policy=policy, server_list=server_list
-    )
+    return await _dispatch(server, action, "restart", nodes=nodes, policy=policy)
 
 
 async def handle_send_console_command(
     cmd: SendConsoleCommand,
     *,
-    servers_uow: UowFactory,
+    uow: UowFactory,
     clock: Clock,
     nodes: NodeGateway,
     policy: ServerPolicy,
 ) -> str:
     command = policy.console.check(cmd.command)
-    async with servers_uow() as work:
+    async with uow() as work:
         server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
         if server.state is not ServerState.RUNNING:
             raise Conflict(

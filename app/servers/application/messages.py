@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.servers.domain.model import RestartPolicy, Server, ServerType
-from app.servers.domain.ports import ConsoleEntry, NodeInfo, ServerRuntime
+from app.servers.domain.ports import ConsoleEntry, NodeInfo, ServerRuntime, VersionInfo
 from app.shared.bus import Command, Query
 from app.shared.domain import Page
 from app.shared.security import Principal
@@ -49,10 +49,18 @@ class UpdateServer(Command[list[str]]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SetServerJar(Command[None]):
+class UploadServerJar(Command["StoredJar"]):
+    """The jar of a custom server, streamed: checked, kept by checksum, then made the server's."""
+
     actor: Principal
     server_id: uuid.UUID
+    chunks: AsyncIterator[bytes]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredJar:
     sha256: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,6 +245,13 @@ class GetServerStatus(Query[ServerStatusView]):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListNodes(Query[Sequence[NodeInfo]]):
     actor: Principal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListVersions(Query[Sequence[VersionInfo]]):
+    actor: Principal
+    server_type: ServerType
+    limit: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

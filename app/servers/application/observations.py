@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from app.servers.application.handlers import (
-    ListRefresher,
     ServerPolicy,
     ServerReadModel,
     UowFactory,
@@ -49,7 +48,7 @@ async def _on_server(
 
 
 async def handle_record_process_launched(
-    cmd: RecordProcessLaunched, *, servers_uow: UowFactory, clock: Clock
+    cmd: RecordProcessLaunched, *, uow: UowFactory, clock: Clock
 ) -> None:
     def change(server: Server) -> bool:
         server.process_launched(
@@ -57,33 +56,33 @@ async def handle_record_process_launched(
         )
         return True
 
-    await _on_server(servers_uow, cmd.server_id, change)
+    await _on_server(uow, cmd.server_id, change)
 
 
 async def handle_record_server_ready(
-    cmd: RecordServerReady, *, servers_uow: UowFactory, clock: Clock
+    cmd: RecordServerReady, *, uow: UowFactory, clock: Clock
 ) -> None:
     def change(server: Server) -> bool:
         if server.state is ServerState.STARTING:
             server.mark_running(detected_by=cmd.detected_by, now=clock.now())
         return True
 
-    await _on_server(servers_uow, cmd.server_id, change)
+    await _on_server(uow, cmd.server_id, change)
 
 
 async def handle_record_start_failure(
-    cmd: RecordStartFailure, *, servers_uow: UowFactory, clock: Clock
+    cmd: RecordStartFailure, *, uow: UowFactory, clock: Clock
 ) -> None:
     def change(server: Server) -> bool:
         if server.state is ServerState.STARTING:
             server.start_failed(reason=cmd.reason, now=clock.now())
         return True
 
-    await _on_server(servers_uow, cmd.server_id, change)
+    await _on_server(uow, cmd.server_id, change)
 
 
 async def handle_record_process_exit(
-    cmd: RecordProcessExit, *, servers_uow: UowFactory, clock: Clock
+    cmd: RecordProcessExit, *, uow: UowFactory, clock: Clock
 ) -> bool:
     def change(server: Server) -> bool:
         if server.state not in (ServerState.STARTING, ServerState.RUNNING, ServerState.STOPPING):
@@ -94,20 +93,20 @@ async def handle_record_process_exit(
         )
         return restart
 
-    return await _on_server(servers_uow, cmd.server_id, change)
+    return await _on_server(uow, cmd.server_id, change)
 
 
 async def handle_expire_stale_starts(
     cmd: ExpireStaleStarts,
     *,
-    servers_uow: UowFactory,
-    servers_read: ServerReadModel,
+    uow: UowFactory,
+    read_model: ServerReadModel,
     clock: Clock,
     policy: ServerPolicy,
 ) -> list[uuid.UUID]:
     cutoff = clock.now() - timedelta(seconds=policy.job_ttl_seconds)
     expired: list[uuid.UUID] = []
-    for server_id in await servers_read.unclaimed_starts(cutoff):
+    for server_id in await read_model.unclaimed_starts(cutoff):
 
         def change(server: Server) -> bool:
             if server.state is not ServerState.STARTING or server.pid is not None:
@@ -119,45 +118,40 @@ async def handle_expire_stale_starts(
             )
             return True
 
-        if await _on_server(servers_uow, server_id, change):
+        if await _on_server(uow, server_id, change):
             expired.append(server_id)
     return expired
 
 
 async def handle_request_automatic_start(
-    cmd: RequestAutomaticStart, *, servers_uow: UowFactory, clock: Clock
+    cmd: RequestAutomaticStart, *, uow: UowFactory, clock: Clock
 ) -> None:
     def change(server: Server) -> bool:
         server.request_start(by=None, now=clock.now())
         return True
 
-    await _on_server(servers_uow, cmd.server_id, change)
+    await _on_server(uow, cmd.server_id, change)
 
 
-async def handle_record_players(
-    cmd: RecordPlayers, *, servers_uow: UowFactory, clock: Clock
-) -> None:
+async def handle_record_players(cmd: RecordPlayers, *, uow: UowFactory, clock: Clock) -> None:
     def change(server: Server) -> bool:
         server.players_changed(cmd.players, now=clock.now())
         return True
 
-    await _on_server(servers_uow, cmd.server_id, change)
+    await _on_server(uow, cmd.server_id, change)
 
 
 async def handle_mark_restart_required(
-    cmd: MarkRestartRequired, *, servers_uow: UowFactory, clock: Clock, server_list: ListRefresher
+    cmd: MarkRestartRequired, *, uow: UowFactory, clock: Clock
 ) -> bool:
     def change(server: Server) -> bool:
         return server.mark_restart_required(changed_file=cmd.changed_file, now=clock.now())
 
-    marked = await _on_server(servers_uow, cmd.server_id, change)
-    if marked:
-        await server_list.refresh()
-    return marked
+    return await _on_server(uow, cmd.server_id, change)
 
 
 async def handle_request_maintenance_stop(
-    cmd: RequestMaintenanceStop, *, servers_uow: UowFactory, clock: Clock
+    cmd: RequestMaintenanceStop, *, uow: UowFactory, clock: Clock
 ) -> bool:
     def change(server: Server) -> bool:
         if server.state is not ServerState.RUNNING:
@@ -165,4 +159,4 @@ async def handle_request_maintenance_stop(
         server.request_stop(by=None, kill=False, now=clock.now())
         return True
 
-    return await _on_server(servers_uow, cmd.server_id, change)
+    return await _on_server(uow, cmd.server_id, change)

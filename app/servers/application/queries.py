@@ -13,40 +13,48 @@ from app.servers.application.messages import (
     ListActiveNodeServers,
     ListNodes,
     ListServers,
+    ListVersions,
     ServerListItem,
     ServerStatusView,
 )
 from app.servers.domain.model import Server
-from app.servers.domain.ports import ConsoleEntry, NodeDirectory, NodeInfo, RuntimeStore
+from app.servers.domain.ports import (
+    ConsoleEntry,
+    NodeDirectory,
+    NodeInfo,
+    RuntimeStore,
+    VersionCatalog,
+    VersionInfo,
+)
 from app.shared.domain import Forbidden, Page
 
 FIRST_LINE_ID = "0-0"
 """No console line is older than this stream id (and Redis refuses it as an exclusive end)."""
 
 
-async def handle_get_server(query: GetServer, *, servers_read: ServerReadModel) -> Server:
-    return visible(await servers_read.get(query.server_id), query.actor, query.server_id)
+async def handle_get_server(query: GetServer, *, read_model: ServerReadModel) -> Server:
+    return visible(await read_model.get(query.server_id), query.actor, query.server_id)
 
 
 async def handle_list_active_node_servers(
-    query: ListActiveNodeServers, *, servers_read: ServerReadModel
+    query: ListActiveNodeServers, *, read_model: ServerReadModel
 ) -> list[Server]:
-    return await servers_read.active_on_node(query.node)
+    return await read_model.active_on_node(query.node)
 
 
 async def handle_list_servers(
-    query: ListServers, *, servers_read: ServerReadModel
+    query: ListServers, *, read_model: ServerReadModel
 ) -> Page[ServerListItem]:
     filter = query.filter
     if not query.actor.sees_everything():
         filter = replace(filter, owner_id=query.actor.user_id)
-    return await servers_read.page(filter)
+    return await read_model.page(filter)
 
 
 async def handle_get_server_status(
-    query: GetServerStatus, *, servers_read: ServerReadModel, runtime: RuntimeStore
+    query: GetServerStatus, *, read_model: ServerReadModel, runtime: RuntimeStore
 ) -> ServerStatusView:
-    server = visible(await servers_read.get(query.server_id), query.actor, query.server_id)
+    server = visible(await read_model.get(query.server_id), query.actor, query.server_id)
     live = await runtime.status(server.id) if server.is_active else None
     return ServerStatusView(
         server_id=server.id,
@@ -59,21 +67,25 @@ async def handle_get_server_status(
 
 
 async def handle_get_console_log(
-    query: GetConsoleLog, *, servers_read: ServerReadModel, runtime: RuntimeStore
+    query: GetConsoleLog, *, read_model: ServerReadModel, runtime: RuntimeStore
 ) -> Sequence[ConsoleEntry]:
-    server = visible(await servers_read.get(query.server_id), query.actor, query.server_id)
+    server = visible(await read_model.get(query.server_id), query.actor, query.server_id)
     if query.before == FIRST_LINE_ID:
         return []
     return await runtime.console_page(server.id, before=query.before, limit=query.limit)
 
 
-async def handle_list_nodes(
-    query: ListNodes, *, node_directory: NodeDirectory
-) -> Sequence[NodeInfo]:
+async def handle_list_versions(
+    query: ListVersions, *, catalog: VersionCatalog
+) -> Sequence[VersionInfo]:
+    return (await catalog.versions(query.server_type.value))[: query.limit]
+
+
+async def handle_list_nodes(query: ListNodes, *, nodes: NodeDirectory) -> Sequence[NodeInfo]:
     """Operators and admins see the nodes; owners only ever see their servers' node names."""
     if not query.actor.sees_everything():
         raise Forbidden("only operators and admins see the nodes")
-    return sorted(await node_directory.nodes(), key=lambda node: node.name)
+    return sorted(await nodes.nodes(), key=lambda node: node.name)
 
 
 async def refresh_server_list(event: object, *, server_list: ListRefresher) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, Self
 
@@ -41,6 +41,26 @@ class NodeGateway(Protocol):
 
 class PortProbe(Protocol):
     def is_free(self, port: int) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionInfo:
+    server_type: str
+    version: str
+    kind: str
+    released_at: str | None
+
+
+class VersionCatalog(Protocol):
+    """The installable versions of a server type, from its upstream (502 when it fails)."""
+
+    async def versions(self, server_type: str) -> list[VersionInfo]: ...
+
+
+class JarStore(Protocol):
+    async def store_upload(self, chunks: AsyncIterable[bytes]) -> tuple[str, int]:
+        """Check and keep an uploaded jar; its SHA-256 and size."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

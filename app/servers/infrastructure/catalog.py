@@ -16,6 +16,7 @@ import httpx
 
 from app.servers.domain.errors import DownloadFailed, JavaRuntimeMissing, UnknownVersion
 from app.servers.domain.model import ServerType
+from app.servers.domain.ports import VersionInfo
 from app.servers.infrastructure.runtime import RedisNodeGateway
 from app.shared.cache import CacheService
 
@@ -38,14 +39,6 @@ class JarSpec:
     sha256: str | None
     java_major: int
     file_name: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VersionInfo:
-    server_type: str
-    version: str
-    kind: str
-    released_at: str | None
 
 
 def required_java_major(version: str) -> int:

@@ -52,7 +52,7 @@ class JarCache:
             cached = await asyncio.to_thread(self._cached, spec)
             return cached or await self._download(spec)
 
-    async def store_upload(self, chunks: AsyncIterable[bytes]) -> tuple[str, Path]:
+    async def store_upload(self, chunks: AsyncIterable[bytes]) -> tuple[str, int]:
         """Store a custom jar after checking its size and that it names a Main-Class."""
         tmp, out = await asyncio.to_thread(self._open_temp, ".upload-")
         try:
@@ -75,7 +75,7 @@ class JarCache:
         except BaseException:
             _discard(out, tmp)
             raise
-        return digest, path
+        return digest, size
 
     def _cached(self, spec: JarSpec) -> Path | None:
         sha256 = spec.sha256

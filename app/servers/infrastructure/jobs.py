@@ -35,6 +35,7 @@ class SupervisorHost:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"supervisor-{node}", daemon=True)
         self.supervisor: Any = None
+        self.container: Any = None
         self.error: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -53,7 +54,7 @@ class SupervisorHost:
         from app.bootstrap import bootstrap
         from app.servers.infrastructure.supervisor import Supervisor
 
-        container = bootstrap(self._settings)
+        container = self.container = bootstrap(self._settings)
         try:
             self.supervisor = Supervisor(
                 node=self._node,
@@ -64,7 +65,7 @@ class SupervisorHost:
                 jars=container.servers.jars,
                 java=container.servers.java,
                 isolation=self._isolation,
-                hooks=container.node_hooks,
+                hooks=container.servers.hooks,
             )
             self._task = asyncio.create_task(self.supervisor.run())
             await asyncio.sleep(0)

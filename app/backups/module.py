@@ -1,0 +1,131 @@
+"""The backups context: consistent archives of servers, schedules, retention, verified restores."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.backups.application import handlers, node, schedules
+from app.backups.application import messages as m
+from app.backups.application.handlers import BackupPolicy
+from app.backups.domain import events
+from app.backups.domain.model import Compression
+from app.backups.domain.ports import BackupStorage
+from app.backups.infrastructure.archive import inspect_archive
+from app.backups.infrastructure.cron import ApsCronCalendar
+from app.backups.infrastructure.jobs import BusServerLookup, RedisBackupJobs
+from app.backups.infrastructure.node import BackupNode
+from app.backups.infrastructure.progress import ProgressPublisher, forward_backup_event
+from app.backups.infrastructure.read_model import SqlBackupReadModel
+from app.backups.infrastructure.repositories import SqlBackupsUnitOfWork
+from app.backups.infrastructure.snapshot import NodeBackupSettings
+from app.backups.infrastructure.storage import storage_from_settings
+from app.backups.infrastructure.unpacking import UnpackLimits
+from app.servers.domain.events import ServerDeleted
+from app.servers.infrastructure.managed import NodeHooks
+from app.shared.infrastructure import Infrastructure
+from app.shared.nodes import NodeJobs
+from app.shared.projections import MaterializedView
+from app.shared.wiring import Handlers
+
+EVENTS = events.BACKUP_EVENTS
+HANDLERS = Handlers(
+    messages={
+        m.CreateBackup: handlers.handle_create_backup,
+        m.ImportBackup: handlers.handle_import_backup,
+        m.DeleteBackup: handlers.handle_delete_backup,
+        m.RestoreBackup: handlers.handle_restore_backup,
+        m.GetBackup: handlers.handle_get_backup,
+        m.ListBackups: handlers.handle_list_backups,
+        m.GetBackupSummary: handlers.handle_get_backup_summary,
+        m.OpenBackupDownload: handlers.handle_open_backup_download,
+        m.CreateSchedule: schedules.handle_create_schedule,
+        m.UpdateSchedule: schedules.handle_update_schedule,
+        m.DeleteSchedule: schedules.handle_delete_schedule,
+        m.ListSchedules: schedules.handle_list_schedules,
+        m.GetSchedule: schedules.handle_get_schedule,
+        m.FireDueSchedules: schedules.handle_fire_due_schedules,
+        m.BeginBackupRun: node.handle_begin_backup_run,
+        m.CreateSafetyBackup: node.handle_create_safety_backup,
+        m.RecordBackupCompleted: node.handle_record_backup_completed,
+        m.RecordBackupFailed: node.handle_record_backup_failed,
+        m.RecordRestoreOutcome: node.handle_record_restore_outcome,
+        m.FailInterruptedBackups: node.handle_fail_interrupted_backups,
+        m.SweepInterruptedBackups: node.handle_sweep_interrupted_backups,
+    },
+    events=[
+        (ServerDeleted, handlers.forget_server_archives),
+        *((event, forward_backup_event) for event in events.BACKUP_EVENTS),
+    ],
+    projections=[(event, handlers.refresh_backup_views) for event in events.REFRESHING_EVENTS],
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backups:
+    """What the rest of the app (and a node's worker) gets from this context."""
+
+    storage: BackupStorage
+    node: BackupNode
+
+
+def wire(
+    infra: Infrastructure,
+    *,
+    nodes: NodeJobs,
+    hooks: NodeHooks,
+    server_list: MaterializedView,
+    **overrides: Any,
+) -> tuple[dict[str, Any], Backups]:
+    """`nodes` runs the backups, `hooks` resumes saving after a crash, and `server_list` (the
+    servers' read model, which counts backups) is refreshed with this context's own views."""
+    settings = infra.settings
+    storage = overrides.pop("storage", None) or storage_from_settings(settings)
+    unpack_limits = UnpackLimits(
+        max_ratio=settings.backup_max_expansion_ratio,
+        max_total_bytes=settings.backup_max_unpacked_bytes,
+        max_members=settings.backup_max_members,
+        min_free_bytes=settings.backup_min_free_bytes,
+    )
+    progress = ProgressPublisher(infra.redis)
+    runner = BackupNode(
+        bus=infra.bus,
+        storage=storage,
+        progress=progress,
+        settings=NodeBackupSettings(
+            gzip_level=settings.backup_gzip_level,
+            zstd_level=settings.backup_zstd_level,
+            save_timeout_seconds=settings.backup_save_timeout_seconds,
+            snapshot_copy=settings.backup_snapshot_copy,
+            unpack_limits=unpack_limits,
+            stop_timeout_seconds=settings.server_stop_timeout_seconds
+            + settings.server_term_timeout_seconds
+            + 10,
+        ),
+    )
+    hooks.after_adopt.append(runner.after_adopt)
+    deps: dict[str, Any] = {
+        "uow": infra.unit_of_work(SqlBackupsUnitOfWork),
+        "read_model": SqlBackupReadModel(infra.read_engine),
+        "servers": BusServerLookup(infra.bus),
+        "jobs": RedisBackupJobs(nodes, job_timeout=settings.backup_job_timeout_seconds),
+        "storage": storage,
+        "policy": BackupPolicy(compression=Compression(settings.backup_compression)),
+        "archive_check": functools.partial(inspect_archive, limits=unpack_limits),
+        "calendar": ApsCronCalendar(),
+        "progress": progress,
+        "summary": MaterializedView(infra.engine, "backup_summary_view"),
+        "server_list": server_list,
+        "clock": infra.clock,
+        **overrides,
+    }
+    return deps, Backups(storage=storage, node=runner)
+
+
+def routers() -> list[APIRouter]:
+    from app.backups.api import routes, websockets
+
+    return [routes.router, websockets.router]

@@ -1,0 +1,140 @@
+"""The servers context: Minecraft servers, their lifecycle on nodes, console, status, versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.servers.application import handlers, observations, queries
+from app.servers.application import messages as m
+from app.servers.application.handlers import ServerPolicy
+from app.servers.domain import events
+from app.servers.domain.console import ConsolePolicy
+from app.servers.infrastructure.catalog import (
+    CatalogReleaseCheck,
+    NodeRecordCapacity,
+    VersionCatalog,
+)
+from app.servers.infrastructure.jars import JarCache
+from app.servers.infrastructure.java import JavaRuntimes
+from app.servers.infrastructure.managed import NodeHooks
+from app.servers.infrastructure.repositories import SqlServerListReadModel, SqlServersUnitOfWork
+from app.servers.infrastructure.runtime import (
+    RedisNodeGateway,
+    RedisRuntimeStore,
+    SocketPortProbe,
+)
+from app.shared.infrastructure import Infrastructure
+from app.shared.projections import MaterializedView
+from app.shared.wiring import Handlers
+
+EVENTS = events.SERVER_EVENTS
+HANDLERS = Handlers(
+    messages={
+        m.CreateServer: handlers.handle_create_server,
+        m.UpdateServer: handlers.handle_update_server,
+        m.UploadServerJar: handlers.handle_upload_server_jar,
+        m.DeleteServer: handlers.handle_delete_server,
+        m.StartServer: handlers.handle_start_server,
+        m.StopServer: handlers.handle_stop_server,
+        m.RestartServer: handlers.handle_restart_server,
+        m.SendConsoleCommand: handlers.handle_send_console_command,
+        m.RecordProcessLaunched: observations.handle_record_process_launched,
+        m.RecordServerReady: observations.handle_record_server_ready,
+        m.RecordStartFailure: observations.handle_record_start_failure,
+        m.RecordProcessExit: observations.handle_record_process_exit,
+        m.RecordPlayers: observations.handle_record_players,
+        m.MarkRestartRequired: observations.handle_mark_restart_required,
+        m.RequestAutomaticStart: observations.handle_request_automatic_start,
+        m.RequestMaintenanceStop: observations.handle_request_maintenance_stop,
+        m.ExpireStaleStarts: observations.handle_expire_stale_starts,
+        m.GetServer: queries.handle_get_server,
+        m.ListServers: queries.handle_list_servers,
+        m.ListActiveNodeServers: queries.handle_list_active_node_servers,
+        m.GetServerStatus: queries.handle_get_server_status,
+        m.GetConsoleLog: queries.handle_get_console_log,
+        m.ListNodes: queries.handle_list_nodes,
+        m.ListVersions: queries.handle_list_versions,
+    },
+    projections=[
+        (event, queries.refresh_server_list)
+        for event in events.SERVER_EVENTS
+        if event is not events.ConsoleCommandExecuted
+    ],
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Servers:
+    """What the rest of the app (and a node's worker) gets from this context."""
+
+    catalog: VersionCatalog
+    jars: JarCache
+    java: JavaRuntimes
+    nodes: RedisNodeGateway
+    runtime: RedisRuntimeStore
+    server_list: MaterializedView
+    hooks: NodeHooks
+
+
+def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Servers]:
+    settings = infra.settings
+    nodes = RedisNodeGateway(infra.redis, infra.sync_redis, job_ttl=settings.job_ttl_seconds)
+    catalog = VersionCatalog(
+        infra.http,
+        infra.cache,
+        mojang_manifest_url=settings.mojang_manifest_url,
+        paper_api_url=settings.paper_api_url,
+        cache_ttl=settings.catalog_cache_ttl_seconds,
+    )
+    exports = Servers(
+        catalog=catalog,
+        jars=JarCache(
+            settings.resolved_data_dir / "jars",
+            infra.http,
+            max_upload_bytes=settings.max_jar_upload_bytes,
+        ),
+        java=JavaRuntimes(settings.java_paths),
+        nodes=nodes,
+        runtime=RedisRuntimeStore(infra.redis),
+        server_list=MaterializedView(infra.engine, "server_list_view"),
+        hooks=NodeHooks(),
+    )
+    deps: dict[str, Any] = {
+        "uow": infra.unit_of_work(SqlServersUnitOfWork),
+        "read_model": SqlServerListReadModel(infra.read_engine, infra.read_pool),
+        "clock": infra.clock,
+        "ports": SocketPortProbe(),
+        "policy": ServerPolicy(
+            default_node=settings.node_name,
+            port_range=(settings.server_port_range_start, settings.server_port_range_end),
+            max_memory_mb=settings.server_max_memory_mb,
+            console=ConsolePolicy.of(
+                settings.console_denied_verbs, allowed=settings.console_allowed_verbs
+            ),
+            job_ttl_seconds=settings.job_ttl_seconds,
+        ),
+        "releases": CatalogReleaseCheck(catalog, nodes),
+        "capacity": NodeRecordCapacity(nodes),
+        "nodes": nodes,
+        "runtime": exports.runtime,
+        "server_list": exports.server_list,
+        "jars": exports.jars,
+        "catalog": catalog,
+        **overrides,
+    }
+    return deps, exports
+
+
+def routers() -> list[APIRouter]:
+    from app.servers.api import nodes, routes, websockets
+
+    return [
+        routes.router,
+        routes.versions_router,
+        websockets.tickets_router,
+        websockets.router,
+        nodes.router,
+    ]
