@@ -11,17 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
-from mcstatus import JavaServer
 
 from app.servers.domain.model import Server
 from app.servers.infrastructure.files import ServerDirectory
 from app.servers.infrastructure.process import ProcessIdentity
-
-_KNOWN_FAILURES = (
-    ("You need to agree to the EULA", "the EULA was not accepted (eula.txt)"),
-    ("FAILED TO BIND TO PORT", "the game port is already in use"),
-    ("UnsupportedClassVersionError", "the jar needs a newer Java than the one chosen"),
-)
 
 
 class NotRunningHere(RuntimeError):
@@ -81,24 +74,3 @@ class Managed:
             if not future.done() and accepts(message):
                 future.set_result(message)
                 return
-
-
-def known_failure(managed: Managed) -> str | None:
-    text = "\n".join(managed.last_lines)
-    for marker, reason in _KNOWN_FAILURES:
-        if marker in text:
-            return reason
-    return None
-
-
-def crash_reason(exit_code: int | None, managed: Managed) -> str:
-    code = "killed" if exit_code is None else f"exit code {exit_code}"
-    tail = " | ".join(list(managed.last_lines)[-3:])
-    return f"the server process ended unexpectedly ({code}): {tail}"[:1000]
-
-
-async def ping(port: int) -> Any:
-    try:
-        return await JavaServer("127.0.0.1", port, timeout=1.0).async_status()
-    except Exception:  # noqa: BLE001 - any failure means no answer
-        return None

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import subprocess
 import time
 import uuid
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 import structlog
 from redis.asyncio import Redis
@@ -17,59 +14,43 @@ from redis.asyncio import Redis
 from app.servers.application.messages import (
     GetServer,
     ListActiveNodeServers,
-    RecordPlayers,
     RecordProcessExit,
     RecordProcessLaunched,
-    RecordServerReady,
     RecordStartFailure,
     RequestAutomaticStart,
 )
 from app.servers.domain.model import Server, ServerState, ServerType
-from app.servers.domain.ports import ServerRuntime
 from app.servers.infrastructure.catalog import VersionCatalog, required_java_major
 from app.servers.infrastructure.files import ServerDirectory
 from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntimes
-from app.servers.infrastructure.managed import (
-    Managed,
-    NodeHooks,
-    NotRunningHere,
-    crash_reason,
-    known_failure,
-    ping,
-)
+from app.servers.infrastructure.managed import Managed, NodeHooks
 from app.servers.infrastructure.process import (
     ConsoleUnavailable,
     ProcessIdentity,
     find_jvm,
     is_alive,
     launch,
-    read_exit_code,
-    resource_usage,
     signal_server,
     write_console,
 )
-from app.servers.infrastructure.runtime import (
-    STATUS_CHANNEL,
-    STATUS_KEY,
-    SocketPortProbe,
-    status_json,
-)
+from app.servers.infrastructure.runtime import SocketPortProbe
 from app.servers.infrastructure.sandbox import Isolation
 from app.servers.infrastructure.supervisor.console import Console
+from app.servers.infrastructure.supervisor.exits import Exits
+from app.servers.infrastructure.supervisor.status import Sampler
 from app.servers.infrastructure.supervisor.tail import (
     CONSOLE_LOG,
     FAST_WINDOW,
     ConsoleTail,
     saved_offset,
 )
+from app.servers.infrastructure.supervisor.watcher import Watcher
 from app.settings import Settings
 from app.shared.bus import MessageBus
 from app.shared.domain import DomainError
 
 log = structlog.get_logger(__name__)
-
-_WRAPPER_GRACE = 2.0
 
 
 class Supervisor:
@@ -89,18 +70,26 @@ class Supervisor:
         self.node = node
         self.hooks = hooks or NodeHooks()
         self._isolation = isolation
-        self._settings = settings
         self._bus = bus
-        self._redis = redis
         self._catalog = catalog
         self._jars = jars
         self._java = java
         self._root = settings.resolved_data_dir / "servers"
         self._managed: dict[uuid.UUID, Managed] = {}
         self._busy: set[uuid.UUID] = set()
-        self._tasks: list[asyncio.Task[None]] = []
         self._tail = ConsoleTail(bus=bus, redis=redis, settings=settings, managed=self._managed)
         self._console = Console(node=node, redis=redis, managed=self._managed)
+        self._sampler = Sampler(bus=bus, redis=redis, settings=settings, managed=self._managed)
+        self._exits = Exits(
+            bus=bus,
+            managed=self._managed,
+            tail=self._tail,
+            sampler=self._sampler,
+            start=self.start,
+        )
+        self._watcher = Watcher(
+            bus=bus, settings=settings, managed=self._managed, finish=self._exits.finish
+        )
 
     @property
     def bus(self) -> MessageBus:
@@ -117,18 +106,14 @@ class Supervisor:
     async def run(self) -> None:
         await asyncio.to_thread(self._prepare_root)
         await self.adopt()
-        loops: list[Callable[[], Coroutine[Any, Any, None]]] = [
-            self._tail.run,
-            self._watch_loop,
-            self._sample_loop,
-            self._console.run,
-        ]
-        self._tasks = [asyncio.create_task(loop()) for loop in loops]
+        loops = [self._tail.run, self._watcher.run, self._sampler.run, self._console.run]
+        tasks = [asyncio.create_task(loop()) for loop in loops]
         try:
-            await asyncio.gather(*self._tasks)
+            await asyncio.gather(*tasks)
         finally:
-            for task in self._tasks:
+            for task in tasks:
                 task.cancel()
+            self._exits.cancel()
             self._tail.save_offsets()
 
     def _prepare_root(self) -> None:
@@ -168,7 +153,7 @@ class Supervisor:
                     log.info("server_adopted", server_id=str(server.id), pid=server.pid)
                     await self._after_adopt(server.id, directory)
                     continue
-                await self._settle_exit(server.id, directory, stopping=server.is_active)
+                await self._exits.settle(server.id, directory)
             elif server.state is ServerState.STOPPING:
                 await self._bus.handle(
                     RecordProcessExit(server_id=server.id, exit_code=None, reason="not running")
@@ -323,170 +308,3 @@ class Supervisor:
         nothing matching arrives within `within` seconds.
         """
         return await self._console.converse(server_id, command, answer=answer, within=within)
-
-    # Loops.
-
-    async def _record_players(self, managed: Managed) -> None:
-        await self._bus.handle(
-            RecordPlayers(server_id=managed.server_id, players=tuple(sorted(managed.players)))
-        )
-
-    async def _watch_loop(self) -> None:
-        while True:
-            for managed in list(self._managed.values()):
-                try:
-                    await self._watch(managed)
-                except Exception:
-                    log.exception("watch_failed", server_id=str(managed.server_id))
-            await asyncio.sleep(0.1)
-
-    async def _watch(self, managed: Managed) -> None:
-        now = time.monotonic()
-        if managed.popen is not None:
-            managed.popen.poll()
-        if not is_alive(managed.identity):
-            await self._finish(managed)
-            return
-        settings = self._settings
-        if managed.stop_requested_at is not None:
-            waited = now - managed.stop_requested_at
-            if managed.term_sent_at is None and waited > settings.server_stop_timeout_seconds:
-                log.warning("stop_timeout_sigterm", server_id=str(managed.server_id))
-                signal_server(managed.identity, signal.SIGTERM)
-                managed.term_sent_at = now
-            elif (
-                managed.term_sent_at is not None
-                and now - managed.term_sent_at > settings.server_term_timeout_seconds
-            ):
-                log.warning("stop_timeout_sigkill", server_id=str(managed.server_id))
-                signal_server(managed.identity, signal.SIGKILL)
-            return
-        if managed.ready:
-            return
-        if now - managed.launched_at > settings.server_start_timeout_seconds:
-            signal_server(managed.identity, signal.SIGKILL)
-            await asyncio.sleep(0.2)
-            await self._bus.handle(
-                RecordStartFailure(
-                    server_id=managed.server_id,
-                    reason=f"not ready within {settings.server_start_timeout_seconds:.0f} s",
-                )
-            )
-            return
-        if now - managed.last_ping > 2.0 and now - managed.launched_at > 2.0:
-            managed.last_ping = now
-            if await ping(managed.port) is not None:
-                managed.ready = True
-                await self._bus.handle(
-                    RecordServerReady(server_id=managed.server_id, detected_by="ping")
-                )
-
-    async def _finish(self, managed: Managed) -> None:
-        """The JVM is gone: read its last words, then tell the servers context why."""
-        self._managed.pop(managed.server_id, None)
-        for _, future in managed.waiters:
-            if not future.done():
-                future.set_exception(NotRunningHere(f"server {managed.server_id} exited"))
-        await self._tail.drain(managed)
-        exit_code = await asyncio.to_thread(_exit_code_after, managed)
-        stopping = managed.stop_requested_at is not None
-        try:
-            if not managed.ready and not stopping and (known := known_failure(managed)):
-                await self._bus.handle(
-                    RecordStartFailure(server_id=managed.server_id, reason=known)
-                )
-            else:
-                reason = "stopped" if stopping else crash_reason(exit_code, managed)
-                restart = await self._bus.handle(
-                    RecordProcessExit(
-                        server_id=managed.server_id, exit_code=exit_code, reason=reason
-                    )
-                )
-                if restart:
-                    self._tasks.append(asyncio.create_task(self._restart_later(managed.server_id)))
-        finally:
-            managed.exited.set()
-            self._tail.forget_offset(managed)
-            await self._write_status(managed.server_id, ServerRuntime(state="stopped"))
-        log.info("server_exited", server_id=str(managed.server_id), exit_code=exit_code)
-
-    async def _settle_exit(
-        self, server_id: uuid.UUID, directory: ServerDirectory, *, stopping: bool
-    ) -> None:
-        exit_code = await asyncio.to_thread(read_exit_code, directory)
-        reason = "exited while no worker was watching"
-        if exit_code is not None:
-            reason += f" (exit code {exit_code})"
-        restart = await self._bus.handle(
-            RecordProcessExit(server_id=server_id, exit_code=exit_code, reason=reason)
-        )
-        if restart:
-            self._tasks.append(asyncio.create_task(self._restart_later(server_id)))
-
-    async def _restart_later(self, server_id: uuid.UUID) -> None:
-        server = await self._bus.handle(GetServer(actor=None, server_id=server_id))
-        await asyncio.sleep(server.config.restart.backoff_seconds)
-        try:
-            await self._bus.handle(RequestAutomaticStart(server_id=server_id))
-        except DomainError as exc:
-            log.info("automatic_restart_skipped", server_id=str(server_id), reason=exc.detail)
-            return
-        await self.start(server_id)
-
-    async def _sample_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._settings.status_interval_seconds)
-            for managed in list(self._managed.values()):
-                try:
-                    await self._sample(managed)
-                except Exception:
-                    log.exception("sample_failed", server_id=str(managed.server_id))
-
-    async def _sample(self, managed: Managed) -> None:
-        cpu, rss = await asyncio.to_thread(resource_usage, managed.identity, managed.usage)
-        status = await ping(managed.port) if managed.ready else None
-        players_max = None
-        if status is not None:
-            players_max = status.players.max
-            sampled = {player.name for player in status.players.sample or []}
-            if status.players.online == len(sampled) and sampled != managed.players:
-                managed.players = sampled
-                await self._record_players(managed)
-        state = (
-            ServerState.STOPPING
-            if managed.stop_requested_at
-            else (ServerState.RUNNING if managed.ready else ServerState.STARTING)
-        )
-        runtime = ServerRuntime(
-            state=state.value,
-            pid=managed.identity.pid,
-            uptime_seconds=round(time.time() - managed.identity.started_at, 1),
-            players_online=status.players.online if status else len(managed.players),
-            players_max=players_max,
-            players=tuple(sorted(managed.players)),
-            cpu_percent=round(cpu, 1),
-            rss_bytes=rss,
-            sampled_at=time.time(),
-        )
-        await self._write_status(managed.server_id, runtime)
-
-    async def _write_status(self, server_id: uuid.UUID, runtime: ServerRuntime) -> None:
-        payload = status_json(runtime)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.set(
-            STATUS_KEY.format(server_id=server_id), payload, ex=self._settings.status_ttl_seconds
-        )
-        pipe.publish(STATUS_CHANNEL.format(server_id=server_id), payload)
-        await pipe.execute()
-
-
-def _exit_code_after(managed: Managed) -> int | None:
-    """Blocking: the JVM is gone; give its wrapper a moment to record the exit code."""
-    if managed.popen is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            managed.popen.wait(timeout=_WRAPPER_GRACE)
-    elif managed.wrapper is not None:
-        deadline = time.monotonic() + _WRAPPER_GRACE
-        while is_alive(managed.wrapper) and time.monotonic() < deadline:
-            time.sleep(0.02)
-    return read_exit_code(managed.directory)
