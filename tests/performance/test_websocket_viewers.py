@@ -7,7 +7,7 @@ none dropped, API RSS < 256 MB, and (what "served" means here) delivery latency
 p99 < 1 s.
 
 One real `mcdash api` process (uvicorn) watches one server's console. No JVM runs: the
-benchmark writes console lines the way `Supervisor._publish_lines` does (XADD to the console
+benchmark writes console lines the way the supervisor's `ConsoleTail` does (XADD to the console
 stream, then PUBLISH the batch on the console channel), so what is measured is the API's
 fan-out (`PubSubHub` -> per-viewer queues -> WebSocket sends) and nothing else.
 
@@ -295,7 +295,7 @@ def client_main(conn: Any, cfg: dict[str, Any]) -> None:
 
 
 async def publish(redis: Redis, server_id: str, text: str) -> None:
-    """What Supervisor._publish_lines does for a batch of one line."""
+    """What the supervisor's ConsoleTail does for a batch of one line."""
     at = time.time()
     entry = await redis.xadd(
         CONSOLE_STREAM.format(server_id=server_id),
