@@ -24,7 +24,7 @@ import pytest
 from mcstatus import JavaServer
 
 from app.servers.domain.model import ServerConfig, ServerType
-from app.servers.infrastructure.properties import (
+from app.servers.domain.properties import (
     managed_properties,
     merge_properties,
     parse_properties,

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from app.servers.domain.model import ServerConfig, ServerType
+from app.servers.domain.properties import managed_properties, parse_properties
 from app.servers.infrastructure import files
 from app.servers.infrastructure.files import ServerDirectory, write_atomically
-from app.servers.infrastructure.properties import managed_properties, parse_properties
 
 
 def make_config(**overrides: Any) -> ServerConfig:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from app.servers.domain.model import ServerConfig, ServerType
-from app.servers.infrastructure.properties import (
+from app.servers.domain.properties import (
     MalformedEscape,
     escape_key,
     escape_value,

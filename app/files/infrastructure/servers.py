@@ -7,7 +7,7 @@ import uuid
 
 from app.files.domain.ports import ServerAccess
 from app.servers.application.messages import GetServer, MarkRestartRequired
-from app.servers.infrastructure.properties import managed_properties, parse_properties
+from app.servers.domain.properties import managed_properties, parse_properties
 from app.shared.bus import MessageBus
 from app.shared.security import Principal
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.servers.domain.model import ServerConfig
-from app.servers.infrastructure.properties import managed_properties, merge_properties
+from app.servers.domain.properties import managed_properties, merge_properties
 
 PROPERTIES = "server.properties"
 PROPERTIES_MAX_BYTES = 1024 * 1024
