@@ -1,0 +1,1 @@
+"""mcdash: a self-hosted control plane for Minecraft Java servers."""

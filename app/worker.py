@@ -94,6 +94,7 @@ class NodeHeartbeat(threading.Thread):
 
 def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
     """Supervise this node's game servers and run its jobs until SIGTERM; servers keep running."""
+    from app.bootstrap import bootstrap
     from app.servers.infrastructure.java import discover_runtimes
     from app.servers.infrastructure.jobs import SupervisorHost
     from app.servers.infrastructure.probe import detect_isolation
@@ -124,7 +125,7 @@ def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
         uid_count=settings.server_uid_count,
         passthrough=settings.server_env_passthrough,
     )
-    host = SupervisorHost(settings, node, isolation)
+    host = SupervisorHost(settings, node, isolation, build=bootstrap)
     host.start()
     heartbeat = NodeHeartbeat(
         redis,

@@ -1,0 +1,1 @@
+"""The backups context: archives of servers, schedules and restores."""

@@ -1,0 +1,1 @@
+"""The backups context's api: FastAPI routes, WebSockets and their schemas."""

@@ -1,0 +1,1 @@
+"""The backups context's application: commands, queries and their handlers."""

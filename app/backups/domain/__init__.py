@@ -1,0 +1,1 @@
+"""The backups context's domain: entities, value objects, events, errors and ports; no framework."""

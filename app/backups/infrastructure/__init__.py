@@ -1,0 +1,1 @@
+"""The backups context's infrastructure: tables and repositories, Redis, processes, storage."""

@@ -7,7 +7,7 @@ import concurrent.futures
 import functools
 import threading
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -17,6 +17,7 @@ from app.servers.infrastructure.sandbox import Isolation
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
+Build = Callable[[Settings], Any]
 JOB_FAILURES = Counter(
     "mcdash_node_job_failures_total", "Node work that ended with an exception", ["job"]
 )
@@ -27,10 +28,14 @@ _host: SupervisorHost | None = None
 class SupervisorHost:
     """Runs the node supervisor on its own event loop in a thread beside RQ's blocking loop."""
 
-    def __init__(self, settings: Settings, node: str, isolation: Isolation) -> None:
+    def __init__(
+        self, settings: Settings, node: str, isolation: Isolation, *, build: Build
+    ) -> None:
+        """`build` is the composition root (bootstrap), run on the supervisor's own loop."""
         self._settings = settings
         self._node = node
         self._isolation = isolation
+        self._build = build
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"supervisor-{node}", daemon=True)
@@ -51,10 +56,9 @@ class SupervisorHost:
         self._loop.run_until_complete(self._main())
 
     async def _main(self) -> None:
-        from app.bootstrap import bootstrap
         from app.servers.infrastructure.supervisor import Supervisor
 
-        container = self.container = bootstrap(self._settings)
+        container = self.container = self._build(self._settings)
         try:
             self.supervisor = Supervisor(
                 node=self._node,

@@ -1,0 +1,1 @@
+"""The files context: a server's files with their edit history."""

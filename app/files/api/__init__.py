@@ -1,0 +1,1 @@
+"""The files context's api: FastAPI routes, WebSockets and their schemas."""

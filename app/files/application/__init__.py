@@ -1,0 +1,1 @@
+"""The files context's application: commands, queries and their handlers."""

@@ -1,0 +1,1 @@
+"""The files context's infrastructure: tables and repositories, Redis, processes, storage."""

@@ -1,0 +1,1 @@
+"""The groups context: op and whitelist groups of players."""

@@ -1,0 +1,1 @@
+"""The groups context's api: FastAPI routes, WebSockets and their schemas."""

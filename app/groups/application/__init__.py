@@ -1,0 +1,1 @@
+"""The groups context's application: commands, queries and their handlers."""

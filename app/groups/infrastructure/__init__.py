@@ -1,0 +1,1 @@
+"""The groups context's infrastructure: tables and repositories, Redis, processes, storage."""

@@ -1,0 +1,1 @@
+"""The monitoring context: health, readiness and metrics."""

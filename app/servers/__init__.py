@@ -1,0 +1,1 @@
+"""The servers context: Minecraft servers and their lifecycle on nodes."""

@@ -1,0 +1,1 @@
+"""The servers context's api: FastAPI routes, WebSockets and their schemas."""

@@ -1,0 +1,1 @@
+"""The servers context's application: commands, queries and their handlers."""

@@ -1,0 +1,1 @@
+"""The servers context's infrastructure: tables and repositories, Redis, processes, storage."""

@@ -1,0 +1,1 @@
+"""The users context: accounts, approval, roles and sessions."""

@@ -1,0 +1,1 @@
+"""The users context's api: FastAPI routes, WebSockets and their schemas."""

@@ -1,0 +1,1 @@
+"""The users context's application: commands, queries and their handlers."""

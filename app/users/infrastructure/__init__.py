@@ -1,0 +1,1 @@
+"""The users context's infrastructure: tables and repositories, Redis, processes, storage."""
