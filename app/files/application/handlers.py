@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from app.files.application.history import FileLimits, FilesUowFactory, Recorder, stale_write
+from app.files.application.changes import Changes
+from app.files.application.history import FileLimits, FilesUowFactory
 from app.files.application.messages import (
     DeleteFile,
     RestoreVersion,
@@ -12,14 +13,12 @@ from app.files.application.messages import (
     WriteResult,
 )
 from app.files.domain.model import (
-    PROPERTIES_FILE,
     FileConflict,
     FileMissing,
     FileState,
     FileVersion,
     TooLarge,
     VersionAction,
-    sha256_of,
 )
 from app.files.domain.paths import FilePath
 from app.files.domain.ports import FileStore, ServerAccess, Servers
@@ -58,15 +57,8 @@ def writable_path(raw: str) -> FilePath:
     return path
 
 
-async def after_change(servers: Servers, access: ServerAccess, *paths: FilePath) -> bool:
-    """Editing server.properties of a running server only takes effect after a restart."""
-    if any(str(path) == PROPERTIES_FILE for path in paths):
-        await servers.mark_restart_required(access.server_id, PROPERTIES_FILE)
-        return access.active
-    return False
-
-
 async def _replace_content(
+    changes: Changes,
     actor: Principal,
     access: ServerAccess,
     path: FilePath,
@@ -76,41 +68,17 @@ async def _replace_content(
     if_match: str | None,
     if_none_match: str | None = None,
     note: str | None = None,
-    uow: FilesUowFactory,
-    store: FileStore,
-    servers: Servers,
-    clock: Clock,
-    limits: FileLimits,
 ) -> WriteResult:
-    async with uow() as work:
-        history = Recorder(work, server_id=access.server_id, author_id=actor.user_id, clock=clock)
-        await history.lock(path)
-        current = await store.state(access.server_id, path, keep=limits.edit_max_bytes)
-        await history.before_image(path, current)
-        stale = stale_write(current, if_match=if_match, if_none_match=if_none_match, path=path)
-        if stale is not None:
-            attempt = FileState(
-                exists=True, size=len(content), sha256=sha256_of(content), content=content
-            )
-            await history.rejected(path, action, attempt, keep=limits.rejected_keep_bytes)
-            await work.commit()
-            raise stale
-        written = await store.write(access.server_id, path, content)
+    async with changes.open(actor, access, path) as change:
+        current = change.states[path]
+        await change.require_fresh(
+            path, if_match=if_match, if_none_match=if_none_match, attempt=content, action=action
+        )
+        written = await changes.store.write(access.server_id, path, content)
         if action is VersionAction.WRITTEN and not current.exists:
             action = VersionAction.CREATED
-        version = await history.applied(path, action, written, note=note)
-        await work.commit()
-    return WriteResult(
-        path=str(path),
-        version=version.version,
-        etag=written.etag,
-        size=written.size,
-        created=not current.exists,
-        restart_required=await after_change(servers, access, path),
-        warnings=(
-            await servers.managed_overrides(access, content) if str(path) == PROPERTIES_FILE else ()
-        ),
-    )
+        version = await change.applied(path, action, written, note=note)
+    return await change.result(version, created=not current.exists, content=content)
 
 
 async def handle_write_file(
@@ -132,6 +100,7 @@ async def handle_write_file(
     access = await servers.visible(cmd.actor, cmd.server_id)
     await check_code_permission(cmd.actor, access.server_id, path, store)
     return await _replace_content(
+        Changes(uow=uow, store=store, servers=servers, clock=clock, limits=limits),
         cmd.actor,
         access,
         path,
@@ -139,11 +108,6 @@ async def handle_write_file(
         action=VersionAction.WRITTEN,
         if_match=cmd.if_match,
         if_none_match=cmd.if_none_match,
-        uow=uow,
-        store=store,
-        servers=servers,
-        clock=clock,
-        limits=limits,
     )
 
 
@@ -163,20 +127,15 @@ async def handle_restore_version(
         chosen = await work.history.get(access.server_id, str(path), cmd.version)
     content = _restorable(chosen, path, cmd.version)
     current = await store.state(access.server_id, path, keep=0)
-    if_match = cmd.if_match or (current.etag if current.exists else None)
     return await _replace_content(
+        Changes(uow=uow, store=store, servers=servers, clock=clock, limits=limits),
         cmd.actor,
         access,
         path,
         content,
         action=VersionAction.RESTORED,
-        if_match=if_match,
+        if_match=cmd.if_match or (current.etag if current.exists else None),
         note=f"restored version {cmd.version}",
-        uow=uow,
-        store=store,
-        servers=servers,
-        clock=clock,
-        limits=limits,
     )
 
 
@@ -203,61 +162,24 @@ async def handle_delete_file(
 ) -> WriteResult:
     path = writable_path(cmd.path)
     access = await servers.visible(cmd.actor, cmd.server_id)
+    changes = Changes(uow=uow, store=store, servers=servers, clock=clock, limits=limits)
     if await store.is_directory(access.server_id, path):
-        return await _delete_directory(cmd, access, path, uow, store, clock, limits)
-    async with uow() as work:
-        history = Recorder(
-            work, server_id=access.server_id, author_id=cmd.actor.user_id, clock=clock
-        )
-        await history.lock(path)
-        current = await store.state(access.server_id, path, keep=limits.edit_max_bytes)
-        if not current.exists:
-            raise FileMissing(f"{path} does not exist", path=str(path))
-        await history.before_image(path, current)
+        return await _delete_directory(changes, cmd, access, path)
+    async with changes.open(cmd.actor, access, path, existing=(path,)) as change:
         if cmd.if_match is not None:
-            stale = stale_write(current, if_match=cmd.if_match, if_none_match=None, path=path)
-            if stale is not None:
-                await work.commit()
-                raise stale
+            await change.require_fresh(path, if_match=cmd.if_match)
         await store.delete(access.server_id, path, recursive=False)
-        version = await history.applied(path, VersionAction.DELETED, FileState(exists=False))
-        await work.commit()
-    return WriteResult(
-        path=str(path),
-        version=version.version,
-        etag=None,
-        size=None,
-        created=False,
-        restart_required=await after_change(servers, access, path),
-    )
+        version = await change.applied(path, VersionAction.DELETED, FileState(exists=False))
+    return await change.result(version, created=False)
 
 
 async def _delete_directory(
-    cmd: DeleteFile,
-    access: ServerAccess,
-    path: FilePath,
-    uow: FilesUowFactory,
-    store: FileStore,
-    clock: Clock,
-    limits: FileLimits,
+    changes: Changes, cmd: DeleteFile, access: ServerAccess, path: FilePath
 ) -> WriteResult:
     """Files inside with a history get a deletion version each, so they can be brought back."""
-    async with uow() as work:
-        history = Recorder(
-            work, server_id=access.server_id, author_id=cmd.actor.user_id, clock=clock
-        )
-        tracked = [
-            FilePath.parse(p) for p in await work.history.paths_under(access.server_id, str(path))
-        ]
-        await history.lock(path, *tracked)
-        states = [
-            await store.state(access.server_id, p, keep=limits.edit_max_bytes) for p in tracked
-        ]
-        for inner, state in zip(tracked, states, strict=True):
-            await history.before_image(inner, state)
-        await store.delete(access.server_id, path, recursive=cmd.recursive)
-        for inner, state in zip(tracked, states, strict=True):
+    async with changes.open(cmd.actor, access, under=path) as change:
+        await changes.store.delete(access.server_id, path, recursive=cmd.recursive)
+        for inner, state in change.states.items():
             if state.exists:
-                await history.applied(inner, VersionAction.DELETED, FileState(exists=False))
-        await work.commit()
+                await change.applied(inner, VersionAction.DELETED, FileState(exists=False))
     return WriteResult(path=str(path), version=None, etag=None, size=None, created=False)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from app.files.application.handlers import (
-    after_change,
-    check_code_permission,
-    code_forbidden,
-    writable_path,
-)
-from app.files.application.history import FileLimits, FilesUowFactory, Recorder
+from app.files.application.changes import Changes
+from app.files.application.handlers import check_code_permission, code_forbidden, writable_path
+from app.files.application.history import FileLimits, FilesUowFactory
 from app.files.application.messages import MakeDirectory, MoveFile, UploadFile, WriteResult
-from app.files.domain.model import FileConflict, FileMissing, FileState, TooLarge, VersionAction
+from app.files.domain.model import FileConflict, FileState, TooLarge, VersionAction
 from app.files.domain.paths import ROOT, FilePath, InvalidPath
 from app.files.domain.ports import FileStore, Servers
 from app.shared.domain import Clock
@@ -40,32 +36,18 @@ async def handle_move_file(
         await store.move(access.server_id, source, target)
         return WriteResult(path=str(target), version=None, etag=None, size=None, created=True)
     await check_code_permission(cmd.actor, access.server_id, target, store)
-    async with uow() as work:
-        history = Recorder(
-            work, server_id=access.server_id, author_id=cmd.actor.user_id, clock=clock
-        )
-        await history.lock(source, target)
-        moved = await store.state(access.server_id, source, keep=limits.edit_max_bytes)
-        if not moved.exists:
-            raise FileMissing(f"{source} does not exist", path=str(source))
-        await history.before_image(source, moved)
-        await history.before_image(target, await store.state(access.server_id, target, keep=0))
+    changes = Changes(uow=uow, store=store, servers=servers, clock=clock, limits=limits)
+    opened = changes.open(cmd.actor, access, source, target, existing=(source,), keep={target: 0})
+    async with opened as change:
+        moved = change.states[source]
         await store.move(access.server_id, source, target)
-        await history.applied(
+        await change.applied(
             source, VersionAction.MOVED_OUT, FileState(exists=False), note=f"moved to {target}"
         )
-        version = await history.applied(
+        version = await change.applied(
             target, VersionAction.MOVED_IN, moved, note=f"moved from {source}"
         )
-        await work.commit()
-    return WriteResult(
-        path=str(target),
-        version=version.version,
-        etag=moved.etag,
-        size=moved.size,
-        created=True,
-        restart_required=await after_change(servers, access, source, target),
-    )
+    return await change.result(version, created=True)
 
 
 async def handle_make_directory(cmd: MakeDirectory, *, store: FileStore, servers: Servers) -> None:
@@ -98,29 +80,17 @@ async def handle_upload_file(
                     limit=limits.upload_max_bytes,
                 )
             await sink.write(chunk)
-        async with uow() as work:
-            history = Recorder(
-                work, server_id=access.server_id, author_id=cmd.actor.user_id, clock=clock
-            )
-            await history.lock(path)
-            current = await store.state(access.server_id, path, keep=limits.edit_max_bytes)
+        changes = Changes(uow=uow, store=store, servers=servers, clock=clock, limits=limits)
+        async with changes.open(cmd.actor, access, path) as change:
+            current = change.states[path]
             if current.exists and not cmd.overwrite:
                 raise FileConflict(
                     f"{path} already exists; upload with overwrite=true to replace it",
                     path=str(path),
                 )
-            await history.before_image(path, current)
             uploaded = await sink.commit(replace=True)
-            version = await history.applied(path, VersionAction.UPLOADED, uploaded)
-            await work.commit()
+            version = await change.applied(path, VersionAction.UPLOADED, uploaded)
     except BaseException:
         await sink.abort()
         raise
-    return WriteResult(
-        path=str(path),
-        version=version.version,
-        etag=uploaded.etag,
-        size=uploaded.size,
-        created=not current.exists,
-        restart_required=await after_change(servers, access, path),
-    )
+    return await change.result(version, created=not current.exists)
