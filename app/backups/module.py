@@ -90,7 +90,7 @@ def wire(
         max_members=settings.backup_max_members,
         min_free_bytes=settings.backup_min_free_bytes,
     )
-    progress = ProgressPublisher(infra.redis)
+    progress = overrides.pop("progress", None) or ProgressPublisher(infra.redis)
     runner = BackupNode(
         bus=infra.bus,
         storage=storage,

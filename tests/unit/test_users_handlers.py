@@ -1,11 +1,12 @@
-"""Handlers of the users context, driven through the message bus with in-memory fakes."""
+"""Handlers of the users context, driven through the bootstrapped bus with in-memory fakes."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +14,7 @@ import pytest
 from app.shared.bus import MessageBus
 from app.shared.domain import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from app.shared.security import Permission, Role
-from app.shared.wiring import inject
-from app.users.application import handlers
+from app.users.application.handlers import LOGIN_REFUSED
 from app.users.application.messages import (
     ApproveUser,
     ChangeUserRole,
@@ -43,29 +43,16 @@ from app.users.domain.ports import IssuedTokens, UserListFilter
 from app.users.infrastructure.security import JwtTokenService
 from tests.fakes import (
     FakeClock,
+    FakeEventLog,
     FakeHasher,
     FakeRevocations,
-    FakeUserReadModel,
     FakeUsersUnitOfWork,
+    fake_app,
+    fake_settings,
 )
 
 PASSWORD = "Correct-Horse-7"
 ACCESS_TTL, REFRESH_TTL = 900, 3600
-
-HANDLERS: list[tuple[type[Any], Callable[..., Awaitable[Any]]]] = [
-    (RegisterUser, handlers.handle_register_user),
-    (LogIn, handlers.handle_log_in),
-    (RefreshSession, handlers.handle_refresh_session),
-    (LogOut, handlers.handle_log_out),
-    (UpdateProfile, handlers.handle_update_profile),
-    (ApproveUser, handlers.handle_approve_user),
-    (ChangeUserRole, handlers.handle_change_user_role),
-    (DeactivateUser, handlers.handle_deactivate_user),
-    (ReactivateUser, handlers.handle_reactivate_user),
-    (GetUser, handlers.handle_get_user),
-    (ListUsers, handlers.handle_list_users),
-]
-ACCESS_CHANGING_EVENTS = (UserApproved, UserRoleChanged, UserDeactivated, UserReactivated)
 
 
 @dataclass(kw_only=True)
@@ -76,6 +63,7 @@ class Context:
     tokens: JwtTokenService
     revocations: FakeRevocations
     hasher: FakeHasher
+    events: FakeEventLog
 
     async def register(self, username: str, *, password: str = PASSWORD) -> uuid.UUID:
         return await self.bus.handle(
@@ -96,34 +84,22 @@ class Context:
 
 
 @pytest.fixture
-def ctx() -> Context:
-    uow = FakeUsersUnitOfWork()
-    clock = FakeClock()
-    tokens = JwtTokenService(
-        secret="test-secret",
-        algorithm="HS256",
-        issuer="mcdash",
-        access_ttl=ACCESS_TTL,
-        refresh_ttl=REFRESH_TTL,
+async def ctx(tmp_path: Path) -> AsyncIterator[Context]:
+    """The bootstrapped app on fakes, with the token lifetimes these tests count on."""
+    settings = fake_settings(
+        tmp_path, access_token_ttl_seconds=ACCESS_TTL, refresh_token_ttl_seconds=REFRESH_TTL
     )
-    revocations = FakeRevocations()
-    hasher = FakeHasher()
-    deps: dict[str, Any] = {
-        "uow": uow,
-        "hasher": hasher,
-        "clock": clock,
-        "tokens": tokens,
-        "revocations": revocations,
-        "read_model": FakeUserReadModel(uow),
-    }
-    bus = MessageBus()
-    for message, handler in HANDLERS:
-        bus.register(message, inject(handler, deps))
-    for event in ACCESS_CHANGING_EVENTS:
-        bus.subscribe(event, inject(handlers.forget_changed_user, deps))
-    return Context(
-        bus=bus, uow=uow, clock=clock, tokens=tokens, revocations=revocations, hasher=hasher
+    world = fake_app(tmp_path, settings=settings)
+    yield Context(
+        bus=world.bus,
+        uow=world.users.uow,
+        clock=world.clock,
+        tokens=world.container.users.tokens,
+        revocations=world.users.revocations,
+        hasher=world.users.hasher,
+        events=world.events,
     )
+    await world.close()
 
 
 async def admin_and_member(ctx: Context) -> tuple[uuid.UUID, uuid.UUID]:
@@ -252,7 +228,7 @@ class TestLogIn:
         with pytest.raises(Unauthorized) as caught:
             await ctx.log_in("bob" if state != "unknown" else "nobody", password)
 
-        assert caught.value.detail == handlers.LOGIN_REFUSED
+        assert caught.value.detail == LOGIN_REFUSED
         assert caught.value.extra == {}
         expected_hash = None if state == "unknown" else f"legacy:{PASSWORD}"
         assert ctx.hasher.verified == [(expected_hash, False)], "the same work, no re-hash"
@@ -624,6 +600,7 @@ class TestAdministration:
     async def test_access_changes_forget_the_user_in_the_handler_and_on_the_relay(
         self, ctx: Context
     ) -> None:
+        ctx.events.held = True
         root, bob = await admin_and_member(ctx)
         await ctx.bus.handle(ChangeUserRole(user_id=bob, role=Role.OPERATOR, changed_by=root))
         await ctx.bus.handle(DeactivateUser(user_id=bob, deactivated_by=root))
@@ -634,8 +611,7 @@ class TestAdministration:
         # logging in does not
         assert ctx.revocations.forgotten_users == [bob] * 4
 
-        for event in ctx.uow.committed_events:
-            await ctx.bus.publish(event)
+        await ctx.events.deliver()
 
         assert ctx.revocations.forgotten_users == [bob] * 8
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Self
 
 from app.shared.domain import ConcurrencyConflict, DomainEvent, Page
-from app.shared.realtime import Subscription
-from app.shared.security import Principal, Role
+from app.shared.security import Role
 from app.users.application.messages import UserView
 from app.users.domain.model import RefreshToken, User
 from app.users.domain.ports import UserListFilter
+from tests.fakes.core import FakeEventLog
 
 
 class FakeUserRepository:
@@ -125,17 +125,19 @@ class FakeRefreshTokenRepository:
 class FakeUsersUnitOfWork:
     """Both the unit of work and its factory: handlers call `uow()` and get this object back.
 
-    `stored_users`, `stored_tokens` and `committed_events` hold what was committed.
+    `stored_users`, `stored_tokens` and `committed_events` hold what was committed; with an
+    event log, committed events also go to the bus's handlers.
     """
 
     users: FakeUserRepository
     refresh_tokens: FakeRefreshTokenRepository
 
-    def __init__(self) -> None:
+    def __init__(self, events: FakeEventLog | None = None) -> None:
         self.stored_users: dict[uuid.UUID, User] = {}
         self.stored_tokens: dict[uuid.UUID, RefreshToken] = {}
         self.committed_events: list[DomainEvent] = []
         self.commits = 0
+        self.events = events
 
     def __call__(self) -> Self:
         return self
@@ -150,9 +152,12 @@ class FakeUsersUnitOfWork:
         del self.users, self.refresh_tokens
 
     async def commit(self) -> None:
-        self.committed_events.extend(self.users.flush())
+        events = self.users.flush()
+        self.committed_events.extend(events)
         self.refresh_tokens.apply()
         self.commits += 1
+        if self.events is not None:
+            await self.events.append(events)
 
     def user_named(self, username: str) -> User:
         return next(u for u in self.stored_users.values() if u.username == username)
@@ -162,22 +167,6 @@ class FakeUsersUnitOfWork:
 
     def events_of[E: DomainEvent](self, event_type: type[E]) -> list[E]:
         return [e for e in self.committed_events if isinstance(e, event_type)]
-
-
-class FakeClock:
-    """A UTC clock that only moves when told; starts at the real time so JWTs stay valid."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime.now(UTC).replace(microsecond=0)
-
-    def now(self) -> datetime:
-        return self._now
-
-    def set(self, when: datetime) -> None:
-        self._now = when
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
 
 
 class FakeHasher:
@@ -253,208 +242,20 @@ class FakeUserReadModel:
         )
 
 
-# Backups context
+@dataclass(kw_only=True)
+class UsersFakes:
+    """The users context's adapters, named as its `wire()` names them (tokens stay real)."""
 
+    uow: FakeUsersUnitOfWork
+    read_model: FakeUserReadModel
+    hasher: FakeHasher = field(default_factory=FakeHasher)
+    revocations: FakeRevocations = field(default_factory=FakeRevocations)
 
-class FakeBackupsUnitOfWork:
-    """Backups, schedules and activity locks in memory; a deep copy per unit of work."""
+    @classmethod
+    def build(cls, events: FakeEventLog) -> UsersFakes:
+        uow = FakeUsersUnitOfWork(events)
+        return cls(uow=uow, read_model=FakeUserReadModel(uow))
 
-    def __init__(self) -> None:
-        self.stored_backups: dict[uuid.UUID, object] = {}
-        self.stored_schedules: dict[uuid.UUID, object] = {}
-        self.stored_locks: dict[uuid.UUID, tuple[str, uuid.UUID]] = {}
-        self.committed_events: list[DomainEvent] = []
-
-    def __call__(self) -> Self:
-        return self
-
-    async def __aenter__(self) -> Self:
-        self.backups = _FakeAggregates(copy.deepcopy(self.stored_backups))
-        self.schedules = _FakeAggregates(copy.deepcopy(self.stored_schedules))
-        self.locks = _FakeLocks(dict(self.stored_locks))
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        del self.backups, self.schedules, self.locks
-
-    def record_event(self, event: DomainEvent) -> None:
-        self.committed_events.append(event)
-
-    async def commit(self) -> None:
-        for repository, stored in (
-            (self.backups, self.stored_backups),
-            (self.schedules, self.stored_schedules),
-        ):
-            for item in [*repository.items.values(), *repository.removed]:
-                self.committed_events.extend(item.collect_events())
-            repository.removed.clear()
-            stored.clear()
-            stored.update(copy.deepcopy(repository.items))
-        self.stored_locks = dict(self.locks.rows)
-
-    def events_of[E: DomainEvent](self, event_type: type[E]) -> list[E]:
-        return [e for e in self.committed_events if isinstance(e, event_type)]
-
-
-class _FakeAggregates:
-    def __init__(self, items: dict[uuid.UUID, object]) -> None:
-        self.items = items
-        self.removed: list[object] = []
-
-    async def get(self, item_id: uuid.UUID, *, lock: bool = False) -> object:
-        return self.items.get(item_id)
-
-    def add(self, item: object) -> None:
-        self.items[item.id] = item
-
-    async def remove(self, item: object) -> None:
-        self.removed.append(self.items.pop(item.id))
-
-    async def unfinished(self, *, node: str | None = None) -> list[object]:
-        return [b for b in self.items.values() if not b.finished and node in (None, b.node)]
-
-    async def scheduled_completed(self, schedule_id: uuid.UUID) -> list[tuple[uuid.UUID, datetime]]:
-        return [
-            (b.id, b.created_at)
-            for b in self.items.values()
-            if b.schedule_id == schedule_id
-            and b.status.value == "completed"
-            and b.backup_type.value == "scheduled"
-        ]
-
-    async def due(self, now: datetime) -> list[object]:
-        return [s for s in self.items.values() if s.is_active and s.next_run and s.next_run <= now]
-
-
-class _FakeLocks:
-    def __init__(self, rows: dict[uuid.UUID, tuple[str, uuid.UUID]]) -> None:
-        self.rows = rows
-        self.acquired_at: dict[uuid.UUID, datetime] = {}
-
-    async def acquire(
-        self, server_id: uuid.UUID, *, operation: str, backup_id: uuid.UUID, node: str
-    ) -> None:
-        from app.backups.domain.errors import BackupBusy
-
-        if server_id in self.rows:
-            raise BackupBusy(f"a {self.rows[server_id][0]} of this server is in progress")
-        self.rows[server_id] = (operation, backup_id)
-
-    async def release(self, server_id: uuid.UUID, *, backup_id: uuid.UUID | None = None) -> None:
-        if server_id in self.rows and backup_id in (None, self.rows[server_id][1]):
-            del self.rows[server_id]
-
-    async def holder(self, server_id: uuid.UUID) -> tuple[str, uuid.UUID] | None:
-        return self.rows.get(server_id)
-
-    async def restores_before(self, cutoff: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        return []
-
-
-class FakeServerLookup:
-    """Servers by id; `owner_only` makes other actors get NotFound like the real query."""
-
-    def __init__(self) -> None:
-        self.servers: dict[uuid.UUID, object] = {}
-
-    def add(self, *, running: bool = True, node: str = "local") -> uuid.UUID:
-        from app.backups.domain.ports import ServerRef
-
-        server_id = uuid.uuid4()
-        self.servers[server_id] = ServerRef(
-            id=server_id,
-            name=f"s-{server_id.hex[:4]}",
-            owner_id=uuid.uuid4(),
-            node=node,
-            running=running,
-        )
-        return server_id
-
-    async def find(self, actor: object, server_id: uuid.UUID) -> object:
-        from app.shared.domain import NotFound
-
-        server = self.servers.get(server_id)
-        if server is None or (
-            actor is not None and not actor.sees_everything() and actor.user_id != server.owner_id
-        ):
-            raise NotFound(f"server {server_id} not found")
-        return server
-
-
-class FakeBackupJobs:
-    def __init__(self, *, online: bool = True) -> None:
-        self.queued: list[tuple[str, ...]] = []
-        self.online = online
-
-    async def backup(self, node: str, backup_id: uuid.UUID) -> str:
-        self.queued.append(("backup", node, str(backup_id)))
-        return f"job-{len(self.queued)}"
-
-    async def restore(
-        self, node: str, backup_id: uuid.UUID, target_server_id: uuid.UUID, by: uuid.UUID | None
-    ) -> str:
-        self.queued.append(("restore", node, str(backup_id), str(target_server_id)))
-        return f"job-{len(self.queued)}"
-
-    async def is_online(self, node: str) -> bool:
-        return self.online
-
-
-class FakeHeartbeats:
-    def __init__(self) -> None:
-        self.alive: set[uuid.UUID] = set()
-
-    async def is_alive(self, kind: str, operation_id: uuid.UUID) -> bool:
-        return operation_id in self.alive
-
-
-class FakeBackupStorage:
-    name = "memory"
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
-
-
-class FakePubSubHub:
-    """The PubSubHub's interface over plain subscriptions: a test offers messages itself."""
-
-    def __init__(self) -> None:
-        self.subscriptions: list[Subscription] = []
-        self.failing_subscribes = 0
-
-    async def subscribe(self, channel: str, *, size: int, kind: str) -> Subscription:
-        if self.failing_subscribes:
-            self.failing_subscribes -= 1
-            raise ConnectionError("redis is away")
-        subscription = Subscription(channel, size)
-        self.subscriptions.append(subscription)
-        return subscription
-
-    async def unsubscribe(self, subscription: Subscription, *, kind: str) -> None:
-        self.subscriptions.remove(subscription)
-
-    def publish(self, data: str) -> None:
-        for subscription in self.subscriptions:
-            subscription.offer(data)
-
-
-class FakeSocketAuthenticator:
-    """Tokens mapped to who they are now: a Principal, or the DomainError authenticating raises."""
-
-    def __init__(self, *, ttl: float = 900.0) -> None:
-        self.current: dict[str, Principal | Exception] = {}
-        self.calls: list[str] = []
-        self.ttl = ttl
-
-    async def authenticate(self, access_token: str) -> Principal:
-        self.calls.append(access_token)
-        outcome = self.current[access_token]
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    def expires_at(self, access_token: str) -> float:
-        return time.time() + self.ttl
+    def usernames(self, user_id: uuid.UUID) -> str | None:
+        user = self.uow.stored_users.get(user_id)
+        return user.username if user else None

@@ -1,0 +1,363 @@
+"""In-memory stand-ins for the ports of the servers context: its unit of work and read model
+over the shared fake database, and the nodes, runtime, ports, catalog and jars it talks to."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import re
+import uuid
+import zipfile
+from collections.abc import AsyncIterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.servers.application.messages import ServerListFilter, ServerListItem
+from app.servers.domain.errors import InvalidJar, JarTooLarge, JavaRuntimeMissing, UnknownVersion
+from app.servers.domain.model import ACTIVE_STATES, Server, ServerState, ServerType
+from app.servers.domain.ports import ConsoleEntry, NodeInfo, ServerRuntime, VersionInfo
+from app.servers.infrastructure.catalog import required_java_major
+from app.shared.domain import DomainEvent, Page
+from tests.fakes.core import FakeEventLog, FakeRefresher, FakeRepository, FakeUnitOfWork, conflict
+from tests.fakes.database import FakeDatabase
+
+
+class FakeServerRepository(FakeRepository[Server]):
+    async def name_taken(self, owner_id: uuid.UUID, name: str) -> bool:
+        return any(
+            s.owner_id == owner_id and s.name.lower() == name.lower() for s in self.committed()
+        )
+
+    async def ports_in_use(self) -> set[int]:
+        return {s.port for s in self.committed()}
+
+
+class FakeServersUnitOfWork(FakeUnitOfWork):
+    """The `servers` table: unique ports, names unique per owner (case-insensitive)."""
+
+    servers: FakeServerRepository
+
+    def __init__(self, db: FakeDatabase, events: FakeEventLog) -> None:
+        super().__init__(events, before_commit=db.before_commit)
+        self.db = db
+
+    def start(self) -> None:
+        self.servers = self.repository(FakeServerRepository(self.db.servers))
+
+    def check(self) -> None:
+        ports: set[int] = set()
+        names: set[tuple[uuid.UUID, str]] = set()
+        for server in self.servers.staged().values():
+            if server.port in ports:
+                raise conflict("servers_port_key")
+            if (server.owner_id, server.name.lower()) in names:
+                raise conflict("ix_servers_owner_name_lower")
+            ports.add(server.port)
+            names.add((server.owner_id, server.name.lower()))
+
+    def write(self, events: Sequence[DomainEvent]) -> None:
+        for server_id in self.servers.removed:
+            self.db.forget_server(server_id)
+
+
+def servers_uow(db: FakeDatabase, events: FakeEventLog) -> Any:
+    """The factory the handlers call for each unit of work."""
+    return lambda: FakeServersUnitOfWork(db, events)
+
+
+class FakeServerListReadModel:
+    """`server_list_view` and the server snapshots, read straight from the tables."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    async def get(self, server_id: uuid.UUID) -> Server | None:
+        stored = self._db.servers.get(server_id)
+        return copy.deepcopy(stored) if stored else None
+
+    async def active_on_node(self, node: str) -> list[Server]:
+        return [
+            copy.deepcopy(s)
+            for s in self._db.servers.values()
+            if s.node == node and s.state in ACTIVE_STATES
+        ]
+
+    async def unclaimed_starts(self, requested_before: datetime) -> list[uuid.UUID]:
+        return [
+            s.id
+            for s in self._db.servers.values()
+            if s.state is ServerState.STARTING
+            and s.pid is None
+            and s.state_changed_at is not None
+            and s.state_changed_at < requested_before
+        ]
+
+    async def page(self, filter: ServerListFilter) -> Page[ServerListItem]:
+        search = (filter.search or "").lower()
+        matching = sorted(
+            (
+                s
+                for s in self._db.servers.values()
+                if filter.owner_id in (None, s.owner_id)
+                and filter.status in (None, s.state.value)
+                and filter.server_type in (None, s.config.server_type.value)
+                and search in s.name.lower()
+            ),
+            key=lambda s: (-s.created_at.timestamp(), str(s.id)),
+        )
+        start = (filter.page - 1) * filter.limit
+        return Page(
+            items=[self._item(s) for s in matching[start : start + filter.limit]],
+            total=len(matching),
+            page=filter.page,
+            limit=filter.limit,
+        )
+
+    def _item(self, server: Server) -> ServerListItem:
+        return ServerListItem(
+            id=server.id,
+            name=server.name,
+            description=server.description,
+            status=server.state.value,
+            status_message=server.status_message,
+            port=server.port,
+            node=server.node,
+            server_type=server.config.server_type.value,
+            version=server.config.version,
+            memory_mb=server.config.memory_mb,
+            player_count=len(server.players),
+            max_players=server.config.max_players,
+            restart_required=server.restart_required,
+            created_at=server.created_at,
+            owner_id=server.owner_id,
+            owner_username=self._db.usernames(server.owner_id),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueuedJob:
+    node: str
+    job_id: str
+    action: str
+    """A lifecycle action (`start`, `stop`...) or the dotted function of another context's job."""
+    args: tuple[str, ...]
+    priority: str
+
+
+class FakeNodeGateway:
+    """The node workers as the API sees them: who is online, which supervisor listens for
+    console lines, the jobs queued on each node and the console lines sent."""
+
+    def __init__(self, *, online: Sequence[str] = ("local",)) -> None:
+        self.online: set[str] = set(online)
+        self.listening: set[str] = set(online)
+        self.jobs: list[QueuedJob] = []
+        self.console: list[tuple[str, uuid.UUID, str]] = []
+        self.records: dict[str, NodeInfo] = {}
+
+    async def is_online(self, node: str) -> bool:
+        return node in self.online
+
+    async def enqueue(self, node: str, action: str, server_id: uuid.UUID) -> str:
+        priority = "low" if action in ("sync_files", "delete_files") else "high"
+        return self._queue(node, action, (str(server_id),), priority)
+
+    async def enqueue_job(
+        self,
+        node: str,
+        function: str,
+        *args: str,
+        priority: str,
+        description: str,
+        job_timeout: int | None = None,
+        job_id: str | None = None,
+    ) -> str:
+        return self._queue(node, function, args, priority, job_id=job_id)
+
+    def _queue(
+        self,
+        node: str,
+        action: str,
+        args: tuple[str, ...],
+        priority: str,
+        job_id: str | None = None,
+    ) -> str:
+        job = QueuedJob(
+            node=node,
+            job_id=job_id or f"job-{len(self.jobs) + 1}",
+            action=action,
+            args=args,
+            priority=priority,
+        )
+        self.jobs.append(job)
+        return job.job_id
+
+    def actions(self, server_id: uuid.UUID | None = None) -> list[str]:
+        """The lifecycle actions queued, in order (for one server if given)."""
+        return [j.action for j in self.jobs if server_id is None or j.args[:1] == (str(server_id),)]
+
+    async def console_listening(self, node: str) -> bool:
+        return node in self.listening
+
+    async def send_console(self, node: str, server_id: uuid.UUID, command: str) -> None:
+        self.console.append((node, server_id, command))
+
+    async def nodes(self) -> list[NodeInfo]:
+        return [info for name, info in self.records.items() if name in self.online]
+
+
+class FakeRuntimeStore:
+    """Live status and console lines as node workers would publish them."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[uuid.UUID, ServerRuntime] = {}
+        self.lines: dict[uuid.UUID, list[ConsoleEntry]] = {}
+        self.forgotten: list[uuid.UUID] = []
+
+    def say(self, server_id: uuid.UUID, *lines: str) -> None:
+        """Append console lines, with stream ids that grow like a Redis stream's."""
+        entries = self.lines.setdefault(server_id, [])
+        for line in lines:
+            entries.append(ConsoleEntry(id=f"{1000 + len(entries)}-0", line=line, at=0.0))
+
+    async def status(self, server_id: uuid.UUID) -> ServerRuntime | None:
+        return self.statuses.get(server_id)
+
+    async def console_page(
+        self, server_id: uuid.UUID, *, before: str | None, limit: int
+    ) -> Sequence[ConsoleEntry]:
+        def key(entry_id: str) -> tuple[int, ...]:
+            return tuple(int(part) for part in entry_id.split("-"))
+
+        newest_first = reversed(self.lines.get(server_id, []))
+        older = [e for e in newest_first if before is None or key(e.id) < key(before)]
+        return older[:limit]
+
+    async def forget(self, server_id: uuid.UUID) -> None:
+        self.forgotten.append(server_id)
+        self.statuses.pop(server_id, None)
+        self.lines.pop(server_id, None)
+
+
+class FakePortProbe:
+    """Ports some other program of the machine holds."""
+
+    def __init__(self, busy: Sequence[int] = ()) -> None:
+        self.busy = set(busy)
+
+    def is_free(self, port: int) -> bool:
+        return port not in self.busy
+
+
+class FakeReleaseCheck:
+    """Every version is installable unless listed in `unknown`; a node with an entry in
+    `java` has only that Java major, checked as the catalog would."""
+
+    def __init__(self) -> None:
+        self.unknown: set[tuple[ServerType, str]] = set()
+        self.java: dict[str, int] = {}
+
+    async def check_version(self, server_type: ServerType, version: str) -> None:
+        if (server_type, version) in self.unknown:
+            raise UnknownVersion(f"Minecraft {version} is not in the {server_type} catalog")
+
+    async def check_java(self, node: str, version: str) -> None:
+        if node not in self.java:
+            return
+        required = required_java_major(version)
+        if self.java[node] < required:
+            raise JavaRuntimeMissing(
+                f"Minecraft {version} needs Java {required}; node {node} has Java {self.java[node]}",
+                required_java=required,
+                installed=[self.java[node]],
+            )
+
+
+class FakeNodeCapacity:
+    def __init__(self) -> None:
+        self.memory_mb: dict[str, int] = {}
+
+    async def memory_total_mb(self, node: str) -> int | None:
+        return self.memory_mb.get(node)
+
+
+_MAIN_CLASS = re.compile(rb"^Main-Class:[ \t]*\S", re.MULTILINE)
+
+
+def runnable_jar(main_class: str | None = "net.example.Main") -> bytes:
+    """A small zip with a manifest, naming a Main-Class unless None."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as jar:
+        manifest = "Manifest-Version: 1.0\n"
+        if main_class:
+            manifest += f"Main-Class: {main_class}\n"
+        jar.writestr("META-INF/MANIFEST.MF", manifest)
+    return buffer.getvalue()
+
+
+class FakeJarStore:
+    """Keeps uploaded jars by SHA-256 after the checks of the jar cache: size, zip, Main-Class."""
+
+    def __init__(self, *, max_upload_bytes: int = 1024 * 1024) -> None:
+        self.max_upload_bytes = max_upload_bytes
+        self.jars: dict[str, bytes] = {}
+
+    async def store_upload(self, chunks: AsyncIterable[bytes]) -> tuple[str, int]:
+        content = b""
+        async for chunk in chunks:
+            content += chunk
+            if len(content) > self.max_upload_bytes:
+                raise JarTooLarge(
+                    f"upload exceeds the limit of {self.max_upload_bytes} bytes",
+                    limit=self.max_upload_bytes,
+                )
+        try:
+            with zipfile.ZipFile(io.BytesIO(content)) as jar:
+                manifest = jar.read("META-INF/MANIFEST.MF")
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise InvalidJar(f"not a runnable jar ({exc})") from exc
+        if not _MAIN_CLASS.search(manifest):
+            raise InvalidJar("not a runnable jar: the manifest names no Main-Class")
+        sha256 = hashlib.sha256(content).hexdigest()
+        self.jars[sha256] = content
+        return sha256, len(content)
+
+
+class FakeVersionCatalog:
+    def __init__(self) -> None:
+        self.known: dict[str, list[VersionInfo]] = {
+            "vanilla": [
+                VersionInfo(server_type="vanilla", version=v, kind="release", released_at=None)
+                for v in ("1.21.4", "1.21.1", "1.20.4")
+            ],
+            "paper": [
+                VersionInfo(server_type="paper", version="1.21.4", kind="release", released_at=None)
+            ],
+        }
+
+    async def versions(self, server_type: str) -> list[VersionInfo]:
+        if server_type not in self.known:
+            raise UnknownVersion(f"unknown server type {server_type!r}")
+        return list(self.known[server_type])
+
+
+@dataclass(kw_only=True)
+class ServersFakes:
+    """The servers context's adapters, named as its `wire()` names them."""
+
+    uow: Any
+    read_model: FakeServerListReadModel
+    nodes: FakeNodeGateway = field(default_factory=FakeNodeGateway)
+    runtime: FakeRuntimeStore = field(default_factory=FakeRuntimeStore)
+    ports: FakePortProbe = field(default_factory=FakePortProbe)
+    releases: FakeReleaseCheck = field(default_factory=FakeReleaseCheck)
+    capacity: FakeNodeCapacity = field(default_factory=FakeNodeCapacity)
+    jars: FakeJarStore = field(default_factory=FakeJarStore)
+    catalog: FakeVersionCatalog = field(default_factory=FakeVersionCatalog)
+    server_list: FakeRefresher = field(default_factory=FakeRefresher)
+
+    @classmethod
+    def build(cls, db: FakeDatabase, events: FakeEventLog) -> ServersFakes:
+        return cls(uow=servers_uow(db, events), read_model=FakeServerListReadModel(db))
