@@ -116,8 +116,6 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
             ),
             job_ttl_seconds=settings.job_ttl_seconds,
         ),
-        "releases": CatalogReleaseCheck(catalog, nodes),
-        "capacity": NodeRecordCapacity(nodes),
         "nodes": nodes,
         "runtime": exports.runtime,
         "server_list": exports.server_list,
@@ -125,6 +123,9 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
         "catalog": catalog,
         **overrides,
     }
+    # Built on whatever node gateway and catalog the handlers get, overridden or not.
+    deps.setdefault("releases", CatalogReleaseCheck(deps["catalog"], deps["nodes"]))
+    deps.setdefault("capacity", NodeRecordCapacity(deps["nodes"]))
     return deps, exports
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,12 @@ from app.shared.events import EventCodec
 from app.shared.relay import EventRelay
 
 UowClass = Callable[..., Any]
+
+
+@functools.cache
+def _certificates() -> ssl.SSLContext:
+    """Loading the CA bundle takes ~20 ms: once per process, not once per bootstrap."""
+    return httpx.create_ssl_context()
 
 
 @dataclass(kw_only=True)
@@ -60,6 +68,7 @@ class Infrastructure:
                 headers={"User-Agent": settings.download_user_agent},
                 timeout=settings.download_timeout_seconds,
                 follow_redirects=True,
+                verify=_certificates(),
             ),
             cache=CacheService(redis),
             bus=bus,

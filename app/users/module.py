@@ -68,7 +68,8 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Users
     )
     deps: dict[str, Any] = {
         "uow": infra.unit_of_work(SqlUsersUnitOfWork),
-        "hasher": PasslibHasher(
+        "hasher": overrides.pop("hasher", None)
+        or PasslibHasher(
             time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
         ),
         "tokens": tokens,
