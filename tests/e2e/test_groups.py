@@ -15,13 +15,20 @@ pytestmark = pytest.mark.e2e
 
 
 async def wait_file(path: Path, predicate, timeout: float = 30) -> list[dict]:
+    """The list file once the set of names in it satisfies `predicate`."""
+    return await wait_entries(
+        path, lambda entries: predicate({e["name"] for e in entries}), timeout
+    )
+
+
+async def wait_entries(path: Path, predicate, timeout: float = 30) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
         try:
             entries = json.loads(path.read_text())
         except (OSError, ValueError):
             entries = None
-        if entries is not None and predicate({e["name"] for e in entries}):
+        if entries is not None and predicate(entries):
             return entries
         assert time.monotonic() < deadline, f"{path.name} is still {entries}"
         await asyncio.sleep(0.2)
@@ -89,7 +96,11 @@ async def test_groups_sync_to_a_running_and_a_stopped_server(
 
     staff = await group(dashboard, "staff", "op", "Bob", op_level=2)
     await dashboard.http.post(f"/api/v2/groups/{staff}/servers/{sid}")
-    ops = await wait_file(directory / "ops.json", lambda names: "Bob" in names)
+    # The running server writes ops.json itself on `op Bob` (at its default level 4) just
+    # before the node rewrites the file with the group's level: wait for the node's write.
+    ops = await wait_entries(
+        directory / "ops.json", lambda entries: [e["level"] for e in entries] == [2]
+    )
     assert ops == [
         {
             "uuid": str(offline_uuid("Bob")),
