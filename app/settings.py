@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse_many
-from pydantic import Field, SecretStr, StringConstraints, field_validator
+from pydantic import Field, SecretStr, StringConstraints, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -108,7 +108,16 @@ class Settings(BaseSettings):
     # admins and operators always hold it.
     users_install_code: bool = False
 
-    node_name: str = "local"
+    node_name: str = Field(default="local", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    # The node agent: the worker's internal HTTP API, through which the API reaches a server's
+    # disk. It listens on MCDASH_NODE_LISTEN (host:port) and advertises MCDASH_NODE_URL (default:
+    # http://<listen>); the API signs each request with MCDASH_NODE_SECRET (generated into
+    # <data dir>/node.secret by `mcdash up` when unset).
+    node_listen: str = Field(default="127.0.0.1:8765", pattern=r"^[^\s:/]+:\d{1,5}$")
+    node_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    node_secret: SecretStr | None = None
+    node_token_ttl_seconds: int = Field(default=60, ge=5, le=600)
+    node_request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # Game servers: `auto` uses bubblewrap where it works, `bubblewrap` insists on it, `none`
     # skips it. A root worker also runs each server as its own uid, from this range.
     server_sandbox: Literal["auto", "bubblewrap", "none"] = "auto"
@@ -203,11 +212,11 @@ class Settings(BaseSettings):
             raise ValueError("mcdash's own MCDASH_* variables are never passed to game servers")
         return names
 
-    @field_validator("jwt_secret")
+    @field_validator("jwt_secret", "node_secret")
     @classmethod
-    def _strong_jwt_secret(cls, value: SecretStr | None) -> SecretStr | None:
+    def _strong_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None:
-            refuse_weak_secret("MCDASH_JWT_SECRET", value.get_secret_value())
+            refuse_weak_secret(f"MCDASH_{str(info.field_name).upper()}", value.get_secret_value())
         return value
 
     @field_validator(
