@@ -54,7 +54,16 @@ class LiveServer:
         return self.log_path.read_text().splitlines()
 
 
-GAME_PORTS = 31000 + (os.getpid() % 100) * 200
+def _game_ports() -> int:
+    """The first of 200 game ports for this test process: below the kernel's ephemeral range
+    (32768 and up), where a client socket of the suite could hold a port a server is given,
+    and apart for each xdist worker (and, by pid, for a second run beside this one)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) if worker.isdigit() else 0
+    return 20000 + (index % 8) * 1200 + (os.getpid() % 6) * 200
+
+
+GAME_PORTS = _game_ports()
 
 
 @pytest.fixture
@@ -123,14 +132,26 @@ def start_worker(stack_env, tmp_path) -> Iterator[Callable[..., Worker]]:
 
 
 def _kill_game_servers(data_dir: Path) -> None:
-    """JVMs outlive workers by design; a test must not leave them behind."""
-    for process in psutil.process_iter(["pid", "cwd"]):
+    """JVMs outlive workers by design; a test must not leave them behind. A sandboxed JVM's
+    working directory is its view inside the sandbox, so it is found by its launcher, whose
+    command line names the server's directory, and killed with everything under it."""
+    root = f"{data_dir}{os.sep}"
+    doomed: dict[int, psutil.Process] = {}
+    for process in psutil.process_iter(["pid", "cwd", "cmdline"]):
         try:
             cwd = process.info["cwd"] or ""
-            if cwd.startswith(str(data_dir)):
-                process.kill()
+            cmdline = process.info["cmdline"] or []
+            if cwd.startswith(root) or any(root in argument for argument in cmdline):
+                for member in [process, *process.children(recursive=True)]:
+                    doomed[member.pid] = member
         except psutil.Error:
             continue
+    for process in doomed.values():
+        try:
+            process.kill()
+        except psutil.Error:
+            continue
+    psutil.wait_procs(list(doomed.values()), timeout=10)
 
 
 @pytest.fixture
