@@ -80,11 +80,11 @@ def bootstrap(
 
     users_deps, users_exports = users.wire(infra, **own("users"))
     servers_deps, servers_exports = servers.wire(infra, **own("servers"))
-    node_ports = {"nodes": servers_deps["nodes"], "hooks": servers_exports.hooks}
-    groups_deps = groups.wire(infra, **node_ports, **own("groups"))
+    nodes = servers_deps["nodes"]
+    groups_deps = groups.wire(infra, nodes=nodes, **own("groups"))
     files_deps = files.wire(infra, **own("files"))
     backups_deps, backups_exports = backups.wire(
-        infra, **node_ports, server_list=servers_deps["server_list"], **own("backups")
+        infra, nodes=nodes, server_list=servers_deps["server_list"], **own("backups")
     )
     deps = {
         "users": users_deps,

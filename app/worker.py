@@ -16,33 +16,9 @@ from rq import SimpleWorker
 
 from app.settings import Settings
 from app.shared.jobqueue import SERIALIZER, job_class, json_queue
+from app.shared.nodes import NodeJob, node_key, queue_names
 
 log = structlog.get_logger(__name__)
-
-PRIORITIES = ("high", "normal", "low")
-
-
-def queue_names(node: str) -> list[str]:
-    """A node's queues, most urgent first: start/stop, then backups, then metrics and cleanup."""
-    return [f"node:{node}:{priority}" for priority in PRIORITIES]
-
-
-def node_key(node: str) -> str:
-    return f"mcdash:nodes:{node}"
-
-
-def node_jobs() -> tuple[str, ...]:
-    """Every job function a node worker runs; a job naming anything else fails unrun."""
-    from app.backups.infrastructure.jobs import BACKUP_JOB, RESTORE_JOB
-    from app.groups.infrastructure.jobs import SYNC_JOB
-    from app.servers.infrastructure.runtime import JOB_FUNCTIONS
-
-    return (*JOB_FUNCTIONS.values(), BACKUP_JOB, RESTORE_JOB, SYNC_JOB, f"{__name__}.ping")
-
-
-def ping(message: str = "pong") -> dict[str, object]:
-    """A job that proves a node's worker is alive and which process runs it."""
-    return {"message": message, "pid": os.getpid(), "host": socket.gethostname()}
 
 
 class NodeHeartbeat(threading.Thread):
@@ -94,9 +70,9 @@ class NodeHeartbeat(threading.Thread):
 
 def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
     """Supervise this node's game servers and run its jobs until SIGTERM; servers keep running."""
-    from app.bootstrap import bootstrap
+    from app import node_jobs
+    from app.node import NodeHost
     from app.servers.infrastructure.java import discover_runtimes
-    from app.servers.infrastructure.jobs import SupervisorHost
     from app.servers.infrastructure.probe import detect_isolation
 
     redis = Redis.from_url(settings.require_redis_url())
@@ -106,7 +82,7 @@ def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
         connection=redis,
         name=f"{node}.{os.getpid()}",
         serializer=SERIALIZER,
-        job_class=job_class(node_jobs()),
+        job_class=job_class(job.value for job in NodeJob),
     )
 
     def stop_before_work(signum: int, frame: object) -> None:
@@ -125,8 +101,9 @@ def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
         uid_count=settings.server_uid_count,
         passthrough=settings.server_env_passthrough,
     )
-    host = SupervisorHost(settings, node, isolation, build=bootstrap)
+    host = NodeHost(settings, node, isolation)
     host.start()
+    node_jobs.attach(host)
     heartbeat = NodeHeartbeat(
         redis,
         node,
@@ -142,5 +119,6 @@ def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
             worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
     finally:
         heartbeat.stop()
+        node_jobs.detach()
         host.stop()
         log.info("worker_stopped", node=node)

@@ -25,7 +25,8 @@ from app.backups.infrastructure.snapshot import NodeBackupSettings
 from app.backups.infrastructure.storage import storage_from_settings
 from app.backups.infrastructure.unpacking import UnpackLimits
 from app.servers.domain.events import ServerDeleted
-from app.servers.infrastructure.managed import NodeHooks
+from app.servers.domain.ports import NodeServers
+from app.settings import Settings
 from app.shared.infrastructure import Infrastructure
 from app.shared.nodes import NodeJobs
 from app.shared.projections import MaterializedView
@@ -66,47 +67,18 @@ HANDLERS = Handlers(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Backups:
-    """What the rest of the app (and a node's worker) gets from this context."""
+    """What the rest of the app gets from this context."""
 
     storage: BackupStorage
-    node: BackupNode
 
 
 def wire(
-    infra: Infrastructure,
-    *,
-    nodes: NodeJobs,
-    hooks: NodeHooks,
-    server_list: MaterializedView,
-    **overrides: Any,
+    infra: Infrastructure, *, nodes: NodeJobs, server_list: MaterializedView, **overrides: Any
 ) -> tuple[dict[str, Any], Backups]:
-    """`nodes` runs the backups, `hooks` resumes saving after a crash, and `server_list` (the
-    servers' read model, which counts backups) is refreshed with this context's own views."""
+    """`nodes` runs the backups; `server_list` (the servers' read model, which counts backups) is
+    refreshed with this context's own views."""
     settings = infra.settings
     storage = overrides.pop("storage", None) or storage_from_settings(settings)
-    unpack_limits = UnpackLimits(
-        max_ratio=settings.backup_max_expansion_ratio,
-        max_total_bytes=settings.backup_max_unpacked_bytes,
-        max_members=settings.backup_max_members,
-        min_free_bytes=settings.backup_min_free_bytes,
-    )
-    progress = overrides.pop("progress", None) or ProgressPublisher(infra.redis)
-    runner = BackupNode(
-        bus=infra.bus,
-        storage=storage,
-        progress=progress,
-        settings=NodeBackupSettings(
-            gzip_level=settings.backup_gzip_level,
-            zstd_level=settings.backup_zstd_level,
-            save_timeout_seconds=settings.backup_save_timeout_seconds,
-            snapshot_copy=settings.backup_snapshot_copy,
-            unpack_limits=unpack_limits,
-            stop_timeout_seconds=settings.server_stop_timeout_seconds
-            + settings.server_term_timeout_seconds
-            + 10,
-        ),
-    )
-    hooks.after_adopt.append(runner.after_adopt)
     deps: dict[str, Any] = {
         "uow": infra.unit_of_work(SqlBackupsUnitOfWork),
         "read_model": SqlBackupReadModel(infra.read_engine),
@@ -114,15 +86,45 @@ def wire(
         "jobs": RedisBackupJobs(nodes, job_timeout=settings.backup_job_timeout_seconds),
         "storage": storage,
         "policy": BackupPolicy(compression=Compression(settings.backup_compression)),
-        "archive_check": functools.partial(inspect_archive, limits=unpack_limits),
+        "archive_check": functools.partial(inspect_archive, limits=unpack_limits(settings)),
         "calendar": ApsCronCalendar(),
-        "progress": progress,
+        "progress": ProgressPublisher(infra.redis),
         "summary": MaterializedView(infra.engine, "backup_summary_view"),
         "server_list": server_list,
         "clock": infra.clock,
         **overrides,
     }
-    return deps, Backups(storage=storage, node=runner)
+    return deps, Backups(storage=storage)
+
+
+def node_runner(infra: Infrastructure, deps: dict[str, Any], *, servers: NodeServers) -> BackupNode:
+    """The node side: takes this node's backups and restores on `servers`."""
+    settings = infra.settings
+    return BackupNode(
+        bus=infra.bus,
+        servers=servers,
+        storage=deps["storage"],
+        progress=deps["progress"],
+        settings=NodeBackupSettings(
+            gzip_level=settings.backup_gzip_level,
+            zstd_level=settings.backup_zstd_level,
+            save_timeout_seconds=settings.backup_save_timeout_seconds,
+            snapshot_copy=settings.backup_snapshot_copy,
+            unpack_limits=unpack_limits(settings),
+            stop_timeout_seconds=settings.server_stop_timeout_seconds
+            + settings.server_term_timeout_seconds
+            + 10,
+        ),
+    )
+
+
+def unpack_limits(settings: Settings) -> UnpackLimits:
+    return UnpackLimits(
+        max_ratio=settings.backup_max_expansion_ratio,
+        max_total_bytes=settings.backup_max_unpacked_bytes,
+        max_members=settings.backup_max_members,
+        min_free_bytes=settings.backup_min_free_bytes,
+    )
 
 
 def routers() -> list[APIRouter]:

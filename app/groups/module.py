@@ -16,7 +16,6 @@ from app.groups.infrastructure.read import SqlAccessStore, SqlGroupsReadModel
 from app.groups.infrastructure.repositories import SqlGroupsUnitOfWork
 from app.groups.infrastructure.sync import AccessSync
 from app.servers.domain.events import ServerDeleted
-from app.servers.infrastructure.managed import NodeHooks
 from app.shared.infrastructure import Infrastructure
 from app.shared.nodes import NodeJobs
 from app.shared.projections import MaterializedView
@@ -46,13 +45,11 @@ HANDLERS = Handlers(
 )
 
 
-def wire(
-    infra: Infrastructure, *, nodes: NodeJobs, hooks: NodeHooks, **overrides: Any
-) -> dict[str, Any]:
-    """`nodes` queues the sync jobs; `hooks` lets a node reconcile the lists before a start."""
+def wire(infra: Infrastructure, *, nodes: NodeJobs, **overrides: Any) -> dict[str, Any]:
+    """`nodes` queues the sync jobs on a server's node."""
     settings = infra.settings
     read_model = SqlGroupsReadModel(infra.read_engine)
-    deps: dict[str, Any] = {
+    return {
         "uow": infra.unit_of_work(SqlGroupsUnitOfWork),
         "read_model": read_model,
         "server_nodes": read_model,
@@ -66,9 +63,13 @@ def wire(
         "bus": infra.bus,
         **overrides,
     }
-    sync = AccessSync(infra.bus, infra.clock, reply_seconds=settings.groups_reply_timeout_seconds)
-    hooks.before_launch.append(sync.before_launch)
-    return deps
+
+
+def node_sync(infra: Infrastructure) -> AccessSync:
+    """The node side: rewrites a server's ops.json and whitelist.json and tells its JVM."""
+    return AccessSync(
+        infra.bus, infra.clock, reply_seconds=infra.settings.groups_reply_timeout_seconds
+    )
 
 
 def routers() -> list[APIRouter]:

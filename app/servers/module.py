@@ -12,6 +12,7 @@ from app.servers.application import messages as m
 from app.servers.application.handlers import ServerPolicy
 from app.servers.domain import events
 from app.servers.domain.console import ConsolePolicy
+from app.servers.domain.ports import NodeHooks
 from app.servers.infrastructure.catalog import (
     CatalogReleaseCheck,
     NodeRecordCapacity,
@@ -19,7 +20,6 @@ from app.servers.infrastructure.catalog import (
 )
 from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntimes
-from app.servers.infrastructure.managed import NodeHooks
 from app.servers.infrastructure.repositories import SqlServerListReadModel, SqlServersUnitOfWork
 from app.servers.infrastructure.runtime import (
     RedisNodeGateway,

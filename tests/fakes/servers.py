@@ -9,15 +9,23 @@ import io
 import re
 import uuid
 import zipfile
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from app.servers.application.messages import ServerListFilter, ServerListItem
 from app.servers.domain.errors import InvalidJar, JarTooLarge, JavaRuntimeMissing, UnknownVersion
 from app.servers.domain.model import ACTIVE_STATES, Server, ServerState, ServerType
-from app.servers.domain.ports import ConsoleEntry, NodeInfo, ServerRuntime, VersionInfo
+from app.servers.domain.ports import (
+    ConsoleEntry,
+    NodeInfo,
+    NotRunningHere,
+    Presence,
+    ServerRuntime,
+    VersionInfo,
+)
 from app.servers.infrastructure.catalog import required_java_major
 from app.shared.domain import DomainEvent, Page
 from tests.fakes.core import FakeEventLog, FakeRefresher, FakeRepository, FakeUnitOfWork, conflict
@@ -281,6 +289,61 @@ class FakeNodeCapacity:
 
     async def memory_total_mb(self, node: str) -> int | None:
         return self.memory_mb.get(node)
+
+
+class FakeNodeServers:
+    """A node's servers (`NodeServers`) as plain directories under `root`: none runs unless
+    `presences` says so, and a running one answers nothing; marks are kept in memory."""
+
+    def __init__(self, root: Path, node: str = "local") -> None:
+        self.root = root
+        self.node = node
+        self.presences: dict[uuid.UUID, Presence] = {}
+        self.sent: list[tuple[uuid.UUID, str]] = []
+        self.started: list[uuid.UUID] = []
+        self.handed_over: list[Path] = []
+        self.marks: dict[tuple[uuid.UUID, str], bytes] = {}
+
+    def path(self, server_id: uuid.UUID) -> Path:
+        return self.root / str(server_id)
+
+    def presence(self, server_id: uuid.UUID) -> Presence:
+        return self.presences.get(server_id, "stopped")
+
+    async def converse(
+        self, server_id: uuid.UUID, command: str, *, answer: Callable[[str], bool], within: float
+    ) -> str:
+        if self.presence(server_id) != "running":
+            raise NotRunningHere(str(server_id))
+        self.sent.append((server_id, command))
+        raise TimeoutError(command)
+
+    async def send(self, server_id: uuid.UUID, command: str) -> None:
+        if self.presence(server_id) != "running":
+            raise NotRunningHere(str(server_id))
+        self.sent.append((server_id, command))
+
+    async def start(self, server_id: uuid.UUID) -> None:
+        self.started.append(server_id)
+        self.presences[server_id] = "running"
+
+    async def stop_and_wait(self, server_id: uuid.UUID, *, within: float) -> bool:
+        if self.presence(server_id) == "stopped":
+            return False
+        self.presences[server_id] = "stopped"
+        return True
+
+    async def hand_over(self, server_id: uuid.UUID, tree: Path) -> None:
+        self.handed_over.append(tree)
+
+    async def mark(self, server_id: uuid.UUID, name: str, content: bytes) -> None:
+        self.marks[(server_id, name)] = content
+
+    async def unmark(self, server_id: uuid.UUID, name: str) -> None:
+        self.marks.pop((server_id, name), None)
+
+    async def marked(self, server_id: uuid.UUID, name: str) -> bool:
+        return (server_id, name) in self.marks
 
 
 _MAIN_CLASS = re.compile(rb"^Main-Class:[ \t]*\S", re.MULTILINE)

@@ -8,12 +8,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.groups import module as groups
 from app.groups.application.access import handle_server_file_changed
 from app.groups.infrastructure.jobs import RedisSyncRequests
 from app.groups.infrastructure.read import SqlGroupsReadModel
 from app.groups.infrastructure.sync import AccessSync
 from app.servers.application.messages import GetServer
-from app.servers.infrastructure.files import ServerDirectory
 from app.shared.domain import SystemClock
 from tests.conftest import bearer, login, register
 
@@ -59,8 +59,7 @@ async def test_before_launch_hook_applies_changes_queued_while_the_node_was_down
     container.infra.sync_redis.delete("rq:queue:node:local:high")
     (directory / "whitelist.json").write_text(json.dumps([{"uuid": "x", "name": "Hand"}]))
     server = await container.bus.handle(GetServer(actor=None, server_id=sid))
-    for hook in container.servers.hooks.before_launch:
-        await hook(server, ServerDirectory(directory))
+    await groups.node_sync(container.infra).before_launch(server, directory)
     assert names(directory / "whitelist.json") == ["Alice", "Hand"]
     assert json.loads((directory / "ops.json").read_text()) == []
     access = (await client.get(f"/api/v2/servers/{sid}/access", headers=headers)).json()

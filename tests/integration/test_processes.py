@@ -14,9 +14,10 @@ from redis import Redis
 from rq import Callback, Queue
 from rq.job import Job
 
+from app.node_jobs import ping
 from app.scheduler import HEARTBEAT_KEY, LOCK_KEY, LeaderLock, run_scheduler
 from app.shared.jobqueue import SERIALIZER, json_queue
-from app.worker import node_key, ping, queue_names
+from app.shared.nodes import node_key, queue_names
 
 pytestmark = pytest.mark.usefixtures("clean")
 

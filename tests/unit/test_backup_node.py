@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from structlog.testing import capture_logs
@@ -16,9 +15,16 @@ from app.backups.application.messages import CreateBackup, CreateSchedule, FireD
 from app.backups.domain.model import BackupStatus
 from app.backups.domain.schedule import Retention
 from app.backups.infrastructure.storage import LocalBackupStorage
-from app.servers.infrastructure.files import ServerDirectory
+from app.backups.module import node_runner
 from app.shared.security import Role
-from tests.fakes import FakeClock, FakeServerLookup, fake_app, fake_settings, principal
+from tests.fakes import (
+    FakeClock,
+    FakeNodeServers,
+    FakeServerLookup,
+    fake_app,
+    fake_settings,
+    principal,
+)
 from tests.fakes.backups import FakeBackupsSession
 
 START = datetime(2026, 3, 1, 10, 0, 20, tzinfo=UTC)
@@ -45,15 +51,10 @@ class Node:
         self.uow = self.app.backups.uow
         self.servers = self.app.backups.servers
         self.storage = self.app.backups.storage
-        self.runner = self.app.container.backups.node
         self.servers_dir = tmp_path / "servers"
-
-    def supervisor(self) -> SimpleNamespace:
-        return SimpleNamespace(
-            directory=lambda sid: ServerDirectory(self.servers_dir / str(sid)),
-            managed={},
-            node="local",
-        )
+        self.node = FakeNodeServers(self.servers_dir)
+        container = self.app.container
+        self.runner = node_runner(container.infra, container.deps["backups"], servers=self.node)
 
     def archives(self) -> list[Path]:
         root = self.storage.root
@@ -116,7 +117,7 @@ async def test_a_completion_that_cannot_be_recorded_deletes_the_archive_and_reco
         monkeypatch.setattr(Retention, "expired", overflowing)
 
     with capture_logs() as logs:
-        await world.runner.backup(world.supervisor(), backup_id)
+        await world.runner.backup(backup_id)
 
     stored = world.uow.stored_backups[backup_id]
     assert stored.status is BackupStatus.FAILED
@@ -132,7 +133,7 @@ async def test_a_completion_that_cannot_be_recorded_deletes_the_archive_and_reco
 async def test_a_backup_that_completes_keeps_its_archive(world):
     sid = await a_server_with_a_world(world)
     backup_id = await scheduled_backup(world, sid)
-    await world.runner.backup(world.supervisor(), backup_id)
+    await world.runner.backup(backup_id)
     stored = world.uow.stored_backups[backup_id]
     assert stored.status is BackupStatus.COMPLETED
     assert [p.name for p in world.archives()] == [Path(stored.file_path).name]
@@ -141,14 +142,14 @@ async def test_a_backup_that_completes_keeps_its_archive(world):
 async def test_a_restore_failure_is_recorded_and_logged_with_its_reason(world):
     sid = await a_server_with_a_world(world)
     backup = await world.bus.handle(CreateBackup(actor=ADMIN, server_id=sid))
-    await world.runner.backup(world.supervisor(), backup.id)
+    await world.runner.backup(backup.id)
 
     async def unreachable(backup_id: uuid.UUID) -> None:
         raise RuntimeError("the storage is unreachable")
 
     world.app.backups.read_model.get = unreachable  # type: ignore[method-assign]
     with capture_logs() as logs:
-        await world.runner.restore(world.supervisor(), backup.id, sid, ADMIN.user_id)
+        await world.runner.restore(backup.id, sid, ADMIN.user_id)
     stored = world.uow.stored_backups[backup.id]
     assert stored.restore_status is not None
     assert stored.restore_status.value == "failed"

@@ -12,7 +12,8 @@ import pytest
 from app.servers.domain.model import ServerConfig, ServerType
 from app.servers.domain.properties import managed_properties, parse_properties
 from app.servers.infrastructure import files
-from app.servers.infrastructure.files import ServerDirectory, write_atomically
+from app.servers.infrastructure.files import ServerDirectory
+from app.shared.files import write_atomically
 
 
 def make_config(**overrides: Any) -> ServerConfig:

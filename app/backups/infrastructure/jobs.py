@@ -1,42 +1,15 @@
-"""RQ job functions of backups, the gateway that queues them, and the servers lookup."""
+"""How the API asks a node for a backup or a restore, and how backups look servers up."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from app.backups.domain.ports import ServerRef
-from app.backups.infrastructure.node import BackupNode
 from app.servers.application.messages import GetServer
 from app.servers.domain.model import ServerState
-from app.servers.infrastructure.jobs import node_supervisor
 from app.shared.bus import MessageBus
-from app.shared.nodes import NodeJobs
+from app.shared.nodes import NodeJob, NodeJobs
 from app.shared.security import Principal
-
-BACKUP_JOB = "app.backups.infrastructure.jobs.run_backup"
-RESTORE_JOB = "app.backups.infrastructure.jobs.run_restore"
-
-
-def _backup_node(host: Any) -> BackupNode:
-    """The node's BackupNode, built by bootstrap for this worker's container."""
-    node: BackupNode = host.container.backups.node
-    return node
-
-
-def run_backup(backup_id: str) -> str:
-    """Hand the backup to the supervisor's loop and return: the SimpleWorker is not held."""
-    host, supervisor = node_supervisor()
-    host.submit(_backup_node(host).backup(supervisor, uuid.UUID(backup_id)))
-    return "backup accepted"
-
-
-def run_restore(backup_id: str, target_server_id: str, requested_by: str) -> str:
-    host, supervisor = node_supervisor()
-    node = _backup_node(host)
-    by = uuid.UUID(requested_by) if requested_by else None
-    host.submit(node.restore(supervisor, uuid.UUID(backup_id), uuid.UUID(target_server_id), by))
-    return "restore accepted"
 
 
 class RedisBackupJobs:
@@ -47,7 +20,7 @@ class RedisBackupJobs:
     async def backup(self, node: str, backup_id: uuid.UUID) -> str:
         return await self._nodes.enqueue_job(
             node,
-            BACKUP_JOB,
+            NodeJob.BACKUP,
             str(backup_id),
             priority="normal",
             description=f"backup {backup_id}",
@@ -59,7 +32,7 @@ class RedisBackupJobs:
     ) -> str:
         return await self._nodes.enqueue_job(
             node,
-            RESTORE_JOB,
+            NodeJob.RESTORE,
             str(backup_id),
             str(target_server_id),
             str(by or ""),

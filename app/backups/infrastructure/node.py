@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 import structlog
 
@@ -29,8 +28,7 @@ from app.backups.infrastructure.snapshot import (
 )
 from app.backups.infrastructure.swap import RestoreWorkspace
 from app.servers.application.messages import RequestAutomaticStart, RequestMaintenanceStop
-from app.servers.infrastructure.files import ServerDirectory
-from app.servers.infrastructure.process import ConsoleUnavailable, write_console
+from app.servers.domain.ports import NodeServers
 from app.shared.bus import MessageBus
 from app.shared.domain import DomainError
 
@@ -52,11 +50,13 @@ class BackupNode:
         self,
         *,
         bus: MessageBus,
+        servers: NodeServers,
         storage: BackupStorage,
         progress: ProgressPublisher,
         settings: NodeBackupSettings,
     ) -> None:
         self._bus = bus
+        self._servers = servers
         self._storage = storage
         self._progress = progress
         self._settings = settings
@@ -65,15 +65,12 @@ class BackupNode:
 
     # Adoption by a restarted worker.
 
-    async def after_adopt(self, server_id: uuid.UUID, directory: ServerDirectory) -> None:
+    async def after_adopt(self, server_id: uuid.UUID) -> None:
         """A predecessor killed while saving was off: turn it back on, end its backups failed."""
-        if await asyncio.to_thread(directory.has_private, MARKER):
-            try:
-                await asyncio.to_thread(write_console, directory, "save-on")
-                log.warning("autosave_resumed_after_interrupted_backup", server_id=str(server_id))
-            except (ConsoleUnavailable, OSError) as exc:
-                log.warning("autosave_not_resumed", server_id=str(server_id), error=str(exc))
-            await asyncio.to_thread(directory.remove_private, MARKER)
+        if await self._servers.marked(server_id, MARKER):
+            await self._servers.send(server_id, "save-on")
+            log.warning("autosave_resumed_after_interrupted_backup", server_id=str(server_id))
+            await self._servers.unmark(server_id, MARKER)
         failed = await self._bus.handle(
             FailInterruptedBackups(node=None, server_id=server_id, reason=INTERRUPTED)
         )
@@ -82,7 +79,7 @@ class BackupNode:
 
     # Backups.
 
-    async def backup(self, supervisor: Any, backup_id: uuid.UUID) -> None:
+    async def backup(self, backup_id: uuid.UUID) -> None:
         try:
             backup = await self._bus.handle(BeginBackupRun(backup_id=backup_id))
         except DomainError as exc:
@@ -99,7 +96,7 @@ class BackupNode:
             return
         self._busy.add(backup.server_id)
         try:
-            await self._take(supervisor, backup)
+            await self._take(backup)
         except DomainError as exc:  # e.g. the server and its backups were deleted meanwhile
             log.warning("backup_outcome_not_recorded", backup_id=str(backup.id), reason=exc.detail)
         except Exception as exc:  # the job host must not be the only witness
@@ -136,14 +133,14 @@ class BackupNode:
                 error=describe(exc),
             )
 
-    async def _take(self, supervisor: Any, backup: Backup) -> bool:
+    async def _take(self, backup: Backup) -> bool:
         """Archive, then record the outcome; True when the backup completed."""
         snapshot = Snapshot()
         async with self._progress.tracking(
             operation_id=backup.id, server_id=backup.server_id, kind="backup"
         ) as tracker:
             try:
-                await self._snapshots.take(supervisor, backup, snapshot, tracker)
+                await self._snapshots.take(self._servers, backup, snapshot, tracker)
             except Exception as exc:  # noqa: BLE001 - every failure ends the backup failed
                 reason = describe(exc)
                 log.warning("backup_failed", backup_id=str(backup.id), reason=reason)
@@ -179,7 +176,6 @@ class BackupNode:
 
     async def restore(
         self,
-        supervisor: Any,
         backup_id: uuid.UUID,
         target_id: uuid.UUID,
         requested_by: uuid.UUID | None,
@@ -194,7 +190,7 @@ class BackupNode:
                 async with self._progress.tracking(
                     operation_id=backup_id, server_id=target_id, kind="restore"
                 ) as tracker:
-                    safety_id = await self._restore(supervisor, backup_id, target_id, tracker)
+                    safety_id = await self._restore(backup_id, target_id, tracker)
             except Exception as exc:  # noqa: BLE001 - any failure is the restore's outcome
                 error = describe(exc)
                 log.warning("restore_failed", backup_id=str(backup_id), reason=error)
@@ -219,12 +215,12 @@ class BackupNode:
             )
 
     async def _restore(
-        self, supervisor: Any, backup_id: uuid.UUID, target_id: uuid.UUID, tracker: Tracker
+        self, backup_id: uuid.UUID, target_id: uuid.UUID, tracker: Tracker
     ) -> uuid.UUID | None:
         backup = await self._bus.handle(GetBackup(actor=None, backup_id=backup_id))
-        directory: ServerDirectory = supervisor.directory(target_id)
-        workspace = RestoreWorkspace(directory.path, backup_id)
-        if await asyncio.to_thread(RestoreWorkspace.recover, directory.path):
+        server_dir = self._servers.path(target_id)
+        workspace = RestoreWorkspace(server_dir, backup_id)
+        if await asyncio.to_thread(RestoreWorkspace.recover, server_dir):
             log.warning("interrupted_restore_undone", server_id=str(target_id))
         try:
             tracker.enter("verifying")
@@ -233,9 +229,11 @@ class BackupNode:
             await asyncio.to_thread(
                 workspace.unpack, backup.compression, self._settings.unpack_limits
             )
+            if await asyncio.to_thread(server_dir.exists):
+                await self._servers.hand_over(target_id, workspace.staging)
             tracker.enter("safety-backup")
-            safety_id = await self._safety_backup(supervisor, target_id, backup.compression)
-            stopped = await self._stop_for_restore(supervisor, target_id, tracker)
+            safety_id = await self._safety_backup(target_id, backup.compression)
+            stopped = await self._stop_for_restore(target_id, tracker)
             try:
                 tracker.enter("swapping")
                 await asyncio.to_thread(workspace.swap)
@@ -243,35 +241,33 @@ class BackupNode:
                 if stopped:
                     tracker.enter("starting")
                     await self._bus.handle(RequestAutomaticStart(server_id=target_id))
-                    await supervisor.start(target_id)
+                    await self._servers.start(target_id)
             return safety_id
         finally:
             await asyncio.to_thread(workspace.clean)
 
     async def _safety_backup(
-        self, supervisor: Any, server_id: uuid.UUID, compression: Compression
+        self, server_id: uuid.UUID, compression: Compression
     ) -> uuid.UUID | None:
-        directory: ServerDirectory = supervisor.directory(server_id)
-        if not await asyncio.to_thread(directory.path.exists):
+        if not await asyncio.to_thread(self._servers.path(server_id).exists):
             return None
         safety = await self._bus.handle(
-            CreateSafetyBackup(server_id=server_id, node=supervisor.node, compression=compression)
+            CreateSafetyBackup(
+                server_id=server_id, node=self._servers.node, compression=compression
+            )
         )
-        if not await self._take(supervisor, safety):
+        if not await self._take(safety):
             raise DomainError("the safety backup of the current state failed; nothing was restored")
         return safety.id
 
-    async def _stop_for_restore(
-        self, supervisor: Any, server_id: uuid.UUID, tracker: Tracker
-    ) -> bool:
-        managed = supervisor.managed.get(server_id)
-        if managed is None:
+    async def _stop_for_restore(self, server_id: uuid.UUID, tracker: Tracker) -> bool:
+        if self._servers.presence(server_id) == "stopped":
             return False
         tracker.enter("stopping")
         await self._bus.handle(RequestMaintenanceStop(server_id=server_id, reason="restore"))
-        await supervisor.stop(server_id)
         try:
-            await asyncio.wait_for(managed.exited.wait(), self._settings.stop_timeout_seconds)
+            return await self._servers.stop_and_wait(
+                server_id, within=self._settings.stop_timeout_seconds
+            )
         except TimeoutError:
             raise DomainError("the server did not stop in time; nothing was restored") from None
-        return True

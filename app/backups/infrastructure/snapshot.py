@@ -8,7 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import structlog
 
@@ -17,8 +17,7 @@ from app.backups.domain.ports import BackupStorage
 from app.backups.infrastructure.archive import copy_tree, write_archive
 from app.backups.infrastructure.progress import Tracker
 from app.backups.infrastructure.unpacking import UnpackLimits
-from app.servers.infrastructure.files import ServerDirectory
-from app.servers.infrastructure.managed import NoAnswer, NotRunningHere
+from app.servers.domain.ports import NoAnswer, NodeServers, NotRunningHere
 from app.shared.domain import DomainError
 
 log = structlog.get_logger(__name__)
@@ -55,21 +54,21 @@ class SnapshotTaker:
         self._settings = settings
 
     async def take(
-        self, supervisor: Any, backup: Backup, snapshot: Snapshot, tracker: Tracker
+        self, servers: NodeServers, backup: Backup, snapshot: Snapshot, tracker: Tracker
     ) -> None:
         server_id = backup.server_id
-        directory: ServerDirectory = supervisor.directory(server_id)
-        managed = supervisor.managed.get(server_id)
-        if managed is not None and (not managed.ready or managed.stop_requested_at is not None):
+        directory = servers.path(server_id)
+        presence = servers.presence(server_id)
+        if presence == "busy":
             raise DomainError("the server is starting or stopping; back it up when it is running")
-        if managed is None:
+        if presence == "stopped":
             tracker.enter("archiving")
-            await self._archive(directory.path, backup, snapshot, tracker)
+            await self._archive(directory, backup, snapshot, tracker)
             return
-        await asyncio.to_thread(directory.write_private, MARKER, str(backup.id).encode())
-        copy = directory.path.parent / f".snapshot-{server_id}-{backup.id.hex[:12]}"
+        await servers.mark(server_id, MARKER, str(backup.id).encode())
+        copy = directory.parent / f".snapshot-{server_id}-{backup.id.hex[:12]}"
         try:
-            await self._consistent(supervisor, backup, directory, copy, snapshot, tracker)
+            await self._consistent(servers, backup, directory, copy, snapshot, tracker)
             if self._settings.snapshot_copy:
                 tracker.enter("archiving")
                 await self._archive(copy, backup, snapshot, tracker)
@@ -78,9 +77,9 @@ class SnapshotTaker:
 
     async def _consistent(
         self,
-        supervisor: Any,
+        servers: NodeServers,
         backup: Backup,
-        directory: ServerDirectory,
+        directory: Path,
         copy: Path,
         snapshot: Snapshot,
         tracker: Tracker,
@@ -90,13 +89,13 @@ class SnapshotTaker:
         saving_off_at = time.monotonic()
         try:
             tracker.enter("saving")
-            await supervisor.converse(
+            await servers.converse(
                 server_id,
                 "save-off",
                 answer=lambda m: "saving is now disabled" in m or "already turned off" in m,
                 within=self._settings.save_timeout_seconds,
             )
-            await supervisor.converse(
+            await servers.converse(
                 server_id,
                 "save-all flush",
                 answer=lambda m: "Saved the game" in m,
@@ -104,18 +103,18 @@ class SnapshotTaker:
             )
             if self._settings.snapshot_copy:
                 tracker.enter("copying")
-                await asyncio.to_thread(copy_tree, directory.path, copy)
+                await asyncio.to_thread(copy_tree, directory, copy)
             else:
                 tracker.enter("archiving")
-                await self._archive(directory.path, backup, snapshot, tracker)
+                await self._archive(directory, backup, snapshot, tracker)
         finally:
-            await self._resume_saving(supervisor, server_id)
+            await self._resume_saving(servers, server_id)
             snapshot.saving_off_ms = int((time.monotonic() - saving_off_at) * 1000)
-            await asyncio.to_thread(directory.remove_private, MARKER)
+            await servers.unmark(server_id, MARKER)
 
-    async def _resume_saving(self, supervisor: Any, server_id: uuid.UUID) -> None:
+    async def _resume_saving(self, servers: NodeServers, server_id: uuid.UUID) -> None:
         try:
-            await supervisor.converse(
+            await servers.converse(
                 server_id,
                 "save-on",
                 answer=lambda m: "saving is now enabled" in m or "already turned on" in m,

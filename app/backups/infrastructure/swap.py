@@ -12,7 +12,6 @@ from app.backups.domain.model import Backup, Compression
 from app.backups.domain.ports import BackupStorage
 from app.backups.infrastructure.archive import extract_archive, verify_archive
 from app.backups.infrastructure.unpacking import UnpackLimits
-from app.servers.infrastructure.sandbox import PRIVATE, give_tree
 
 KEPT = (".mcdash",)  # the worker's console FIFO, log and offsets of the current directory
 
@@ -56,12 +55,7 @@ class RestoreWorkspace:
         (what was unpacked before a refusal is removed by `clean`)."""
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir(mode=0o700)
-        unpacked = extract_archive(self.archive, compression, self.staging, limits=limits)
-        if self.server_dir.exists():
-            owner = self.server_dir.stat()
-            if os.geteuid() == 0 and owner.st_uid != 0:  # the server keeps its own account
-                give_tree(self.staging, (owner.st_uid, owner.st_gid), skip=PRIVATE)
-        return unpacked
+        return extract_archive(self.archive, compression, self.staging, limits=limits)
 
     def swap(self) -> None:
         """Blocking: the staged tree becomes the server directory; on failure nothing changed."""

@@ -1,18 +1,14 @@
-"""Node jobs of the groups context, and how the API asks for them without flooding a queue."""
+"""How the API asks a node to sync a server's ops and whitelist, without flooding its queue."""
 
 from __future__ import annotations
 
 import uuid
 
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
-from rq import get_current_job
 
-from app.groups.infrastructure.sync import AccessSync
-from app.servers.infrastructure.jobs import node_supervisor
-from app.shared.domain import SystemClock
-from app.shared.nodes import NodeJobs
+from app.shared.nodes import NodeJob, NodeJobs
 
-SYNC_JOB = "app.groups.infrastructure.jobs.sync_server_access"
 PENDING_KEY = "groups:sync:{server_id}:{mode}"
 APPLY, CHECK = "apply", "check"
 
@@ -36,7 +32,7 @@ class RedisSyncRequests:
         try:
             await self._nodes.enqueue_job(
                 node,
-                SYNC_JOB,
+                NodeJob.SYNC_ACCESS,
                 str(server_id),
                 mode,
                 priority="low" if check_only else "high",
@@ -48,22 +44,6 @@ class RedisSyncRequests:
             raise
 
 
-def sync_server_access(server_id: str, mode: str = APPLY) -> str:
-    """RQ job: rewrite a server's lists (and tell its JVM) or, in check mode, measure drift."""
-    job = get_current_job()
-    if job is not None:
-        job.connection.delete(PENDING_KEY.format(server_id=server_id, mode=mode))
-    host, supervisor = node_supervisor()
-    sync = AccessSync(supervisor.bus, SystemClock())
-    target = uuid.UUID(server_id)
-    outcome = host.submit(
-        sync.apply(
-            target,
-            supervisor.directory(target).path,
-            console=supervisor,
-            check_only=mode == CHECK,
-        )
-    ).result(timeout=110)
-    if outcome is None:
-        return "server gone"
-    return f"{len(outcome.commands)} commands, {len(outcome.failures)} failures"
+def clear_pending(connection: SyncRedis, server_id: str, mode: str) -> None:
+    """A sync job that starts lets the next change queue another one."""
+    connection.delete(PENDING_KEY.format(server_id=server_id, mode=mode))

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from app.groups.domain.access import OpEntry, WhitelistEntry
-from app.servers.infrastructure.files import write_atomically
+from app.shared.files import read_regular, write_atomically
 
 OPS = "ops.json"
 WHITELIST = "whitelist.json"
+LIST_MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,7 +96,8 @@ def _dump(items: list[dict[str, Any]]) -> bytes:
 
 
 def _read(path: Path) -> bytes:
+    """A link or a special file in the list's place reads as unreadable, never its target."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return b""
+        return read_regular(path, limit=LIST_MAX_BYTES)
+    except OSError:
+        return b"\0"  # not JSON: the file is reported and, unless authoritative, left alone

@@ -33,8 +33,7 @@ from app.groups.infrastructure.listfiles import (
 )
 from app.servers.application.messages import GetServer
 from app.servers.domain.model import Server
-from app.servers.infrastructure.files import ServerDirectory
-from app.servers.infrastructure.managed import NoAnswer, NotRunningHere
+from app.servers.domain.ports import NoAnswer, NotRunningHere
 from app.shared.bus import MessageBus
 from app.shared.domain import Clock, NotFound
 
@@ -63,9 +62,9 @@ class AccessSync:
         self._clock = clock
         self._reply_seconds = reply_seconds
 
-    async def before_launch(self, server: Server, directory: ServerDirectory) -> None:
+    async def before_launch(self, server: Server, directory: Path) -> None:
         """Node hook: the JVM starts with the dashboard's current lists."""
-        outcome = await self.apply(server.id, directory.path, console=None)
+        outcome = await self.apply(server.id, directory, console=None)
         if outcome is not None and outcome.failures:
             log.warning("access_sync_before_launch_failures", failures=list(outcome.failures))
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, Sequence
-from dataclasses import dataclass
-from typing import Protocol, Self
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, Self
 
 from app.servers.domain.model import Server
 from app.shared.domain import DomainEvent
@@ -111,3 +112,75 @@ class RuntimeStore(Protocol):
         self, server_id: uuid.UUID, *, before: str | None, limit: int
     ) -> Sequence[ConsoleEntry]: ...
     async def forget(self, server_id: uuid.UUID) -> None: ...
+
+
+# The node side: what a node's servers offer the node-side code of other contexts (backups take
+# snapshots and restore, groups rewrite ops/whitelist and talk to the console), and the hooks
+# those contexts run around a server's lifecycle. One worker per node implements them.
+
+
+class NotRunningHere(RuntimeError):
+    """The server has no running JVM under this node's supervisor."""
+
+
+class NoAnswer(RuntimeError):
+    """The server did not answer a console command in time."""
+
+
+LaunchHook = Callable[[Server, Path], Awaitable[None]]
+AdoptHook = Callable[[uuid.UUID], Awaitable[None]]
+Presence = Literal["stopped", "running", "busy"]
+
+
+@dataclass
+class NodeHooks:
+    """What other contexts run on a node around the servers' lifecycle.
+
+    before_launch runs after the settings files are written and before the JVM starts (a
+    failure there fails the start), with the server's directory; after_adopt runs for each
+    running server a restarted worker takes over.
+    """
+
+    before_launch: list[LaunchHook] = field(default_factory=list)
+    after_adopt: list[AdoptHook] = field(default_factory=list)
+
+
+class NodeServers(Protocol):
+    """This node's servers, as backups and groups see them on the node."""
+
+    @property
+    def node(self) -> str: ...
+
+    def path(self, server_id: uuid.UUID) -> Path:
+        """The server's directory on this node (it may not exist yet)."""
+        ...
+
+    def presence(self, server_id: uuid.UUID) -> Presence:
+        """`running` once ready, `busy` while starting or stopping, `stopped` otherwise."""
+        ...
+
+    async def converse(
+        self, server_id: uuid.UUID, command: str, *, answer: Callable[[str], bool], within: float
+    ) -> str:
+        """The first console message `answer` accepts after `command` (NotRunningHere, NoAnswer)."""
+        ...
+
+    async def send(self, server_id: uuid.UUID, command: str) -> None: ...
+
+    async def start(self, server_id: uuid.UUID) -> None: ...
+
+    async def stop_and_wait(self, server_id: uuid.UUID, *, within: float) -> bool:
+        """Stop a running server and wait for its exit (TimeoutError); False if none ran."""
+        ...
+
+    async def hand_over(self, server_id: uuid.UUID, tree: Path) -> None:
+        """Give a tree about to become the server's directory to the server's own account."""
+        ...
+
+    async def mark(self, server_id: uuid.UUID, name: str, content: bytes) -> None:
+        """A note in the worker's private directory of the server, out of the server's reach."""
+        ...
+
+    async def unmark(self, server_id: uuid.UUID, name: str) -> None: ...
+
+    async def marked(self, server_id: uuid.UUID, name: str) -> bool: ...

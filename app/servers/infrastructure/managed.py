@@ -1,4 +1,4 @@
-"""What the supervisor knows of one JVM, and what it offers other contexts: hooks, conversations."""
+"""What the supervisor knows of one JVM it watches."""
 
 from __future__ import annotations
 
@@ -6,40 +6,14 @@ import asyncio
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
 
-from app.servers.domain.model import Server
 from app.servers.infrastructure.files import ServerDirectory
 from app.servers.infrastructure.process import ProcessIdentity
-
-
-class NotRunningHere(RuntimeError):
-    """The server has no running JVM under this node's supervisor."""
-
-
-class NoAnswer(RuntimeError):
-    """The server did not answer a console command in time."""
-
-
-LaunchHook = Callable[[Server, ServerDirectory], Awaitable[None]]
-AdoptHook = Callable[[uuid.UUID, ServerDirectory], Awaitable[None]]
-
-
-@dataclass
-class NodeHooks:
-    """What other contexts run on a node around the servers' lifecycle.
-
-    before_launch runs after the settings files are written and before the JVM starts (a
-    failure there fails the start); after_adopt runs for each running server a restarted
-    worker takes over.
-    """
-
-    before_launch: list[LaunchHook] = field(default_factory=list)
-    after_adopt: list[AdoptHook] = field(default_factory=list)
 
 
 @dataclass(eq=False)

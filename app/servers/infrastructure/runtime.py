@@ -15,20 +15,20 @@ from redis.asyncio import Redis
 
 from app.servers.domain.ports import ConsoleEntry, NodeInfo, ServerRuntime
 from app.shared.jobqueue import json_queue
+from app.shared.nodes import PRIORITIES, NodeJob, node_key, queue_names
 
-NODE_KEY = "mcdash:nodes:{node}"
 NODE_CONSOLE_CHANNEL = "node:{node}:console"
 STATUS_KEY = "server:{server_id}:status"
 STATUS_CHANNEL = "server:{server_id}:status"
 CONSOLE_STREAM = "server:{server_id}:console"
 CONSOLE_CHANNEL = "server:{server_id}:console"
-JOB_FUNCTIONS = {
-    "start": "app.servers.infrastructure.jobs.start_server",
-    "stop": "app.servers.infrastructure.jobs.stop_server",
-    "kill": "app.servers.infrastructure.jobs.kill_server",
-    "restart": "app.servers.infrastructure.jobs.restart_server",
-    "sync_files": "app.servers.infrastructure.jobs.sync_server_files",
-    "delete_files": "app.servers.infrastructure.jobs.delete_server_files",
+JOB_OF = {
+    "start": NodeJob.START,
+    "stop": NodeJob.STOP,
+    "kill": NodeJob.KILL,
+    "restart": NodeJob.RESTART,
+    "sync_files": NodeJob.SYNC_FILES,
+    "delete_files": NodeJob.DELETE_FILES,
 }
 _QUEUE_OF = {"sync_files": "low", "delete_files": "low"}
 
@@ -42,16 +42,16 @@ class RedisNodeGateway:
         self._job_ttl = job_ttl
 
     async def is_online(self, node: str) -> bool:
-        return bool(await self._redis.exists(NODE_KEY.format(node=node)))
+        return bool(await self._redis.exists(node_key(node)))
 
     async def node_info(self, node: str) -> dict[str, Any] | None:
-        raw = await self._redis.hgetall(NODE_KEY.format(node=node))
+        raw = await self._redis.hgetall(node_key(node))
         return cast(dict[str, Any], raw) or None
 
     async def enqueue(self, node: str, action: str, server_id: uuid.UUID) -> str:
         return await self.enqueue_job(
             node,
-            JOB_FUNCTIONS[action],
+            JOB_OF[action],
             str(server_id),
             priority=_QUEUE_OF.get(action, "high"),
             description=f"{action} server {server_id}",
@@ -60,18 +60,18 @@ class RedisNodeGateway:
     async def enqueue_job(
         self,
         node: str,
-        function: str,
+        job: NodeJob,
         *args: str,
         priority: str,
         description: str,
         job_timeout: int | None = None,
         job_id: str | None = None,
     ) -> str:
-        """Queue `function` (a dotted path) on the node's high, normal or low queue."""
-        queue = json_queue(f"node:{node}:{priority}", self._sync_redis)
-        job = await asyncio.to_thread(
+        """Queue `job` on the node's high, normal or low queue."""
+        queue = json_queue(queue_names(node)[PRIORITIES.index(priority)], self._sync_redis)
+        queued = await asyncio.to_thread(
             queue.enqueue,
-            function,
+            job.value,
             *args,
             ttl=self._job_ttl,
             result_ttl=3600,
@@ -80,15 +80,15 @@ class RedisNodeGateway:
             job_id=job_id,
             description=description,
         )
-        return str(job.id)
+        return str(queued.id)
 
     async def nodes(self) -> list[NodeInfo]:
         """Every node whose worker's heartbeat is fresh (its record expires otherwise)."""
         found = []
-        async for key in self._redis.scan_iter(match=NODE_KEY.format(node="*"), count=500):
+        async for key in self._redis.scan_iter(match=node_key("*"), count=500):
             record = cast(dict[str, Any], await self._redis.hgetall(key))
             if record:
-                found.append(_node_info(str(key).removeprefix(NODE_KEY.format(node="")), record))
+                found.append(_node_info(str(key).removeprefix(node_key("")), record))
         return found
 
     async def console_listening(self, node: str) -> bool:

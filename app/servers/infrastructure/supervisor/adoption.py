@@ -10,8 +10,9 @@ import structlog
 
 from app.servers.application.messages import ListActiveNodeServers, RecordProcessExit
 from app.servers.domain.model import Server, ServerState
+from app.servers.domain.ports import NodeHooks
 from app.servers.infrastructure.files import ServerDirectory
-from app.servers.infrastructure.managed import Managed, NodeHooks
+from app.servers.infrastructure.managed import Managed
 from app.servers.infrastructure.process import ProcessIdentity, find_jvm, is_alive
 from app.servers.infrastructure.supervisor.tail import saved_offset
 from app.shared.bus import MessageBus
@@ -37,7 +38,7 @@ async def adopt(
             if is_alive(identity):
                 managed[server.id] = _watched(server, identity, here)
                 log.info("server_adopted", server_id=str(server.id), pid=server.pid)
-                await _after_adopt(hooks, server.id, here)
+                await _after_adopt(hooks, server.id)
                 continue
             await settle(server.id, here)
         elif server.state is ServerState.STOPPING:
@@ -64,9 +65,9 @@ def _watched(server: Server, identity: ProcessIdentity, directory: ServerDirecto
     return managed
 
 
-async def _after_adopt(hooks: NodeHooks, server_id: uuid.UUID, directory: ServerDirectory) -> None:
+async def _after_adopt(hooks: NodeHooks, server_id: uuid.UUID) -> None:
     for hook in hooks.after_adopt:
         try:
-            await hook(server_id, directory)
+            await hook(server_id)
         except Exception:
             log.exception("after_adopt_hook_failed", server_id=str(server_id))

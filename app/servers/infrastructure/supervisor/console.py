@@ -11,7 +11,8 @@ from collections.abc import Callable
 import structlog
 from redis.asyncio import Redis
 
-from app.servers.infrastructure.managed import Managed, NoAnswer, NotRunningHere
+from app.servers.domain.ports import NoAnswer, NotRunningHere
+from app.servers.infrastructure.managed import Managed
 from app.servers.infrastructure.process import ConsoleUnavailable, write_console
 from app.servers.infrastructure.runtime import NODE_CONSOLE_CHANNEL
 from app.servers.infrastructure.supervisor.tail import FAST_WINDOW

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import structlog
 from redis.asyncio import Redis
 
 from app.servers.application.messages import GetServer
+from app.servers.domain.ports import NodeHooks, Presence
 from app.servers.infrastructure.catalog import VersionCatalog
 from app.servers.infrastructure.files import ServerDirectory
 from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntimes
-from app.servers.infrastructure.managed import Managed, NodeHooks
-from app.servers.infrastructure.sandbox import Isolation
+from app.servers.infrastructure.managed import Managed
+from app.servers.infrastructure.sandbox import PRIVATE, Isolation, give_tree
 from app.servers.infrastructure.supervisor.adoption import adopt
 from app.servers.infrastructure.supervisor.console import Console
 from app.servers.infrastructure.supervisor.exits import Exits
@@ -156,6 +159,43 @@ class Supervisor:
 
     async def send(self, server_id: uuid.UUID, command: str) -> None:
         await self._console.send(server_id, command)
+
+    # NodeServers: what backups and groups use of this node's servers.
+
+    def path(self, server_id: uuid.UUID) -> Path:
+        return self.directory(server_id).path
+
+    def presence(self, server_id: uuid.UUID) -> Presence:
+        managed = self._managed.get(server_id)
+        if managed is None:
+            return "stopped"
+        return "running" if managed.ready and managed.stop_requested_at is None else "busy"
+
+    async def stop_and_wait(self, server_id: uuid.UUID, *, within: float) -> bool:
+        managed = self._managed.get(server_id)
+        if managed is None:
+            return False
+        await self.stop(server_id)
+        async with asyncio.timeout(within):
+            await managed.exited.wait()
+        return True
+
+    async def hand_over(self, server_id: uuid.UUID, tree: Path) -> None:
+        await asyncio.to_thread(self._hand_over, server_id, tree)
+
+    def _hand_over(self, server_id: uuid.UUID, tree: Path) -> None:
+        owner = self.path(server_id).stat()
+        if os.geteuid() == 0 and owner.st_uid != 0:  # the server keeps its own account
+            give_tree(tree, (owner.st_uid, owner.st_gid), skip=PRIVATE)
+
+    async def mark(self, server_id: uuid.UUID, name: str, content: bytes) -> None:
+        await asyncio.to_thread(self.directory(server_id).write_private, name, content)
+
+    async def unmark(self, server_id: uuid.UUID, name: str) -> None:
+        await asyncio.to_thread(self.directory(server_id).remove_private, name)
+
+    async def marked(self, server_id: uuid.UUID, name: str) -> bool:
+        return await asyncio.to_thread(self.directory(server_id).has_private, name)
 
     async def converse(
         self,

@@ -17,9 +17,9 @@ from app.servers.application.messages import (
     RecordStartFailure,
     RequestAutomaticStart,
 )
-from app.servers.domain.ports import ServerRuntime
+from app.servers.domain.ports import NotRunningHere, ServerRuntime
 from app.servers.infrastructure.files import ServerDirectory
-from app.servers.infrastructure.managed import Managed, NotRunningHere
+from app.servers.infrastructure.managed import Managed
 from app.servers.infrastructure.process import is_alive, read_exit_code
 from app.servers.infrastructure.supervisor.status import Sampler
 from app.servers.infrastructure.supervisor.tail import ConsoleTail

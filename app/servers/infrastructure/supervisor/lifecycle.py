@@ -19,11 +19,12 @@ from app.servers.application.messages import (
     RequestAutomaticStart,
 )
 from app.servers.domain.model import Server, ServerState, ServerType
+from app.servers.domain.ports import NodeHooks
 from app.servers.infrastructure.catalog import VersionCatalog, required_java_major
 from app.servers.infrastructure.files import ServerDirectory
 from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntime, JavaRuntimes
-from app.servers.infrastructure.managed import Managed, NodeHooks
+from app.servers.infrastructure.managed import Managed
 from app.servers.infrastructure.process import (
     ConsoleUnavailable,
     launch,
@@ -180,5 +181,5 @@ class Lifecycle:
         )
         await asyncio.to_thread(directory.install_jar, jar)
         for hook in self._hooks.before_launch:
-            await hook(server, directory)
+            await hook(server, directory.path)
         return account
