@@ -161,6 +161,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         env["MCDASH_DATABASE_URL"] = settings.database_url or embedded.start_postgres()
         env["MCDASH_REDIS_URL"] = settings.redis_url or embedded.start_redis()
         settings.jwt_key()
+        settings.node_key()
         upgrade(env["MCDASH_DATABASE_URL"])
         children = {
             "api": ["api", "--host", settings.host, "--port", str(settings.port)],

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 
+from app.agent import AgentServer, advertised_url, build_agent, listen_socket
 from app.backups import module as backups
 from app.backups.infrastructure.node import BackupNode
 from app.bootstrap import Container, bootstrap
@@ -37,6 +38,7 @@ class NodeRuntime:
     supervisor: Supervisor
     backups: BackupNode
     access: AccessSync
+    agent: AgentServer
 
 
 def build_node(settings: Settings, node: str, isolation: Isolation) -> NodeRuntime:
@@ -58,8 +60,15 @@ def build_node(settings: Settings, node: str, isolation: Isolation) -> NodeRunti
     access = groups.node_sync(container.infra)
     servers.hooks.before_launch.append(access.before_launch)
     servers.hooks.after_adopt.append(runner.after_adopt)
+    sock = listen_socket(settings.node_listen)
+    agent = AgentServer(build_agent(settings, node), sock, advertised_url(settings, sock))
     return NodeRuntime(
-        node=node, container=container, supervisor=supervisor, backups=runner, access=access
+        node=node,
+        container=container,
+        supervisor=supervisor,
+        backups=runner,
+        access=access,
+        agent=agent,
     )
 
 
@@ -98,6 +107,7 @@ class NodeHost:
         try:
             runtime = build_node(self._settings, self._node, self._isolation)
             self._runtime = runtime
+            runtime.agent.start()
             self._task = asyncio.create_task(runtime.supervisor.run())
             await asyncio.sleep(0)
             self._ready.set()
@@ -110,6 +120,7 @@ class NodeHost:
             log.exception("node_runtime_crashed")
         finally:
             if runtime is not None:
+                await runtime.agent.stop()
                 await runtime.container.close()
 
     def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:

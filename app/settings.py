@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     # The node agent: the worker's internal HTTP API, through which the API reaches a server's
     # disk. It listens on MCDASH_NODE_LISTEN (host:port) and advertises MCDASH_NODE_URL (default:
     # http://<listen>); the API signs each request with MCDASH_NODE_SECRET (generated into
-    # <data dir>/node.secret by `mcdash up` when unset).
+    # <data dir>/node.key when unset, which is all `mcdash up` needs: one data directory).
     node_listen: str = Field(default="127.0.0.1:8765", pattern=r"^[^\s:/]+:\d{1,5}$")
     node_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
     node_secret: SecretStr | None = None
@@ -274,6 +274,14 @@ class Settings(BaseSettings):
         if self.jwt_secret is not None:
             return self.jwt_secret.get_secret_value()
         key_file = self.resolved_data_dir / "jwt.key"
+        return refuse_weak_secret(str(key_file), read_or_create_secret(key_file))
+
+    def node_key(self) -> str:
+        """The secret node tokens are signed with; like the JWT key, a per-data-dir one is
+        created when none is configured (what `mcdash up` runs on: one data directory)."""
+        if self.node_secret is not None:
+            return self.node_secret.get_secret_value()
+        key_file = self.resolved_data_dir / "node.key"
         return refuse_weak_secret(str(key_file), read_or_create_secret(key_file))
 
 

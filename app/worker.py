@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 import json
 import os
+import shutil
 import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 import structlog
@@ -18,11 +24,15 @@ from app.settings import Settings
 from app.shared.jobqueue import SERIALIZER, job_class, json_queue
 from app.shared.nodes import NodeJob, node_key, queue_names
 
+if TYPE_CHECKING:
+    from app.node import NodeHost
+
 log = structlog.get_logger(__name__)
 
 
 class NodeHeartbeat(threading.Thread):
-    """Refreshes the node's record every few seconds; it expires when the worker is gone."""
+    """Refreshes the node's record every few seconds; it expires when the worker is gone. The
+    record says where the node's agent listens and what the node can still take."""
 
     def __init__(
         self,
@@ -30,19 +40,15 @@ class NodeHeartbeat(threading.Thread):
         node: str,
         *,
         interval: float,
-        java: list[dict[str, object]],
-        isolation: dict[str, object],
+        static: dict[str, str | int],
+        load: Callable[[], dict[str, int]],
     ) -> None:
         super().__init__(name=f"heartbeat-{node}", daemon=True)
         self._redis = redis
         self._node = node
         self._interval = interval
-        self._static: dict[str, str | int] = {
-            "java": json.dumps(java),
-            "isolation": json.dumps(isolation),
-            "cpu_count": psutil.cpu_count() or 1,
-            "memory_total": psutil.virtual_memory().total,
-        }
+        self._static = static
+        self._load = load
         self._stopped = threading.Event()
 
     def beat(self) -> None:
@@ -52,6 +58,7 @@ class NodeHeartbeat(threading.Thread):
             "host": socket.gethostname(),
             "last_seen": time.time(),
             **self._static,
+            **self._load(),
         }
         self._redis.hset(key, mapping=record)  # type: ignore[arg-type]
         self._redis.expire(key, int(self._interval * 3) + 1)
@@ -66,6 +73,39 @@ class NodeHeartbeat(threading.Thread):
     def stop(self) -> None:
         self._stopped.set()
         self._redis.delete(node_key(self._node))
+
+
+def node_record(
+    settings: Settings, *, url: str, java: list[dict[str, object]], isolation: dict[str, object]
+) -> dict[str, str | int]:
+    """What does not change while the worker runs."""
+    return {
+        "url": url,
+        "version": _version(),
+        "java": json.dumps(java),
+        "isolation": json.dumps(isolation),
+        "cpu_count": psutil.cpu_count() or 1,
+        "memory_total": psutil.virtual_memory().total,
+        "port_range_start": settings.server_port_range_start,
+        "port_range_end": settings.server_port_range_end,
+    }
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("mcdash")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _load(host: NodeHost, data_dir: Path) -> Callable[[], dict[str, int]]:
+    def load() -> dict[str, int]:
+        found = {"disk_free": shutil.disk_usage(data_dir).free}
+        with contextlib.suppress(RuntimeError):  # the runtime stopping, or a change midway
+            found.update(host.runtime.supervisor.load())
+        return found
+
+    return load
 
 
 def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
@@ -102,14 +142,16 @@ def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
         passthrough=settings.server_env_passthrough,
     )
     host = NodeHost(settings, node, isolation)
-    host.start()
+    runtime = host.start()
     node_jobs.attach(host)
     heartbeat = NodeHeartbeat(
         redis,
         node,
         interval=settings.worker_heartbeat_seconds,
-        java=java,
-        isolation=isolation.describe(),
+        static=node_record(
+            settings, url=runtime.agent.url, java=java, isolation=isolation.describe()
+        ),
+        load=_load(host, settings.resolved_data_dir),
     )
     heartbeat.beat()
     heartbeat.start()

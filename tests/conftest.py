@@ -20,6 +20,7 @@ from app.main import create_app
 from app.settings import Settings
 from app.shared.db import metadata
 from app.shared.migrations import upgrade
+from tests.agent import in_process
 from tests.s3 import moto_s3  # noqa: F401 - the S3 server fixture of the backup tests
 from tests.services import (
     Services,
@@ -109,8 +110,9 @@ async def clean(database_url: str, redis_url: str) -> None:
 
 @pytest.fixture
 async def app(settings: Settings, clean: None) -> AsyncIterator[FastAPI]:
+    """The API in process; node `local` is a real agent over this test's data directory."""
     application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with in_process(application):
         yield application
 
 

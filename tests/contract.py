@@ -7,6 +7,7 @@ user), or for operations that destroy or lock what they touch, ones made for tha
 
 from __future__ import annotations
 
+import asyncio
 import io
 import socket
 import tarfile
@@ -20,7 +21,10 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
+from app.settings import Settings
+from tests.agent import advertise, running_agent
 from tests.conftest import PASSWORD
 from tests.upstream import VANILLA_JAR
 
@@ -33,10 +37,21 @@ def closed_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: FastAPI) -> Iterator[str]:
+def serve_in_thread(app: FastAPI, settings: Settings) -> Iterator[str]:
+    """The API on a real uvicorn, with node `local` online: its agent served on the same loop."""
     config = uvicorn.Config(app, host="127.0.0.1", port=closed_port(), log_level="warning")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+
+    async def serve() -> None:
+        async with running_agent(settings) as agent_url:
+            redis = Redis.from_url(settings.require_redis_url())
+            try:
+                await advertise(redis, settings, "local", agent_url)
+            finally:
+                await redis.aclose()
+            await server.serve()
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:

@@ -10,9 +10,13 @@ from app.files.application import handlers, queries, transfers
 from app.files.application import messages as m
 from app.files.application.history import FileLimits
 from app.files.domain import events
+from app.files.infrastructure.pending import PendingUploads
+from app.files.infrastructure.remote import AgentFileStore
 from app.files.infrastructure.repositories import SqlFilesUnitOfWork
 from app.files.infrastructure.servers import BusServers
 from app.files.infrastructure.store import LocalFileStore
+from app.settings import Settings
+from app.shared.agent import NodeTokens
 from app.shared.infrastructure import Infrastructure
 from app.shared.wiring import Handlers
 
@@ -39,9 +43,7 @@ def wire(infra: Infrastructure, **overrides: Any) -> dict[str, Any]:
     settings = infra.settings
     return {
         "uow": infra.unit_of_work(SqlFilesUnitOfWork),
-        "store": LocalFileStore(
-            settings.resolved_data_dir / "servers", text_max_bytes=settings.file_edit_max_bytes
-        ),
+        "store": AgentFileStore(infra.agents),
         "servers": BusServers(infra.bus),
         "clock": infra.clock,
         "limits": FileLimits(
@@ -51,6 +53,33 @@ def wire(infra: Infrastructure, **overrides: Any) -> dict[str, Any]:
         ),
         **overrides,
     }
+
+
+def node_store(settings: Settings) -> LocalFileStore:
+    """A node's own view of its servers' directories."""
+    return LocalFileStore(
+        settings.resolved_data_dir / "servers", text_max_bytes=settings.file_edit_max_bytes
+    )
+
+
+def node_routers(settings: Settings, tokens: NodeTokens, node: str) -> list[APIRouter]:
+    """The routes this context adds to a node's agent; uploads a dead worker cut short are
+    cleared first."""
+    from app.files.api.agent import agent_router
+
+    store = node_store(settings)
+    uploads = PendingUploads(settings.resolved_data_dir / "agent" / "uploads", store)
+    uploads.recover()
+    return [
+        agent_router(
+            store,
+            uploads,
+            tokens,
+            node,
+            edit_max_bytes=settings.file_edit_max_bytes,
+            upload_max_bytes=settings.file_upload_max_bytes,
+        )
+    ]
 
 
 def routers() -> list[APIRouter]:

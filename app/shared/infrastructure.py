@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.settings import Settings
+from app.shared.agent import AgentClient, NodeTokens, RedisNodeDirectory
 from app.shared.bus import MessageBus
 from app.shared.cache import CacheService
 from app.shared.db import ReadPool, create_engine, create_read_engine
@@ -44,6 +45,7 @@ class Infrastructure:
     bus: MessageBus
     codec: EventCodec
     relay: EventRelay
+    agents: AgentClient
 
     @classmethod
     def build(
@@ -82,6 +84,11 @@ class Infrastructure:
                 max_attempts=settings.relay_max_attempts,
                 retry_seconds=settings.relay_retry_seconds,
             ),
+            agents=AgentClient(
+                RedisNodeDirectory(redis),
+                NodeTokens(settings.node_key(), ttl=settings.node_token_ttl_seconds),
+                timeout=settings.node_request_timeout_seconds,
+            ),
         )
 
     def unit_of_work(self, uow_class: UowClass) -> Callable[[], Any]:
@@ -90,6 +97,7 @@ class Infrastructure:
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.agents.close()
         await self.redis.aclose()
         self.sync_redis.close()
         await self.engine.dispose()

@@ -19,8 +19,10 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from redis import Redis
 from websockets.asyncio.client import connect
 
+from app.shared.nodes import node_key
 from tests.fake_server.build import build_fake_jar
 
 
@@ -88,6 +90,8 @@ def stack_env(settings, clean) -> dict[str, str]:
         "MCDASH_SERVER_STOP_TIMEOUT_SECONDS": "5",
         "MCDASH_SERVER_TERM_TIMEOUT_SECONDS": "3",
         "MCDASH_WORKER_HEARTBEAT_SECONDS": "1",
+        # Each worker's node agent on a port of its own; the API reads it from the node record.
+        "MCDASH_NODE_LISTEN": "127.0.0.1:0",
         "MCDASH_LOG_LEVEL": "INFO",
         "FAKE_MC_STARTUP_MS": "200",
         # Game servers get an allowlisted environment: the fake's settings must be let through.
@@ -118,6 +122,7 @@ def start_worker(stack_env, tmp_path) -> Iterator[Callable[..., Worker]]:
             )
         worker = Worker(process=proc, log_path=log_path)
         started.append(worker)
+        _wait_for_agent(worker, stack_env["MCDASH_REDIS_URL"], node)
         return worker
 
     yield start
@@ -129,6 +134,33 @@ def start_worker(stack_env, tmp_path) -> Iterator[Callable[..., Worker]]:
             except subprocess.TimeoutExpired:
                 worker.process.kill()
     _kill_game_servers(Path(stack_env["MCDASH_DATA_DIR"]))
+
+
+def _wait_for_agent(worker: Worker, redis_url: str, node: str, timeout: float = 60) -> None:
+    """Until this worker's agent listens on the URL its node record names: the API reaches a
+    node through that record, so a test's first file or backup call must not find it missing."""
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if worker.process.poll() is not None:
+                pytest.fail(f"worker exited: {worker.log_path.read_text()[-4000:]}")
+            url = redis.hget(node_key(node), "url") or ""
+            port = url.rsplit(":", 1)[-1].rstrip("/")
+            try:
+                listening = {
+                    c.laddr.port
+                    for c in psutil.Process(worker.process.pid).net_connections("tcp")
+                    if c.status == psutil.CONN_LISTEN
+                }
+            except psutil.Error:
+                listening = set()
+            if port.isdigit() and int(port) in listening:
+                return
+            time.sleep(0.1)
+    finally:
+        redis.close()
+    pytest.fail(f"worker's agent never advertised: {worker.log_path.read_text()[-4000:]}")
 
 
 def _kill_game_servers(data_dir: Path) -> None:

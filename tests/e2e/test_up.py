@@ -22,6 +22,8 @@ pytestmark = pytest.mark.e2e
 def start_up(data_dir: Path, **settings: str) -> tuple[subprocess.Popen[str], str]:
     """`mcdash up` with nothing configured but `settings` (MCDASH_ names); and its URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCDASH_")}
+    # The node agent's default port, 8765, would be shared by the runs on other test workers.
+    env["MCDASH_NODE_LISTEN"] = "127.0.0.1:0"
     env.update(settings)
     port = free_port()
     proc = subprocess.Popen(

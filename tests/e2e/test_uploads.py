@@ -50,7 +50,10 @@ def curl(*args: str) -> tuple[int, str]:
     return int(done.stdout), done.stderr
 
 
-async def test_file_manager_upload_from_curl_and_httpx(dashboard, stack_env, tmp_path):
+async def test_file_manager_upload_from_curl_and_httpx(
+    dashboard, start_worker, stack_env, tmp_path
+):
+    start_worker()
     sid = await new_server(dashboard)
     server_dir = Path(stack_env["MCDASH_DATA_DIR"]) / "servers" / sid
     url = f"{dashboard.url}/api/v2/servers/{sid}/files/upload?path=config"

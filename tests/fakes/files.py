@@ -16,10 +16,11 @@ from app.files.domain.model import (
     FileState,
     FileVersion,
     Outcome,
+    PreconditionFailed,
     looks_like_text,
 )
 from app.files.domain.paths import CONTROL_DIRECTORY, TEMP_PREFIX, FilePath, PathForbidden
-from app.files.domain.ports import Download, FileEntry
+from app.files.domain.ports import Download, FileEntry, ServerAccess
 from app.shared.domain import DomainEvent, Page
 from tests.fakes.core import FakeEventLog, FakeUnitOfWork, conflict
 from tests.fakes.database import FakeDatabase
@@ -241,8 +242,9 @@ class FakeFileStore:
     # FileStore
 
     async def listing(
-        self, server_id: uuid.UUID, path: FilePath, *, page: int, limit: int
+        self, server: ServerAccess, path: FilePath, *, page: int, limit: int
     ) -> Page[FileEntry]:
+        server_id = server.server_id
         if path.is_root and server_id not in self.trees:
             return Page(items=[], total=0, page=page, limit=limit)
         tree, key = self._directory(server_id, path)
@@ -270,7 +272,8 @@ class FakeFileStore:
         ]
         return Page(items=items, total=len(found), page=page, limit=limit)
 
-    async def state(self, server_id: uuid.UUID, path: FilePath, *, keep: int) -> FileState:
+    async def state(self, server: ServerAccess, path: FilePath, *, keep: int) -> FileState:
+        server_id = server.server_id
         if server_id not in self.trees:
             return FileState(exists=False)
         try:
@@ -279,14 +282,27 @@ class FakeFileStore:
             return FileState(exists=False)
         return self._state(tree.get(key), path, keep)
 
-    async def write(self, server_id: uuid.UUID, path: FilePath, content: bytes) -> FileState:
+    async def write(
+        self,
+        server: ServerAccess,
+        path: FilePath,
+        content: bytes,
+        *,
+        expected: FileState | None = None,
+    ) -> FileState:
+        server_id = server.server_id
+        if expected is not None:
+            now = await self.state(server, path, keep=0)
+            if (now.exists, now.sha256) != (expected.exists, expected.sha256):
+                raise PreconditionFailed(f"{path} changed while it was saved", path=str(path))
         tree, key = self._locate(server_id, path, create=True, write=True)
         if isinstance(tree.get(key), Directory):
             raise FileConflict(f"{path} is a directory", path=str(path))
         tree[key] = content
         return self._state(content, path, len(content))
 
-    async def delete(self, server_id: uuid.UUID, path: FilePath, *, recursive: bool) -> None:
+    async def delete(self, server: ServerAccess, path: FilePath, *, recursive: bool) -> None:
+        server_id = server.server_id
         tree, key = self._locate(server_id, path, write=True)
         node = tree.get(key)
         if node is None:
@@ -299,26 +315,31 @@ class FakeFileStore:
         for name in (key, *inside):
             del tree[name]
 
-    async def is_directory(self, server_id: uuid.UUID, path: FilePath) -> bool:
+    async def is_directory(self, server: ServerAccess, path: FilePath) -> bool:
+        server_id = server.server_id
         tree, key = self._locate(server_id, path)
         return isinstance(tree.get(key), Directory)
 
-    async def resolve(self, server_id: uuid.UUID, path: FilePath) -> FilePath:
+    async def resolve(self, server: ServerAccess, path: FilePath) -> FilePath:
+        server_id = server.server_id
         if server_id not in self.trees:
             return path
         return self._resolve(self.trees[server_id], path)
 
-    async def holds_jar(self, server_id: uuid.UUID, path: FilePath) -> bool:
+    async def holds_jar(self, server: ServerAccess, path: FilePath) -> bool:
+        server_id = server.server_id
         tree, key = self._directory(server_id, path)
         return any(name.casefold().endswith(".jar") for name in self._below(tree, key))
 
-    async def mkdir(self, server_id: uuid.UUID, path: FilePath) -> None:
+    async def mkdir(self, server: ServerAccess, path: FilePath) -> None:
+        server_id = server.server_id
         tree, key = self._locate(server_id, path, create=True, write=True)
         if key in tree:
             raise FileConflict(f"{path} already exists", path=str(path))
         tree[key] = DIRECTORY
 
-    async def move(self, server_id: uuid.UUID, source: FilePath, target: FilePath) -> None:
+    async def move(self, server: ServerAccess, source: FilePath, target: FilePath) -> None:
+        server_id = server.server_id
         tree, old = self._locate(server_id, source, write=True)
         if old not in tree:
             raise FileMissing(f"{source} does not exist", path=str(source))
@@ -328,7 +349,8 @@ class FakeFileStore:
         for name in [old, *(n for n in self._below(tree, old) if n != old)]:
             tree[new + name.removeprefix(old)] = tree.pop(name)
 
-    async def download(self, server_id: uuid.UUID, path: FilePath) -> Download:
+    async def download(self, server: ServerAccess, path: FilePath) -> Download:
+        server_id = server.server_id
         tree, key = self._locate(server_id, path)
         node = tree.get(key)
         if node is None:
@@ -337,7 +359,8 @@ class FakeFileStore:
             raise FileConflict(f"{path} is a directory", path=str(path))
         return Download(name=path.name, size=len(node), sha256=None, chunks=_chunks(node))
 
-    async def upload(self, server_id: uuid.UUID, path: FilePath) -> FakeUploadSink:
+    async def upload(self, server: ServerAccess, path: FilePath) -> FakeUploadSink:
+        server_id = server.server_id
         tree, key = self._locate(server_id, path, create=True, write=True)
         if isinstance(tree.get(key), Directory):
             raise FileConflict(f"{path} is a directory", path=str(path))

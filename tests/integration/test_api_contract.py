@@ -76,7 +76,7 @@ async def contract(database_url, redis_url, tmp_path_factory):
         server_port_range_start=20000,  # the fresh servers of FRESH each take a port
         server_port_range_end=40000,
     )
-    with serve_in_thread(create_app(configured)) as url:
+    with serve_in_thread(create_app(configured), configured) as url:
         run = Contract(url=url, seeds=Seeds(url))
         yield run
     print(f"\ncontract run: {run.calls.total()} requests, statuses {sorted(run.statuses.items())}")

@@ -36,7 +36,7 @@ def fresh_install(settings, clean):
                 "mojang_profile_api_url": upstream.base,
             }
         )
-        with serve_in_thread(create_app(configured)) as url:
+        with serve_in_thread(create_app(configured), configured) as url:
             yield url
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from app.main import create_app
+from tests.agent import in_process
 from tests.conftest import bearer, login, register
 
 BASE_PORT = 42000 + (uuid.uuid4().int % 500) * 10
@@ -22,7 +23,7 @@ async def api(settings, clean):
         update={"server_port_range_start": BASE_PORT, "server_port_range_end": BASE_PORT + 9}
     )
     app = create_app(configured)
-    async with app.router.lifespan_context(app):
+    async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             await register(http, "admin1")

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from app.main import create_app
+from tests.agent import in_process
 from tests.conftest import bearer, login, register
 from tests.integration.test_auth_api import assert_problem
 from tests.upstream import VANILLA_JAR
@@ -90,7 +91,7 @@ class Stack:
 async def running(settings, **overrides) -> AsyncIterator[Stack]:
     configured = settings.model_copy(update=overrides)
     app = create_app(configured)
-    async with app.router.lifespan_context(app):
+    async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             await register(http, "admin1")

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from app.main import create_app
+from tests.agent import in_process
 from tests.conftest import bearer, login, register
 
 BASE_PORT = 42000 + (uuid.uuid4().int % 400) * 20
@@ -26,7 +27,7 @@ async def api(settings, clean, db):
         }
     )
     app = create_app(configured)
-    async with app.router.lifespan_context(app):
+    async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             await register(http, "admin1")

@@ -10,6 +10,7 @@ import pytest
 
 from app.groups.domain.model import offline_uuid
 from app.main import create_app
+from tests.agent import in_process
 from tests.conftest import bearer, login, register
 from tests.integration.test_auth_api import assert_problem
 from tests.upstream import serve_upstream
@@ -43,7 +44,7 @@ async def make_api(settings, upstream_base: str):
 @pytest.fixture
 async def api(settings, clean, upstream):
     app = await make_api(settings, upstream.base)
-    async with app.router.lifespan_context(app):
+    async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             await register(http, "admin1")
@@ -271,7 +272,7 @@ async def test_mojang_down_is_503(settings, clean):
     with serve_upstream() as dead:
         base = dead.base
     app = await make_api(settings, base)
-    async with app.router.lifespan_context(app):
+    async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             await register(http, "admin1")

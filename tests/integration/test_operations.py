@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from app.main import create_app
+from tests.agent import in_process
 from tests.integration.test_auth_api import assert_problem
 
 pytestmark = pytest.mark.usefixtures("clean")
@@ -77,7 +78,7 @@ async def test_unknown_route_and_method_are_problems(client):
 async def test_auth_rate_limit_answers_429_with_retry_after(settings, clean):
     limited = settings.model_copy(update={"rate_limit_auth": "3/minute"})
     app = create_app(limited)
-    async with app.router.lifespan_context(app):
+    async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             statuses = []

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from app.main import create_app
 from app.users.infrastructure.security import derive_key
+from tests.agent import in_process
 from tests.conftest import bearer, login, register
 from tests.integration.test_auth_api import SECRET, assert_problem
 
@@ -100,7 +101,7 @@ async def test_a_forged_entry_cannot_revive_a_deactivated_user(client, redis):
 async def no_relay_client(settings, clean):
     """An API whose event relay never runs: only the command handlers can clear the cache."""
     app = create_app(settings.model_copy(update={"relay_enabled": False}))
-    async with app.router.lifespan_context(app):
+    async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             yield http

@@ -12,6 +12,7 @@ import pytest
 
 from app import cli
 from app.main import create_app
+from tests.agent import in_process
 from tests.conftest import PASSWORD, bearer, login, register
 from tests.integration.test_auth_api import assert_problem
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("clean")
 @asynccontextmanager
 async def api(settings, **overrides) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings.model_copy(update=overrides))
-    async with app.router.lifespan_context(app):
+    async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             yield http

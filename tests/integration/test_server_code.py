@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from app.main import create_app
+from tests.agent import in_process
 from tests.conftest import bearer, login, register
 from tests.integration.test_auth_api import assert_problem
 from tests.upstream import VANILLA_JAR
@@ -34,7 +35,7 @@ class Api:
 @contextlib.asynccontextmanager
 async def running(settings, *, users_install_code: bool) -> AsyncIterator[Api]:
     app = create_app(settings.model_copy(update={"users_install_code": users_install_code}))
-    async with app.router.lifespan_context(app):
+    async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             await register(http, "admin1")

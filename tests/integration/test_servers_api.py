@@ -15,6 +15,7 @@ from app.servers.application.messages import (
     RecordProcessLaunched,
     RecordServerReady,
 )
+from tests.agent import in_process
 from tests.conftest import bearer, login, register
 from tests.integration.test_auth_api import assert_problem
 from tests.upstream import serve_upstream
@@ -40,7 +41,7 @@ async def api(settings, clean, upstream):
         }
     )
     app = create_app(configured)
-    async with app.router.lifespan_context(app):
+    async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             await register(http, "admin1")
@@ -174,7 +175,8 @@ async def test_a_user_may_use_the_whole_range_and_the_limit(api):
     ids=["port-above-range", "port-1024", "memory-32768"],
 )
 async def test_an_admin_may_leave_the_range_and_go_up_to_the_hard_maximum(api, field, value):
-    http, _, users = api
+    http, app, users = api
+    await app.state.container.redis.hset("mcdash:nodes:local", "memory_total", 64 * 1024**3)
     other = value + 1 if field == "port" else value
 
     created = await create(http, users["admin"], **{field: value})
@@ -215,7 +217,9 @@ async def test_nobody_gets_a_heap_larger_than_the_nodes_memory(api, role, memory
 )
 async def test_without_a_known_node_memory_only_the_limits_apply(api, record):
     http, app, users = api
-    if record is not None:
+    if record is None:
+        await app.state.container.redis.delete("mcdash:nodes:local")
+    else:
         await app.state.container.redis.hset("mcdash:nodes:local", "memory_total", record)
 
     created = await create(http, users["admin"], memory_mb=32768)
@@ -263,7 +267,8 @@ async def test_list_filters_and_pages(api):
 
 
 async def test_lifecycle_rules_without_a_worker(api, db):
-    http, _, users = api
+    http, app, users = api
+    await app.state.container.redis.delete("mcdash:nodes:local")
     owner = users["owner"]
     server = (await create(http, owner)).json()
     sid = server["id"]
@@ -341,7 +346,7 @@ async def test_console_allowlist_setting_refuses_other_verbs(settings, clean):
     app = create_app(
         settings.model_copy(update={"console_allowed_verbs": ["say", "list", "return"]})
     )
-    async with app.router.lifespan_context(app):
+    async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             await register(http, "admin1")

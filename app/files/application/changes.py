@@ -67,7 +67,7 @@ class Changes:
             change = Change(work, recorder, access=access, changes=self, paths=paths)
             for path in (*paths, *tracked):
                 state = await self.store.state(
-                    access.server_id, path, keep=(keep or {}).get(path, self.limits.edit_max_bytes)
+                    access, path, keep=(keep or {}).get(path, self.limits.edit_max_bytes)
                 )
                 if path in existing and not state.exists:
                     raise FileMissing(f"{path} does not exist", path=str(path))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from app.files.application.changes import Changes
 from app.files.application.history import FileLimits, FilesUowFactory
 from app.files.application.messages import (
@@ -36,7 +34,7 @@ def code_forbidden(path: FilePath) -> Forbidden:
 
 
 async def check_code_permission(
-    actor: Principal, server_id: uuid.UUID, path: FilePath, store: FileStore
+    actor: Principal, access: ServerAccess, path: FilePath, store: FileStore
 ) -> None:
     """A `.jar` into plugins/ or mods/ is code the game server runs: it needs server:code,
     whether the path names it or a link in the path leads there."""
@@ -46,7 +44,7 @@ async def check_code_permission(
         raise code_forbidden(path)
     if not path.name.casefold().endswith(".jar"):
         return
-    if (await store.resolve(server_id, path)).installs_code:
+    if (await store.resolve(access, path)).installs_code:
         raise code_forbidden(path)
 
 
@@ -74,7 +72,7 @@ async def _replace_content(
         await change.require_fresh(
             path, if_match=if_match, if_none_match=if_none_match, attempt=content, action=action
         )
-        written = await changes.store.write(access.server_id, path, content)
+        written = await changes.store.write(access, path, content, expected=current)
         if action is VersionAction.WRITTEN and not current.exists:
             action = VersionAction.CREATED
         version = await change.applied(path, action, written, note=note)
@@ -98,7 +96,7 @@ async def handle_write_file(
             limit=limits.edit_max_bytes,
         )
     access = await servers.visible(cmd.actor, cmd.server_id)
-    await check_code_permission(cmd.actor, access.server_id, path, store)
+    await check_code_permission(cmd.actor, access, path, store)
     return await _replace_content(
         Changes(uow=uow, store=store, servers=servers, clock=clock, limits=limits),
         cmd.actor,
@@ -122,11 +120,11 @@ async def handle_restore_version(
 ) -> WriteResult:
     path = writable_path(cmd.path)
     access = await servers.visible(cmd.actor, cmd.server_id)
-    await check_code_permission(cmd.actor, access.server_id, path, store)
+    await check_code_permission(cmd.actor, access, path, store)
     async with uow() as work:
         chosen = await work.history.get(access.server_id, str(path), cmd.version)
     content = _restorable(chosen, path, cmd.version)
-    current = await store.state(access.server_id, path, keep=0)
+    current = await store.state(access, path, keep=0)
     return await _replace_content(
         Changes(uow=uow, store=store, servers=servers, clock=clock, limits=limits),
         cmd.actor,
@@ -163,12 +161,12 @@ async def handle_delete_file(
     path = writable_path(cmd.path)
     access = await servers.visible(cmd.actor, cmd.server_id)
     changes = Changes(uow=uow, store=store, servers=servers, clock=clock, limits=limits)
-    if await store.is_directory(access.server_id, path):
+    if await store.is_directory(access, path):
         return await _delete_directory(changes, cmd, access, path)
     async with changes.open(cmd.actor, access, path, existing=(path,)) as change:
         if cmd.if_match is not None:
             await change.require_fresh(path, if_match=cmd.if_match)
-        await store.delete(access.server_id, path, recursive=False)
+        await store.delete(access, path, recursive=False)
         version = await change.applied(path, VersionAction.DELETED, FileState(exists=False))
     return await change.result(version, created=False)
 
@@ -178,7 +176,7 @@ async def _delete_directory(
 ) -> WriteResult:
     """Files inside with a history get a deletion version each, so they can be brought back."""
     async with changes.open(cmd.actor, access, under=path) as change:
-        await changes.store.delete(access.server_id, path, recursive=cmd.recursive)
+        await changes.store.delete(access, path, recursive=cmd.recursive)
         for inner, state in change.states.items():
             if state.exists:
                 await change.applied(inner, VersionAction.DELETED, FileState(exists=False))

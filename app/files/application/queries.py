@@ -22,7 +22,7 @@ from app.files.domain.model import (
     unified_diff,
 )
 from app.files.domain.paths import FilePath
-from app.files.domain.ports import Download, FileEntry, FileStore, Servers
+from app.files.domain.ports import Download, FileEntry, FileStore, ServerAccess, Servers
 from app.shared.domain import Page
 
 
@@ -31,7 +31,7 @@ async def handle_list_files(
 ) -> Page[FileEntry]:
     path = FilePath.parse(query.path, allow_root=True)
     access = await servers.visible(query.actor, query.server_id)
-    return await store.listing(access.server_id, path, page=query.page, limit=query.limit)
+    return await store.listing(access, path, page=query.page, limit=query.limit)
 
 
 async def handle_read_file(
@@ -39,11 +39,11 @@ async def handle_read_file(
 ) -> TextFile:
     path = FilePath.parse(query.path)
     access = await servers.visible(query.actor, query.server_id)
-    if await store.is_directory(access.server_id, path):
+    if await store.is_directory(access, path):
         raise IsDirectory(
             f"{path} is a directory; list it with GET /files?path={path}", path=str(path)
         )
-    state = await store.state(access.server_id, path, keep=limits.edit_max_bytes)
+    state = await store.state(access, path, keep=limits.edit_max_bytes)
     if not state.exists or state.etag is None:
         raise FileMissing(f"{path} does not exist", path=str(path))
     text = decode_text(state.content) if state.content is not None else None
@@ -58,7 +58,7 @@ async def handle_open_download(
 ) -> Download:
     path = FilePath.parse(query.path)
     access = await servers.visible(query.actor, query.server_id)
-    return await store.download(access.server_id, path)
+    return await store.download(access, path)
 
 
 async def handle_list_versions(
@@ -74,7 +74,7 @@ async def handle_list_versions(
 
 async def _version(
     uow: FilesUowFactory, servers: Servers, query: GetVersion | DiffVersion
-) -> FileVersion:
+) -> tuple[ServerAccess, FileVersion]:
     path = FilePath.parse(query.path)
     access = await servers.visible(query.actor, query.server_id)
     async with uow() as work:
@@ -83,13 +83,14 @@ async def _version(
         raise FileMissing(
             f"{path} has no version {query.version}", path=str(path), version=query.version
         )
-    return version
+    return access, version
 
 
 async def handle_get_version(
     query: GetVersion, *, uow: FilesUowFactory, servers: Servers
 ) -> FileVersion:
-    return await _version(uow, servers, query)
+    _, version = await _version(uow, servers, query)
+    return version
 
 
 async def handle_diff_version(
@@ -100,12 +101,12 @@ async def handle_diff_version(
     servers: Servers,
     limits: FileLimits,
 ) -> VersionDiff:
-    version = await _version(uow, servers, query)
+    access, version = await _version(uow, servers, query)
     path = FilePath.parse(version.path)
     old = "" if not version.exists else version.text
     if old is None:
         raise NotText(f"version {version.version} of {path} kept no text to compare")
-    current = await store.state(version.server_id, path, keep=limits.edit_max_bytes)
+    current = await store.state(access, path, keep=limits.edit_max_bytes)
     new = "" if not current.exists else None
     if current.exists and current.content is not None:
         new = decode_text(current.content)

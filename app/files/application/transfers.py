@@ -26,21 +26,21 @@ async def handle_move_file(
     if target.parts[: len(source.parts)] == source.parts:
         raise InvalidPath(f"{source} cannot be moved into itself", path=str(target))
     access = await servers.visible(cmd.actor, cmd.server_id)
-    if await store.is_directory(access.server_id, source):
+    if await store.is_directory(access, source):
         if (
             target.in_code_directory
             and not cmd.actor.has(Permission.SERVER_CODE)
-            and await store.holds_jar(access.server_id, source)
+            and await store.holds_jar(access, source)
         ):
             raise code_forbidden(target)
-        await store.move(access.server_id, source, target)
+        await store.move(access, source, target)
         return WriteResult(path=str(target), version=None, etag=None, size=None, created=True)
-    await check_code_permission(cmd.actor, access.server_id, target, store)
+    await check_code_permission(cmd.actor, access, target, store)
     changes = Changes(uow=uow, store=store, servers=servers, clock=clock, limits=limits)
     opened = changes.open(cmd.actor, access, source, target, existing=(source,), keep={target: 0})
     async with opened as change:
         moved = change.states[source]
-        await store.move(access.server_id, source, target)
+        await store.move(access, source, target)
         await change.applied(
             source, VersionAction.MOVED_OUT, FileState(exists=False), note=f"moved to {target}"
         )
@@ -53,7 +53,7 @@ async def handle_move_file(
 async def handle_make_directory(cmd: MakeDirectory, *, store: FileStore, servers: Servers) -> None:
     path = writable_path(cmd.path)
     access = await servers.visible(cmd.actor, cmd.server_id)
-    await store.mkdir(access.server_id, path)
+    await store.mkdir(access, path)
 
 
 async def handle_upload_file(
@@ -70,8 +70,8 @@ async def handle_upload_file(
     directory = FilePath.parse(cmd.directory, allow_root=True) if cmd.directory else ROOT
     path = writable_path("/".join((*directory.parts, cmd.filename)))
     access = await servers.visible(cmd.actor, cmd.server_id)
-    await check_code_permission(cmd.actor, access.server_id, path, store)
-    sink = await store.upload(access.server_id, path)
+    await check_code_permission(cmd.actor, access, path, store)
+    sink = await store.upload(access, path)
     try:
         async for chunk in cmd.chunks:
             if sink.size + len(chunk) > limits.upload_max_bytes:

@@ -47,27 +47,39 @@ class UploadSink(Protocol):
 
 
 class FileStore(Protocol):
-    """A server's directory; every method refuses paths that leave it or name special files."""
+    """A server's directory, on the server's node; every method refuses paths that leave it or
+    name special files."""
 
     async def listing(
-        self, server_id: uuid.UUID, path: FilePath, *, page: int, limit: int
+        self, server: ServerAccess, path: FilePath, *, page: int, limit: int
     ) -> Page[FileEntry]: ...
-    async def state(self, server_id: uuid.UUID, path: FilePath, *, keep: int) -> FileState: ...
-    async def write(self, server_id: uuid.UUID, path: FilePath, content: bytes) -> FileState: ...
-    async def delete(self, server_id: uuid.UUID, path: FilePath, *, recursive: bool) -> None: ...
-    async def is_directory(self, server_id: uuid.UUID, path: FilePath) -> bool: ...
-    async def resolve(self, server_id: uuid.UUID, path: FilePath) -> FilePath:
+    async def state(self, server: ServerAccess, path: FilePath, *, keep: int) -> FileState: ...
+    async def write(
+        self,
+        server: ServerAccess,
+        path: FilePath,
+        content: bytes,
+        *,
+        expected: FileState | None = None,
+    ) -> FileState:
+        """Replace the file atomically; with `expected`, only if it still is what was read
+        (PreconditionFailed otherwise: something else changed it meanwhile)."""
+        ...
+
+    async def delete(self, server: ServerAccess, path: FilePath, *, recursive: bool) -> None: ...
+    async def is_directory(self, server: ServerAccess, path: FilePath) -> bool: ...
+    async def resolve(self, server: ServerAccess, path: FilePath) -> FilePath:
         """Where `path` leads once the links in it are followed (never outside the server)."""
         ...
 
-    async def holds_jar(self, server_id: uuid.UUID, path: FilePath) -> bool:
+    async def holds_jar(self, server: ServerAccess, path: FilePath) -> bool:
         """Whether the directory holds a `.jar` file at any depth (symlinks are not followed)."""
         ...
 
-    async def mkdir(self, server_id: uuid.UUID, path: FilePath) -> None: ...
-    async def move(self, server_id: uuid.UUID, source: FilePath, target: FilePath) -> None: ...
-    async def download(self, server_id: uuid.UUID, path: FilePath) -> Download: ...
-    async def upload(self, server_id: uuid.UUID, path: FilePath) -> UploadSink: ...
+    async def mkdir(self, server: ServerAccess, path: FilePath) -> None: ...
+    async def move(self, server: ServerAccess, source: FilePath, target: FilePath) -> None: ...
+    async def download(self, server: ServerAccess, path: FilePath) -> Download: ...
+    async def upload(self, server: ServerAccess, path: FilePath) -> UploadSink: ...
 
 
 class FileHistory(Protocol):
@@ -98,9 +110,11 @@ class FilesUnitOfWork(Protocol):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerAccess:
-    """The server a request acts on, as far as files care."""
+    """The server a request acts on, as far as files care: which, on what node, and whether
+    it runs."""
 
     server_id: uuid.UUID
+    node: str
     active: bool
     managed_properties: Mapping[str, str] = field(default_factory=dict)
 

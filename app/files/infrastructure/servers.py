@@ -22,6 +22,7 @@ class BusServers:
         server = await self._bus.handle(GetServer(actor=actor, server_id=server_id))
         return ServerAccess(
             server_id=server.id,
+            node=server.node,
             active=server.is_active,
             managed_properties=managed_properties(server.config, server.port),
         )

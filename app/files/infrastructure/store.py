@@ -1,4 +1,4 @@
-"""The local file store: a server's directory on the shared data volume, all I/O in threads."""
+"""The node's file store: a server's directory on this node's disk, all I/O in threads."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.files.domain.model import FileConflict, FileMissing, FileState, looks_like_text
+from app.files.domain.model import (
+    FileConflict,
+    FileMissing,
+    FileState,
+    PreconditionFailed,
+    looks_like_text,
+)
 from app.files.domain.paths import CONTROL_DIRECTORY, TEMP_PREFIX, FilePath, PathForbidden
 from app.files.domain.ports import Download, FileEntry
 from app.files.infrastructure.tree import (
@@ -25,6 +31,7 @@ from app.files.infrastructure.tree import (
     refuse_special,
 )
 from app.files.infrastructure.upload import LocalUploadSink
+from app.shared.agent import Lanes
 from app.shared.domain import Page
 
 _TYPES = ((stat.S_ISDIR, "directory"), (stat.S_ISREG, "file"), (stat.S_ISLNK, "symlink"))
@@ -35,11 +42,12 @@ def _kind(mode: int) -> str:
 
 
 class LocalFileStore:
-    """Files of `<servers_dir>/<server_id>/`, shared by the API processes and the node worker."""
+    """Files of `<servers_dir>/<server_id>/` on this node, as its agent serves them."""
 
     def __init__(self, servers_dir: Path, *, text_max_bytes: int) -> None:
         self._servers_dir = servers_dir
         self._text_max = text_max_bytes
+        self._lanes = Lanes()
 
     def _tree(self, server_id: uuid.UUID, *, create: bool = False) -> Tree:
         return Tree(self._servers_dir / str(server_id), create=create)
@@ -120,11 +128,34 @@ class LocalFileStore:
                     return True
         return False
 
-    async def write(self, server_id: uuid.UUID, path: FilePath, content: bytes) -> FileState:
-        return await asyncio.to_thread(self._write, server_id, path, content)
+    async def write(
+        self,
+        server_id: uuid.UUID,
+        path: FilePath,
+        content: bytes,
+        *,
+        expected: FileState | None = None,
+    ) -> FileState:
+        """With `expected`, a compare-and-swap: the file is replaced only if it still is what
+        the writer read, checked and replaced with no other write of this path in between."""
+        async with self._lanes.hold(f"{server_id}/{path}"):
+            return await asyncio.to_thread(self._write, server_id, path, content, expected)
 
-    def _write(self, server_id: uuid.UUID, path: FilePath, content: bytes) -> FileState:
+    def _write(
+        self, server_id: uuid.UUID, path: FilePath, content: bytes, expected: FileState | None
+    ) -> FileState:
         with self._tree(server_id, create=True) as tree:
+            if expected is not None:
+                try:
+                    now = tree.read_state(path, keep=0)
+                except FileMissing:  # a directory on the way is missing too
+                    now = FileState(exists=False)
+                if (now.exists, now.sha256) != (expected.exists, expected.sha256):
+                    raise PreconditionFailed(
+                        f"{path} changed while it was being saved; reload, merge and save again",
+                        path=str(path),
+                        current_etag=now.etag,
+                    )
             tree.write(path, content)
             return tree.read_state(path, keep=len(content))
 
@@ -222,6 +253,17 @@ class LocalFileStore:
         ):
             existing_file_mode(dir_fd, name, path)
             return LocalUploadSink.open(os.dup(dir_fd), name, keep=self._text_max, owner=tree.owner)
+
+    def discard_temp(self, server_id: uuid.UUID, target: FilePath, temp: str) -> None:
+        """Blocking: remove an upload's temporary file left beside `target`, if it still is."""
+        if not temp.startswith(TEMP_PREFIX) or "/" in temp:
+            return
+        with (
+            contextlib.suppress(FileMissing, PathForbidden, FileConflict, FileNotFoundError),
+            self._tree(server_id) as tree,
+            tree.parent_of(target) as (dir_fd, _),
+        ):
+            os.unlink(temp, dir_fd=dir_fd)
 
 
 def _sniff(dir_fd: int, name: str) -> bool:

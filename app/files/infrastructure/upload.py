@@ -43,6 +43,11 @@ class LocalUploadSink:
     def size(self) -> int:
         return self._size
 
+    @property
+    def temp(self) -> str:
+        """The temporary file's name, in the target's directory."""
+        return self._temp
+
     async def write(self, chunk: bytes) -> None:
         self._digest.update(chunk)
         self._size += len(chunk)

@@ -56,6 +56,7 @@ def _watched(server: Server, identity: ProcessIdentity, directory: ServerDirecto
         directory=directory,
         identity=identity,
         port=server.port,
+        memory_mb=server.config.memory_mb,
         ready=server.state is ServerState.RUNNING,
         offset=saved_offset(directory),
     )

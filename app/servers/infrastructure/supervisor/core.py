@@ -92,6 +92,13 @@ class Supervisor:
     def managed(self) -> dict[uuid.UUID, Managed]:
         return self._managed
 
+    def load(self) -> dict[str, int]:
+        """What the node's record says of the servers running here."""
+        return {
+            "servers_running": len(self._managed),
+            "memory_committed_mb": sum(m.memory_mb for m in self._managed.values()),
+        }
+
     async def run(self) -> None:
         await asyncio.to_thread(self._prepare_root)
         await self.adopt()

@@ -136,6 +136,7 @@ class Lifecycle:
             directory=directory,
             identity=identity,
             port=server.port,
+            memory_mb=server.config.memory_mb,
             ready=False,
             offset=offset,
             popen=launched.popen,

@@ -1,0 +1,63 @@
+"""A real node agent (app/agent.py) served on a free loopback port of the test's own event
+loop, for tests that run the API in process with no worker: the API reaches it over HTTP
+with signed tokens, as it reaches a worker's agent."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from app.agent import AgentServer, advertised_url, build_agent, listen_socket
+from app.servers.infrastructure.java import discover_runtimes
+from app.settings import Settings
+from app.shared.nodes import node_key
+from app.worker import node_record
+
+
+@asynccontextmanager
+async def running_agent(settings: Settings, node: str = "local") -> AsyncIterator[str]:
+    sock = listen_socket("127.0.0.1:0")
+    server = AgentServer(build_agent(settings, node), sock, advertised_url(settings, sock))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
+@asynccontextmanager
+async def in_process(application: FastAPI, node: str = "local") -> AsyncIterator[FastAPI]:
+    """The app's lifespan, with `node` online as a worker would make it: a real agent over the
+    app's data directory, and the node's record in Redis saying where it listens."""
+    async with application.router.lifespan_context(application):
+        infra = application.state.container.infra
+        async with running_agent(infra.settings, node) as url:
+            await advertise(infra.redis, infra.settings, node, url)
+            yield application
+
+
+@functools.cache
+def _java(paths: tuple[Path, ...]) -> list[dict[str, object]]:
+    """The runtimes a worker would find here (each is asked its version once per session)."""
+    return [
+        {"major": found.major, "path": str(found.path), "version": found.version}
+        for found in discover_runtimes(list(paths))
+    ]
+
+
+async def advertise(redis: Redis, settings: Settings, node: str, url: str) -> None:
+    record = {
+        **node_record(settings, url=url, java=_java(tuple(settings.java_paths)), isolation={}),
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "last_seen": time.time(),
+    }
+    await redis.hset(node_key(node), mapping=record)  # type: ignore[arg-type]
