@@ -15,7 +15,7 @@ servers = sa.Table(
     sa.Column("description", sa.Text),
     sa.Column("owner_id", UUID(as_uuid=True), sa.ForeignKey("users.id"), nullable=False),
     sa.Column("node", sa.String(100), nullable=False),
-    sa.Column("port", sa.Integer, nullable=False, unique=True),
+    sa.Column("port", sa.Integer, nullable=False),
     sa.Column("status", sa.String(20), nullable=False, server_default="stopped"),
     sa.Column("configuration", JSONB, nullable=False),
     sa.Column("eula_accepted", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -35,9 +35,20 @@ servers = sa.Table(
         "status IN ('stopped', 'starting', 'running', 'stopping', 'crashed')", name="status_known"
     ),
     sa.CheckConstraint("port BETWEEN 1024 AND 65535", name="port_range"),
+    sa.UniqueConstraint("node", "port"),
     sa.Index("idx_servers_owner_status", "owner_id", "status"),
     sa.Index("ix_servers_node_status", "node", "status"),
     sa.Index(
         "ix_servers_owner_name_lower", "owner_id", sa.func.lower(sa.column("name")), unique=True
+    ),
+)
+
+nodes = sa.Table(
+    "nodes",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("cordoned", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
 )
