@@ -17,6 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from app.files import module as files
+from app.servers import module as servers
+from app.servers.infrastructure.jars import JarCache
 from app.settings import Settings
 from app.shared.agent import NodeTokens
 from app.shared.problems import install_problem_handlers
@@ -24,11 +26,14 @@ from app.shared.problems import install_problem_handlers
 log = structlog.get_logger(__name__)
 
 
-def build_agent(settings: Settings, node: str) -> FastAPI:
+def build_agent(settings: Settings, node: str, *, jars: JarCache) -> FastAPI:
     tokens = NodeTokens(settings.node_key(), ttl=settings.node_token_ttl_seconds)
     agent = FastAPI(title=f"mcdash node {node}", openapi_url=None, docs_url=None, redoc_url=None)
     install_problem_handlers(agent)
-    for router in files.node_routers(settings, tokens, node):
+    for router in [
+        *files.node_routers(settings, tokens, node),
+        *servers.node_routers(jars, tokens, node),
+    ]:
         agent.include_router(router)
 
     @agent.get("/v1/health")

@@ -61,7 +61,9 @@ def build_node(settings: Settings, node: str, isolation: Isolation) -> NodeRunti
     servers.hooks.before_launch.append(access.before_launch)
     servers.hooks.after_adopt.append(runner.after_adopt)
     sock = listen_socket(settings.node_listen)
-    agent = AgentServer(build_agent(settings, node), sock, advertised_url(settings, sock))
+    agent = AgentServer(
+        build_agent(settings, node, jars=servers.jars), sock, advertised_url(settings, sock)
+    )
     return NodeRuntime(
         node=node,
         container=container,

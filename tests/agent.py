@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app.agent import AgentServer, advertised_url, build_agent, listen_socket
+from app.servers import module as servers
 from app.servers.infrastructure.java import discover_runtimes
 from app.settings import Settings
 from app.shared.nodes import node_key
@@ -25,12 +27,14 @@ from app.worker import node_record
 @asynccontextmanager
 async def running_agent(settings: Settings, node: str = "local") -> AsyncIterator[str]:
     sock = listen_socket("127.0.0.1:0")
-    server = AgentServer(build_agent(settings, node), sock, advertised_url(settings, sock))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
+    async with httpx.AsyncClient() as http:
+        agent = build_agent(settings, node, jars=servers.jar_cache(settings, http))
+        server = AgentServer(agent, sock, advertised_url(settings, sock))
+        server.start()
+        try:
+            yield server.url
+        finally:
+            await server.stop()
 
 
 @asynccontextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from fastapi import APIRouter
 
 from app.servers.application import handlers, observations, queries
@@ -20,12 +21,15 @@ from app.servers.infrastructure.catalog import (
 )
 from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntimes
+from app.servers.infrastructure.remote import AgentJarStore
 from app.servers.infrastructure.repositories import SqlServerListReadModel, SqlServersUnitOfWork
 from app.servers.infrastructure.runtime import (
     RedisNodeGateway,
     RedisRuntimeStore,
     SocketPortProbe,
 )
+from app.settings import Settings
+from app.shared.agent import NodeTokens
 from app.shared.infrastructure import Infrastructure
 from app.shared.projections import MaterializedView
 from app.shared.wiring import Handlers
@@ -91,11 +95,7 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
     )
     exports = Servers(
         catalog=catalog,
-        jars=JarCache(
-            settings.resolved_data_dir / "jars",
-            infra.http,
-            max_upload_bytes=settings.max_jar_upload_bytes,
-        ),
+        jars=jar_cache(settings, infra.http),
         java=JavaRuntimes(settings.java_paths),
         nodes=nodes,
         runtime=RedisRuntimeStore(infra.redis),
@@ -119,7 +119,7 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
         "nodes": nodes,
         "runtime": exports.runtime,
         "server_list": exports.server_list,
-        "jars": exports.jars,
+        "jars": AgentJarStore(infra.agents),
         "catalog": catalog,
         **overrides,
     }
@@ -139,3 +139,19 @@ def routers() -> list[APIRouter]:
         websockets.router,
         nodes.router,
     ]
+
+
+def node_routers(jars: JarCache, tokens: NodeTokens, node: str) -> list[APIRouter]:
+    """The routes this context adds to a node's agent: custom jars into the node's cache;
+    what a dead worker's cut uploads left there is cleared first."""
+    from app.servers.api.agent import agent_router
+
+    jars.discard_partials()
+    return [agent_router(jars, tokens, node)]
+
+
+def jar_cache(settings: Settings, http: httpx.AsyncClient) -> JarCache:
+    """A node's jar cache, `<data dir>/jars`: downloads and uploads kept by checksum."""
+    return JarCache(
+        settings.resolved_data_dir / "jars", http, max_upload_bytes=settings.max_jar_upload_bytes
+    )

@@ -366,8 +366,11 @@ class FakeJarStore:
     def __init__(self, *, max_upload_bytes: int = 1024 * 1024) -> None:
         self.max_upload_bytes = max_upload_bytes
         self.jars: dict[str, bytes] = {}
+        self.nodes: dict[str, set[str]] = {}  # which nodes hold each jar
 
-    async def store_upload(self, chunks: AsyncIterable[bytes]) -> tuple[str, int]:
+    async def store_upload(
+        self, node: str, server_id: uuid.UUID, chunks: AsyncIterable[bytes]
+    ) -> tuple[str, int]:
         content = b""
         async for chunk in chunks:
             content += chunk
@@ -385,6 +388,7 @@ class FakeJarStore:
             raise InvalidJar("not a runnable jar: the manifest names no Main-Class")
         sha256 = hashlib.sha256(content).hexdigest()
         self.jars[sha256] = content
+        self.nodes.setdefault(sha256, set()).add(node)
         return sha256, len(content)
 
 

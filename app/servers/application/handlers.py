@@ -250,8 +250,9 @@ async def handle_upload_server_jar(
     cmd: UploadServerJar, *, uow: UowFactory, clock: Clock, jars: JarStore
 ) -> StoredJar:
     async with uow() as work:
-        _custom(visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id))
-    sha256, size = await jars.store_upload(cmd.chunks)  # no transaction held while it streams
+        found = _custom(visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id))
+    # No transaction is held while it streams to the node.
+    sha256, size = await jars.store_upload(found.node, found.id, cmd.chunks)
     async with uow() as work:
         server = _custom(visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id))
         server.update(now=clock.now(), config=replace(server.config, jar_sha256=sha256))

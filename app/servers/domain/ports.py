@@ -59,8 +59,10 @@ class VersionCatalog(Protocol):
 
 
 class JarStore(Protocol):
-    async def store_upload(self, chunks: AsyncIterable[bytes]) -> tuple[str, int]:
-        """Check and keep an uploaded jar; its SHA-256 and size."""
+    async def store_upload(
+        self, node: str, server_id: uuid.UUID, chunks: AsyncIterable[bytes]
+    ) -> tuple[str, int]:
+        """Check and keep an uploaded jar on the server's node; its SHA-256 and size."""
         ...
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
 import struct
 import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import AsyncIterable
@@ -121,6 +123,17 @@ class JarCache:
         if spec.sha256 is None and spec.sha1:
             await asyncio.to_thread(self._index_sha1, spec.sha1, sha256.hexdigest())
         return path
+
+    def discard_partials(self, *, idle_seconds: float = 600) -> int:
+        """Remove what uploads and downloads cut short by a dead worker left behind: partial
+        files nobody has written to for `idle_seconds` (another worker may share the cache)."""
+        removed, cutoff = 0, time.time() - idle_seconds
+        for partial in self._root.glob(".*.part") if self._root.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):
+                if partial.stat().st_mtime < cutoff:
+                    partial.unlink()
+                    removed += 1
+        return removed
 
     def _open_temp(self, prefix: str) -> tuple[Path, BinaryIO]:
         self._root.mkdir(parents=True, exist_ok=True, mode=0o700)  # reached through links only
