@@ -3,10 +3,8 @@ so the API never touches a server's disk. Downloads and uploads stream both ways
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +16,9 @@ from app.files.domain.ports import Download, FileEntry, ServerAccess
 from app.files.infrastructure.wire import EXPECTED_HEADER, encode_expected, state_of
 from app.shared.agent import AgentClient
 from app.shared.domain import Page
+from app.shared.uploads import StreamedUpload
 
 _BASE = "/v1/servers/{server_id}/files"
-_QUEUED_CHUNKS = 4  # what an upload may hold in memory between the client and the node
 
 
 class AgentFileStore:
@@ -128,54 +126,29 @@ class AgentUploadSink:
     def __init__(self, agents: AgentClient, server: ServerAccess, path: FilePath) -> None:
         self._agents = agents
         self._server = server
-        self._path = path
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=_QUEUED_CHUNKS)
-        self._size = 0
-        self._sending: asyncio.Task[None] | None = None
         self._upload_id = secrets.token_urlsafe(18)
+        self._request = StreamedUpload(
+            agents,
+            server.node,
+            "files.upload",
+            self._url(f"/{self._upload_id}"),
+            server=server.server_id,
+            params={"path": str(path)},
+        )
         self._done = False
 
     @property
     def size(self) -> int:
-        return self._size
+        return self._request.size
 
     def _url(self, tail: str = "") -> str:
         return f"{_BASE.format(server_id=self._server.server_id)}/uploads{tail}"
 
-    async def _body(self) -> AsyncIterator[bytes]:
-        while (chunk := await self._queue.get()) is not None:
-            yield chunk
-
-    async def _send(self) -> None:
-        await self._agents.call(
-            self._server.node,
-            "files.upload",
-            "PUT",
-            self._url(f"/{self._upload_id}"),
-            server=self._server.server_id,
-            params={"path": str(self._path)},
-            content=self._body(),
-        )
-
-    def _started(self) -> asyncio.Task[None]:
-        if self._sending is None:
-            self._sending = asyncio.create_task(self._send())
-        return self._sending
-
     async def write(self, chunk: bytes) -> None:
-        sending = self._started()
-        self._size += len(chunk)
-        put = asyncio.ensure_future(self._queue.put(chunk))
-        await asyncio.wait({put, sending}, return_when=asyncio.FIRST_COMPLETED)
-        if not put.done():
-            put.cancel()
-            sending.result()  # the node refused or went away: its error, here
-            raise RuntimeError("the node ended the upload early")
+        await self._request.write(chunk)
 
     async def commit(self, *, replace: bool) -> FileState:
-        sending = self._started()
-        await self._queue.put(None)
-        await sending
+        await self._request.finish()
         response = await self._agents.call(
             self._server.node,
             "files.commit",
@@ -189,13 +162,10 @@ class AgentUploadSink:
 
     async def abort(self) -> None:
         """Stop sending, then have the node discard what it holds (it waits until it has)."""
-        if self._done or self._sending is None:
+        if self._done or not self._request.started:
             return
         self._done = True
-        if not self._sending.done():
-            self._sending.cancel()
-        with contextlib.suppress(BaseException):
-            await self._sending
+        await self._request.cancel()
         with contextlib.suppress(Exception):
             await self._agents.call(
                 self._server.node,
