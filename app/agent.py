@@ -16,6 +16,7 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
+from app.backups import module as backups
 from app.files import module as files
 from app.servers import module as servers
 from app.servers.infrastructure.jars import JarCache
@@ -33,6 +34,7 @@ def build_agent(settings: Settings, node: str, *, jars: JarCache) -> FastAPI:
     for router in [
         *files.node_routers(settings, tokens, node),
         *servers.node_routers(jars, tokens, node),
+        *backups.node_routers(settings, tokens, node),
     ]:
         agent.include_router(router)
 

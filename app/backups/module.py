@@ -13,20 +13,23 @@ from app.backups.application import messages as m
 from app.backups.application.handlers import BackupPolicy
 from app.backups.domain import events
 from app.backups.domain.model import Compression
-from app.backups.domain.ports import BackupStorage
+from app.backups.domain.ports import ArchiveStore
 from app.backups.infrastructure.archive import inspect_archive
 from app.backups.infrastructure.cron import ApsCronCalendar
 from app.backups.infrastructure.jobs import BusServerLookup, RedisBackupJobs
 from app.backups.infrastructure.node import BackupNode
 from app.backups.infrastructure.progress import ProgressPublisher, forward_backup_event
 from app.backups.infrastructure.read_model import SqlBackupReadModel
+from app.backups.infrastructure.remote import AgentArchives, S3Archives
 from app.backups.infrastructure.repositories import SqlBackupsUnitOfWork
 from app.backups.infrastructure.snapshot import NodeBackupSettings
+from app.backups.infrastructure.spool import ArchiveSpool
 from app.backups.infrastructure.storage import storage_from_settings
 from app.backups.infrastructure.unpacking import UnpackLimits
 from app.servers.domain.events import ServerDeleted
 from app.servers.domain.ports import NodeServers
 from app.settings import Settings
+from app.shared.agent import NodeTokens
 from app.shared.infrastructure import Infrastructure
 from app.shared.nodes import NodeJobs
 from app.shared.projections import MaterializedView
@@ -69,24 +72,24 @@ HANDLERS = Handlers(
 class Backups:
     """What the rest of the app gets from this context."""
 
-    storage: BackupStorage
+    archives: ArchiveStore
 
 
 def wire(
     infra: Infrastructure, *, nodes: NodeJobs, server_list: MaterializedView, **overrides: Any
 ) -> tuple[dict[str, Any], Backups]:
     """`nodes` runs the backups; `server_list` (the servers' read model, which counts backups) is
-    refreshed with this context's own views."""
+    refreshed with this context's own views. Archives are reached through the nodes (or S3):
+    nothing here touches this process's disk."""
     settings = infra.settings
-    storage = overrides.pop("storage", None) or storage_from_settings(settings)
+    archives = overrides.pop("archives", None) or archive_store(infra)
     deps: dict[str, Any] = {
         "uow": infra.unit_of_work(SqlBackupsUnitOfWork),
         "read_model": SqlBackupReadModel(infra.read_engine),
         "servers": BusServerLookup(infra.bus),
         "jobs": RedisBackupJobs(nodes, job_timeout=settings.backup_job_timeout_seconds),
-        "storage": storage,
+        "archives": archives,
         "policy": BackupPolicy(compression=Compression(settings.backup_compression)),
-        "archive_check": functools.partial(inspect_archive, limits=unpack_limits(settings)),
         "calendar": ApsCronCalendar(),
         "progress": ProgressPublisher(infra.redis),
         "summary": MaterializedView(infra.engine, "backup_summary_view"),
@@ -94,16 +97,24 @@ def wire(
         "clock": infra.clock,
         **overrides,
     }
-    return deps, Backups(storage=storage)
+    return deps, Backups(archives=archives)
+
+
+def archive_store(infra: Infrastructure) -> ArchiveStore:
+    """Local archives live on the node that took them; S3 ones in the bucket."""
+    nodes = AgentArchives(infra.agents)
+    if infra.settings.backup_storage == "s3":
+        return S3Archives(storage_from_settings(infra.settings), nodes)
+    return nodes
 
 
 def node_runner(infra: Infrastructure, deps: dict[str, Any], *, servers: NodeServers) -> BackupNode:
-    """The node side: takes this node's backups and restores on `servers`."""
+    """The node side: takes this node's backups and restores on `servers`, in its own storage."""
     settings = infra.settings
     return BackupNode(
         bus=infra.bus,
         servers=servers,
-        storage=deps["storage"],
+        storage=deps.get("storage") or storage_from_settings(settings),
         progress=deps["progress"],
         settings=NodeBackupSettings(
             gzip_level=settings.backup_gzip_level,
@@ -116,6 +127,22 @@ def node_runner(infra: Infrastructure, deps: dict[str, Any], *, servers: NodeSer
             + 10,
         ),
     )
+
+
+def node_routers(settings: Settings, tokens: NodeTokens, node: str) -> list[APIRouter]:
+    """The routes this context adds to a node's agent; what a dead worker left spooled is
+    removed first."""
+    from app.backups.api.agent import agent_router
+
+    storage = storage_from_settings(settings)
+    spool = ArchiveSpool(
+        settings.resolved_data_dir / "agent" / "backup-uploads",
+        storage,
+        functools.partial(inspect_archive, limits=unpack_limits(settings)),
+        limit=settings.backup_max_upload_bytes,
+    )
+    spool.recover()
+    return [agent_router(storage, spool, tokens, node)]
 
 
 def unpack_limits(settings: Settings) -> UnpackLimits:

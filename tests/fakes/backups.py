@@ -1,21 +1,22 @@
 """In-memory stand-ins for the ports of the backups context: its unit of work and read model,
-the servers it asks about, node jobs, progress and storage."""
+the servers it asks about, node jobs, progress, the node's storage and the API's archive store."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Self
 
 from app.backups.domain.errors import BackupBusy
-from app.backups.domain.model import Backup
-from app.backups.domain.ports import BackupSummary, ServerRef
+from app.backups.domain.model import Backup, Compression
+from app.backups.domain.ports import ArchiveDownload, ArchiveFacts, BackupSummary, ServerRef
 from app.backups.domain.schedule import BackupSchedule
 from app.backups.infrastructure.progress import Tracker
 from app.shared.domain import DomainEvent, NotFound, Page
@@ -212,6 +213,7 @@ class FakeBackupStorage:
     """Archives as bytes by key."""
 
     name = "memory"
+    shared = False
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
@@ -244,6 +246,62 @@ class FakeBackupStorage:
 
     async def chunks(self, key: str) -> AsyncIterator[bytes]:
         yield self.objects[key]
+
+
+class FakeArchiveUpload:
+    def __init__(self, store: FakeArchiveStore, data: bytes, facts: ArchiveFacts) -> None:
+        self._store = store
+        self._data = data
+        self.facts = facts
+
+    async def commit(self, key: str) -> None:
+        self._store.storage().objects[key] = self._data
+
+    async def abort(self) -> None:
+        self._store.aborted += 1
+
+
+class FakeArchiveStore:
+    """The API's archive store over the node's storage (`storage()`, one node's worth of
+    archives), recording which node each call went to. Uploads are taken whole and checked by
+    `check` (gzip, no code members, by default)."""
+
+    def __init__(self, storage: Callable[[], Any]) -> None:
+        self.storage = storage
+        self.calls: list[tuple[str, str]] = []
+        self.aborted = 0
+        self.check: Callable[[bytes], ArchiveFacts] = lambda data: ArchiveFacts(
+            compression=Compression.GZIP,
+            size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            members=1,
+        )
+
+    async def upload(
+        self, node: str, server_id: uuid.UUID, chunks: AsyncIterable[bytes]
+    ) -> FakeArchiveUpload:
+        self.calls.append(("upload", node))
+        data = b"".join([chunk async for chunk in chunks])
+        return FakeArchiveUpload(self, data, self.check(data))
+
+    async def open(self, backup: Backup) -> ArchiveDownload | None:
+        self.calls.append(("open", backup.node))
+        size = self.storage().size(backup.file_path)
+        if size is None:
+            return None
+        return ArchiveDownload(size=size, chunks=self.storage().chunks(backup.file_path))
+
+    async def delete(self, backup: Backup) -> None:
+        self.calls.append(("delete", backup.node))
+        self.storage().delete(backup.file_path)
+
+    async def delete_all(self, node: str, server_id: uuid.UUID) -> int:
+        self.calls.append(("delete_all", node))
+        removed: int = self.storage().delete_all(f"{server_id}/")
+        return removed
+
+    async def stage(self, backup: Backup, *, node: str, server_id: uuid.UUID) -> None:
+        self.calls.append(("stage", node))
 
 
 class FakeBackupReadModel:
@@ -305,9 +363,13 @@ class BackupsFakes:
     read_model: FakeBackupReadModel
     jobs: FakeBackupJobs = field(default_factory=FakeBackupJobs)
     storage: Any = field(default_factory=FakeBackupStorage)
+    archives: FakeArchiveStore = field(init=False)
     progress: FakeProgress = field(default_factory=FakeProgress)
     summary: FakeRefresher = field(default_factory=FakeRefresher)
     servers: FakeServerLookup | None = None
+
+    def __post_init__(self) -> None:
+        self.archives = FakeArchiveStore(lambda: self.storage)
 
     @classmethod
     def build(cls, events: FakeEventLog) -> BackupsFakes:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import tempfile
 import uuid
-from pathlib import Path
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -106,13 +102,14 @@ async def create_backup(
     status_code=status.HTTP_201_CREATED,
     summary="Upload an existing .tar.gz or .tar.zst as a completed backup",
     description="Multipart/form-data with the archive in the `file` field, at most "
-    "MCDASH_BACKUP_MAX_UPLOAD_BYTES. Nothing is read before the server is known to be yours.",
+    "MCDASH_BACKUP_MAX_UPLOAD_BYTES. Nothing is read before the server is known to be yours; "
+    "the archive streams to the server's node, which checks it before it is kept.",
     openapi_extra=multipart_file_body("a tar.gz or tar.zst server archive"),
     responses=problems(
         {
             400: "the multipart body is malformed or holds no file part",
             403: "the archive puts .jar files into plugins/ or mods/ and you lack server:code",
-            503: "the backup storage cannot be reached",
+            503: "the server's node or the backup storage cannot be reached",
         }
     ),
 )
@@ -125,30 +122,23 @@ async def upload_backup(
     name: Annotated[str | None, Query(max_length=200)] = None,
 ) -> BackupResponse:
     await bus.handle(GetServer(actor=actor, server_id=server_id))
-    settings = request.app.state.settings
-    limit = settings.backup_max_upload_bytes
+    limit = request.app.state.settings.backup_max_upload_bytes
     part = await MultipartStream(request).file()
-    spool = settings.resolved_data_dir / "tmp"
-    await asyncio.to_thread(spool.mkdir, parents=True, exist_ok=True, mode=0o700)
-    fd, raw = await asyncio.to_thread(tempfile.mkstemp, dir=spool, prefix="upload-")
-    path = Path(raw)
-    try:
-        written = 0
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in part.chunks:
-                written += len(chunk)
-                if written > limit:
-                    raise ArchiveTooLarge(
-                        f"backup uploads are limited to {limit} bytes", limit=limit
-                    )
-                await asyncio.to_thread(out.write, chunk)
-        backup = await bus.handle(
-            ImportBackup(actor=actor, server_id=server_id, archive=path, name=name)
+    backup = await bus.handle(
+        ImportBackup(
+            actor=actor, server_id=server_id, chunks=_bounded(part.chunks, limit), name=name
         )
-    finally:
-        with contextlib.suppress(OSError):
-            await asyncio.to_thread(path.unlink)
+    )
     return BackupResponse.of(backup)
+
+
+async def _bounded(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:
+    written = 0
+    async for chunk in chunks:
+        written += len(chunk)
+        if written > limit:
+            raise ArchiveTooLarge(f"backup uploads are limited to {limit} bytes", limit=limit)
+        yield chunk
 
 
 @router.get("/servers/{server_id}/backups/summary", summary="Count, latest, size, success rate")

@@ -26,21 +26,19 @@ from app.backups.domain.errors import (
     BackupNotFound,
     CrossServerRestore,
     InvalidBackupState,
-    StorageUnavailable,
 )
 from app.backups.domain.model import Backup, BackupStatus, BackupType, Compression
 from app.backups.domain.ports import (
-    ArchiveCheck,
+    ArchiveStore,
     BackupJobs,
     BackupReadModel,
-    BackupStorage,
     BackupSummary,
     BackupsUnitOfWork,
     ServerLookup,
     ViewRefresher,
 )
 from app.servers.domain.events import ServerDeleted
-from app.shared.domain import Clock, Forbidden, NotFound, Page, new_id
+from app.shared.domain import Clock, DomainError, Forbidden, NotFound, Page, new_id
 from app.shared.security import Permission, Principal
 
 UowFactory = Callable[[], BackupsUnitOfWork]
@@ -100,33 +98,35 @@ async def handle_import_backup(
     *,
     uow: UowFactory,
     servers: ServerLookup,
-    storage: BackupStorage,
-    archive_check: ArchiveCheck,
+    archives: ArchiveStore,
     clock: Clock,
 ) -> Backup:
+    """The server's node spools and checks the archive; it is kept only once it may be."""
     server = await servers.find(cmd.actor, cmd.server_id)
-    facts = await asyncio.to_thread(archive_check, cmd.archive)
-    if facts.code_members and not cmd.actor.has(Permission.SERVER_CODE):
-        raise Forbidden(
-            f"this action needs the {Permission.SERVER_CODE.value} permission: the archive puts "
-            f"{facts.code_members} .jar file(s) into plugins/ or mods/, code the game server "
-            "would run",
-            permission=Permission.SERVER_CODE.value,
-        )
-    backup = Backup.request(
-        backup_id=new_id(),
-        server_id=server.id,
-        node=server.node,
-        backup_type=BackupType.UPLOADED,
-        compression=facts.compression,
-        name=cmd.name,
-        requested_by=cmd.actor.user_id,
-        now=clock.now(),
-    )
+    upload = await archives.upload(server.node, server.id, cmd.chunks)
+    facts = upload.facts
     try:
-        await asyncio.to_thread(storage.upload_file, backup.file_path, cmd.archive)
-    except OSError as exc:
-        raise StorageUnavailable(f"the backup storage refused the archive: {exc}") from exc
+        if facts.code_members and not cmd.actor.has(Permission.SERVER_CODE):
+            raise Forbidden(
+                f"this action needs the {Permission.SERVER_CODE.value} permission: the archive "
+                f"puts {facts.code_members} .jar file(s) into plugins/ or mods/, code the game "
+                "server would run",
+                permission=Permission.SERVER_CODE.value,
+            )
+        backup = Backup.request(
+            backup_id=new_id(),
+            server_id=server.id,
+            node=server.node,
+            backup_type=BackupType.UPLOADED,
+            compression=facts.compression,
+            name=cmd.name,
+            requested_by=cmd.actor.user_id,
+            now=clock.now(),
+        )
+        await upload.commit(backup.file_path)
+    except BaseException:
+        await asyncio.shield(upload.abort())
+        raise
     backup.complete(
         size_bytes=facts.size_bytes, sha256=facts.sha256, saving_off_ms=None, now=clock.now()
     )
@@ -135,9 +135,20 @@ async def handle_import_backup(
             work.backups.add(backup)
             await work.commit()
     except BaseException:
-        await asyncio.to_thread(storage.delete, backup.file_path)
+        await asyncio.shield(delete_quietly(archives, backup, "backup_import_archive_left"))
         raise
     return backup
+
+
+async def delete_quietly(archives: ArchiveStore, backup: Backup, event: str) -> None:
+    """Remove an archive nobody will ask for again; a failure is only space, said in the log."""
+    try:
+        await archives.delete(backup)
+    except (OSError, DomainError) as exc:
+        detail = exc.detail if isinstance(exc, DomainError) else str(exc)
+        log.warning(
+            event, backup_id=str(backup.id), node=backup.node, key=backup.file_path, error=detail
+        )
 
 
 async def handle_delete_backup(
@@ -145,7 +156,7 @@ async def handle_delete_backup(
     *,
     uow: UowFactory,
     servers: ServerLookup,
-    storage: BackupStorage,
+    archives: ArchiveStore,
     clock: Clock,
 ) -> None:
     async with uow() as work:
@@ -155,15 +166,7 @@ async def handle_delete_backup(
         backup.delete(reason=f"deleted by {cmd.actor.username}", now=clock.now())
         await work.backups.remove(backup)
         await work.commit()
-    try:
-        await asyncio.to_thread(storage.delete, backup.file_path)
-    except OSError as exc:  # the backup is gone; its archive is only space, said in the log
-        log.warning(
-            "backup_archive_left_in_storage",
-            backup_id=str(backup.id),
-            key=backup.file_path,
-            error=str(exc),
-        )
+    await delete_quietly(archives, backup, "backup_archive_left_in_storage")
 
 
 async def handle_restore_backup(
@@ -172,7 +175,11 @@ async def handle_restore_backup(
     uow: UowFactory,
     servers: ServerLookup,
     jobs: BackupJobs,
+    archives: ArchiveStore,
+    clock: Clock,
 ) -> RestoreAccepted:
+    """A restore onto another node than the backup's first copies the archive there (local
+    storage), so the target's restore job reads it from its own storage."""
     async with uow() as work:
         backup = await visible_backup(
             await work.backups.get(cmd.backup_id, lock=True), cmd.actor, cmd.backup_id, servers
@@ -190,6 +197,11 @@ async def handle_restore_backup(
             target.id, operation="restore", backup_id=backup.id, node=target.node
         )
         await work.commit()
+    try:
+        await archives.stage(backup, node=target.node, server_id=target.id)
+    except BaseException as exc:
+        await asyncio.shield(_restore_not_started(uow, backup.id, target.id, exc, clock))
+        raise
     job_id = await jobs.restore(target.node, backup.id, target.id, cmd.actor.user_id)
     return RestoreAccepted(
         backup_id=backup.id,
@@ -198,6 +210,23 @@ async def handle_restore_backup(
         node_online=await jobs.is_online(target.node),
         job_id=job_id,
     )
+
+
+async def _restore_not_started(
+    uow: UowFactory, backup_id: uuid.UUID, target_id: uuid.UUID, exc: BaseException, clock: Clock
+) -> None:
+    """The archive never reached the target's node: the restore ends failed, the server free."""
+    reason = exc.detail if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
+    async with uow() as work:
+        backup = await work.backups.get(backup_id, lock=True)
+        if backup is not None:
+            backup.restore_failed(
+                target_server_id=target_id,
+                reason=f"the archive could not be copied to the server's node: {reason}",
+                now=clock.now(),
+            )
+        await work.locks.release(target_id, backup_id=backup_id)
+        await work.commit()
 
 
 async def handle_get_backup(
@@ -212,7 +241,7 @@ async def handle_open_backup_download(
     *,
     read_model: BackupReadModel,
     servers: ServerLookup,
-    storage: BackupStorage,
+    archives: ArchiveStore,
 ) -> BackupDownload:
     backup = await visible_backup(
         await read_model.get(query.backup_id), query.actor, query.backup_id, servers
@@ -221,13 +250,10 @@ async def handle_open_backup_download(
         raise InvalidBackupState(
             f"backup {backup.id} is {backup.status.value}; nothing to download"
         )
-    try:
-        size = await asyncio.to_thread(storage.size, backup.file_path)
-    except OSError as exc:
-        raise StorageUnavailable(f"the backup storage cannot be reached: {exc}") from exc
-    if size is None:
+    opened = await archives.open(backup)
+    if opened is None:
         raise ArchiveMissing(f"the archive of backup {backup.id} is missing from the storage")
-    return BackupDownload(backup=backup, chunks=storage.chunks(backup.file_path))
+    return BackupDownload(backup=backup, chunks=opened.chunks)
 
 
 async def handle_list_backups(
@@ -267,7 +293,19 @@ async def refresh_backup_views(
     await server_list.refresh()
 
 
-async def forget_server_archives(event: ServerDeleted, *, storage: BackupStorage) -> None:
-    """A deleted server's backup rows went with it (cascade); its archives go too."""
-    removed = await asyncio.to_thread(storage.delete_all, f"{event.server_id}/")
+async def forget_server_archives(event: ServerDeleted, *, archives: ArchiveStore) -> None:
+    """A deleted server's backup rows went with it (cascade); its archives go too, on the node
+    that held the server. A node that cannot be reached keeps them (said in the log): retrying
+    would run every other handler of the event again, for space only."""
+    try:
+        removed = await archives.delete_all(event.node, event.server_id)
+    except (OSError, DomainError) as exc:
+        log.warning(
+            "server_archives_left_on_node",
+            server_id=str(event.server_id),
+            node=event.node,
+            prefix=f"{event.server_id}/",
+            error=exc.detail if isinstance(exc, DomainError) else str(exc),
+        )
+        return
     log.info("server_archives_deleted", server_id=str(event.server_id), archives=removed)

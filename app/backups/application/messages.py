@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from app.backups.domain.model import Backup, Compression
 from app.backups.domain.ports import BackupSummary
@@ -27,11 +26,12 @@ class CreateBackup(Command[Backup]):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImportBackup(Command[Backup]):
-    """An uploaded archive (already spooled to `archive`) becomes a completed backup."""
+    """An uploaded archive, streamed (`chunks`) to the server's node, becomes a completed
+    backup."""
 
     actor: Principal
     server_id: uuid.UUID
-    archive: Path
+    chunks: AsyncIterable[bytes]
     name: str | None = None
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 
 import structlog
 
-from app.backups.application.handlers import UowFactory
+from app.backups.application.handlers import UowFactory, delete_quietly
 from app.backups.application.messages import (
     BeginBackupRun,
     CreateSafetyBackup,
@@ -20,7 +19,7 @@ from app.backups.application.messages import (
 )
 from app.backups.domain.errors import BackupNotFound
 from app.backups.domain.model import Backup, BackupStatus, BackupType
-from app.backups.domain.ports import BackupStorage, BackupsUnitOfWork, OperationHeartbeats
+from app.backups.domain.ports import ArchiveStore, BackupsUnitOfWork, OperationHeartbeats
 from app.shared.domain import Clock, new_id
 
 log = structlog.get_logger(__name__)
@@ -68,7 +67,7 @@ async def handle_record_backup_completed(
     cmd: RecordBackupCompleted,
     *,
     uow: UowFactory,
-    storage: BackupStorage,
+    archives: ArchiveStore,
     clock: Clock,
 ) -> None:
     expired: list[Backup] = []
@@ -86,10 +85,7 @@ async def handle_record_backup_completed(
             expired = await _rotate(work, backup, clock)
         await work.commit()
     for old in expired:
-        try:
-            await asyncio.to_thread(storage.delete, old.file_path)
-        except OSError as exc:
-            log.warning("rotated_archive_not_deleted", backup_id=str(old.id), error=str(exc))
+        await delete_quietly(archives, old, "rotated_archive_not_deleted")
 
 
 async def _rotate(work: BackupsUnitOfWork, completed: Backup, clock: Clock) -> list[Backup]:

@@ -82,6 +82,36 @@ def storage_key(server_id: uuid.UUID, backup_id: uuid.UUID, compression: Compres
     return f"{server_id}/{backup_id}{compression.extension}"
 
 
+STAGED = "staged"
+
+
+def staged_key(server_id: uuid.UUID, backup_id: uuid.UUID, compression: Compression) -> str:
+    """Where another node's archive waits on a server's node for the restore that reads it."""
+    return f"{server_id}/{STAGED}/{backup_id}{compression.extension}"
+
+
+def checked_key(server_id: uuid.UUID, key: str) -> str:
+    """`key` if it names an archive (or a staged one) of `server_id`: nothing else is reachable
+    through a node's storage."""
+    head, _, name = key.partition("/")
+    folder, _, name = name.rpartition("/")
+    stem, dot, _ = name.partition(".")
+    extension = name[len(stem) :]
+    try:
+        valid = (
+            head == str(server_id)
+            and folder in ("", STAGED)
+            and bool(dot)
+            and str(uuid.UUID(stem)) == stem
+            and extension in {c.extension for c in Compression}
+        )
+    except ValueError:
+        valid = False
+    if not valid:
+        raise InvalidInput(f"{key!r} is no archive key of server {server_id}", field="key")
+    return key
+
+
 @dataclass(kw_only=True, eq=False)
 class Backup(Aggregate):
     server_id: uuid.UUID

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ class BackupStorage(Protocol):
     """Where archives live. Blocking methods run in threads; `write` streams an archive in."""
 
     name: str
+    shared: bool  # every node sees the same archives (S3), or each its own (a local disk)
 
     def write(self, key: str, produce: Callable[[BinaryIO], None]) -> None:
         """Store what `produce` writes under `key`; on any failure nothing is left behind."""
@@ -42,6 +43,54 @@ class BackupStorage(Protocol):
         ...
 
     def chunks(self, key: str) -> AsyncIterator[bytes]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArchiveDownload:
+    size: int
+    chunks: AsyncIterator[bytes]
+
+
+class ArchiveUpload(Protocol):
+    """An uploaded archive the server's node holds, checked, until it is committed or aborted."""
+
+    @property
+    def facts(self) -> ArchiveFacts: ...
+
+    async def commit(self, key: str) -> None:
+        """The node stores the archive under `key` (in its storage: its disk, or S3)."""
+        ...
+
+    async def abort(self) -> None:
+        """The node discards it; never raises."""
+        ...
+
+
+class ArchiveStore(Protocol):
+    """How the API reaches archives without a disk of its own: a local-storage archive through
+    the agent of the node that took it (`Backup.node`), an S3 one in S3. Unreachable storage is
+    a 503 (StorageUnavailable, or NodeUnavailable naming the node)."""
+
+    async def upload(
+        self, node: str, server_id: uuid.UUID, chunks: AsyncIterable[bytes]
+    ) -> ArchiveUpload:
+        """Stream an archive to `node`, which spools and checks it (InvalidArchive, 413)."""
+        ...
+
+    async def open(self, backup: Backup) -> ArchiveDownload | None:
+        """The archive streamed, or None when it is missing from the storage."""
+        ...
+
+    async def delete(self, backup: Backup) -> None: ...
+
+    async def delete_all(self, node: str, server_id: uuid.UUID) -> int:
+        """Remove every archive of a server held by `node` (or the bucket); how many."""
+        ...
+
+    async def stage(self, backup: Backup, *, node: str, server_id: uuid.UUID) -> None:
+        """Make the archive readable by a restore onto `server_id` on `node`: a copy from the
+        backup's node (`staged_key`) for local storage, nothing for S3."""
+        ...
 
 
 class BackupRepository(Protocol):

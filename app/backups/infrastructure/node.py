@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import structlog
@@ -17,7 +18,7 @@ from app.backups.application.messages import (
     RecordRestoreOutcome,
 )
 from app.backups.application.node import INTERRUPTED
-from app.backups.domain.model import Backup, Compression
+from app.backups.domain.model import Backup, Compression, staged_key
 from app.backups.domain.ports import BackupStorage
 from app.backups.infrastructure.progress import ProgressPublisher, Tracker
 from app.backups.infrastructure.snapshot import (
@@ -220,11 +221,12 @@ class BackupNode:
         backup = await self._bus.handle(GetBackup(actor=None, backup_id=backup_id))
         server_dir = self._servers.path(target_id)
         workspace = RestoreWorkspace(server_dir, backup_id)
+        staged = self._staged(backup, target_id)
         if await asyncio.to_thread(RestoreWorkspace.recover, server_dir):
             log.warning("interrupted_restore_undone", server_id=str(target_id))
         try:
             tracker.enter("verifying")
-            await asyncio.to_thread(workspace.fetch, self._storage, backup)
+            await asyncio.to_thread(workspace.fetch, self._storage, backup, staged)
             tracker.enter("unpacking")
             await asyncio.to_thread(
                 workspace.unpack, backup.compression, self._settings.unpack_limits
@@ -245,6 +247,16 @@ class BackupNode:
             return safety_id
         finally:
             await asyncio.to_thread(workspace.clean)
+            if staged is not None:
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(self._storage.delete, staged)
+
+    def _staged(self, backup: Backup, target_id: uuid.UUID) -> str | None:
+        """The copy the API staged here of another node's local archive (None: read the
+        backup's own key, in this node's storage or the shared one)."""
+        if self._storage.shared or backup.node == self._servers.node:
+            return None
+        return staged_key(target_id, backup.id, backup.compression)
 
     async def _safety_backup(
         self, server_id: uuid.UUID, compression: Compression

@@ -88,6 +88,7 @@ class ChunkPipe:
 
 class S3BackupStorage:
     name = "s3"
+    shared = True
 
     def __init__(
         self,

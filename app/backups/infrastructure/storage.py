@@ -22,6 +22,7 @@ log = structlog.get_logger(__name__)
 
 class LocalBackupStorage:
     name = "local"
+    shared = False
 
     def __init__(self, root: Path) -> None:
         self.root = root

@@ -42,12 +42,13 @@ class RestoreWorkspace:
         os.rename(leftovers[-1], server_dir)
         return True
 
-    def fetch(self, storage: BackupStorage, backup: Backup) -> None:
-        """Blocking: download the archive and verify its size and SHA-256."""
+    def fetch(self, storage: BackupStorage, backup: Backup, key: str | None = None) -> None:
+        """Blocking: download the archive (from `key`, a staged copy, when given) and verify its
+        size and SHA-256."""
         self.server_dir.parent.mkdir(parents=True, exist_ok=True)
         if backup.sha256 is None or backup.size_bytes is None:
             raise InvalidArchive(f"backup {backup.id} has no recorded checksum")
-        storage.download_to(backup.file_path, self.archive)
+        storage.download_to(key or backup.file_path, self.archive)
         verify_archive(self.archive, size=backup.size_bytes, sha256=backup.sha256)
 
     def unpack(self, compression: Compression, limits: UnpackLimits) -> int:
