@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from app.backups.application.messages import CreateBackup, CreateSchedule, FireDueSchedules
-from app.backups.domain.model import BackupStatus
+from app.backups.domain.model import BackupStatus, RestoreStatus, staged_key
 from app.backups.domain.schedule import Retention
 from app.backups.infrastructure.storage import LocalBackupStorage
 from app.backups.module import node_runner
@@ -156,3 +156,23 @@ async def test_a_restore_failure_is_recorded_and_logged_with_its_reason(world):
     assert stored.restore_error == "RuntimeError: the storage is unreachable"
     logged = [entry for entry in logs if entry["event"] == "restore_recorded_failed"]
     assert [entry["reason"] for entry in logged] == [stored.restore_error]
+
+
+async def test_a_restore_of_another_nodes_backup_reads_the_staged_copy_and_removes_it(world):
+    sid = await a_server_with_a_world(world)
+    backup = await world.bus.handle(CreateBackup(actor=ADMIN, server_id=sid))
+    await world.runner.backup(backup.id)
+    stored = world.uow.stored_backups[backup.id]
+    staged = world.storage.root / staged_key(sid, backup.id, stored.compression)
+    staged.parent.mkdir(parents=True)
+    (world.storage.root / stored.file_path).rename(staged)  # as the API staged it from node a
+    world.node.node = "b"
+    (world.servers_dir / str(sid) / "world" / "level.dat").write_text("generation=2\n")
+
+    await world.runner.restore(backup.id, sid, ADMIN.user_id)
+
+    restored = world.uow.stored_backups[backup.id]
+    assert restored.restore_status is RestoreStatus.COMPLETED, restored.restore_error
+    level = world.servers_dir / str(sid) / "world" / "level.dat"
+    assert level.read_text() == "generation=1\n"
+    assert not staged.exists()

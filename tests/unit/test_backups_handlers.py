@@ -3,7 +3,9 @@ retention, sweeping, locking."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,13 +17,19 @@ from app.backups.application.messages import (
     CreateSchedule,
     DeleteBackup,
     FireDueSchedules,
+    ImportBackup,
     RecordBackupCompleted,
     RecordBackupFailed,
+    RestoreBackup,
     SweepInterruptedBackups,
 )
 from app.backups.domain.errors import BackupBusy
 from app.backups.domain.events import BackupCreated, BackupDeleted, BackupFailed
-from app.backups.domain.model import BackupStatus
+from app.backups.domain.model import BackupStatus, Compression, RestoreStatus
+from app.backups.domain.ports import ArchiveFacts
+from app.servers.domain.events import ServerDeleted
+from app.shared.agent import NodeUnavailable
+from app.shared.domain import Forbidden
 from app.shared.security import Role
 from tests.fakes import FakeApp, FakeClock, FakeServerLookup, fake_app, principal
 
@@ -156,3 +164,76 @@ async def test_deleting_a_backup_whose_storage_is_unreachable_still_deletes_it(w
     await world.bus.handle(DeleteBackup(actor=ADMIN, backup_id=backup.id))
 
     assert backup.id not in world.backups.uow.stored_backups
+
+
+async def _chunks(*parts: bytes):
+    for part in parts:
+        yield part
+
+
+async def test_an_upload_goes_to_the_servers_node_and_is_committed_under_its_key(world):
+    sid = world.backups.servers.add(node="b")
+    backup = await world.bus.handle(
+        ImportBackup(actor=ADMIN, server_id=sid, chunks=_chunks(b"arch", b"ive"))
+    )
+    assert world.backups.archives.calls == [("upload", "b")]
+    assert world.backups.storage.objects == {backup.file_path: b"archive"}
+    assert world.backups.uow.stored_backups[backup.id].node == "b"
+
+
+async def test_code_in_an_upload_without_server_code_is_403_and_aborted_on_the_node(world):
+    sid = world.backups.servers.add()
+    world.backups.archives.check = lambda data: ArchiveFacts(
+        compression=Compression.GZIP,
+        size_bytes=len(data),
+        sha256="0" * 64,
+        members=1,
+        code_members=1,
+    )
+    owner = principal("owner", role=Role.USER)
+    world.backups.servers.servers[sid] = replace(
+        world.backups.servers.servers[sid], owner_id=owner.user_id
+    )
+    with pytest.raises(Forbidden):
+        await world.bus.handle(ImportBackup(actor=owner, server_id=sid, chunks=_chunks(b"x")))
+    assert world.backups.archives.aborted == 1
+    assert world.backups.storage.objects == {}
+    assert world.backups.uow.stored_backups == {}
+
+
+async def test_a_restore_whose_archive_cannot_reach_the_target_node_ends_failed(world):
+    sid = world.backups.servers.add()
+    target = world.backups.servers.add(node="b")
+    backup = await world.bus.handle(CreateBackup(actor=ADMIN, server_id=sid))
+    await run_to_completion(world, backup.id)
+
+    async def offline(backup, *, node, server_id):
+        raise NodeUnavailable(f"node {backup.node} is offline", node=backup.node)
+
+    world.backups.archives.stage = offline  # type: ignore[method-assign]
+    with pytest.raises(NodeUnavailable):
+        await world.bus.handle(
+            RestoreBackup(
+                actor=ADMIN, backup_id=backup.id, target_server_id=target, from_other_server=True
+            )
+        )
+    stored = world.backups.uow.stored_backups[backup.id]
+    assert stored.restore_status is RestoreStatus.FAILED
+    assert "node local is offline" in stored.restore_error
+    assert world.backups.uow.stored_locks == {}
+    assert world.backups.jobs.queued[-1][0] == "backup", "no restore job was queued"
+
+
+async def test_a_servers_archives_go_on_its_node_and_an_offline_node_is_only_logged(world):
+    sid = uuid.uuid4()
+    world.backups.storage.objects[f"{sid}/old.tar.gz"] = b"archive"
+    event = ServerDeleted(occurred_at=START, server_id=sid, node="b")
+    await world.bus.publish(event)
+    assert world.backups.archives.calls == [("delete_all", "b")]
+    assert world.backups.storage.objects == {}
+
+    async def offline(node, server_id):
+        raise NodeUnavailable(f"node {node} is offline", node=node)
+
+    world.backups.archives.delete_all = offline  # type: ignore[method-assign]
+    await world.bus.publish(event)  # no error: the event is not retried for space
