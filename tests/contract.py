@@ -96,6 +96,7 @@ class Seeds:
             "backup_id": self.backup(server_id=server_id),
             "schedule_id": self.schedule(server_id=server_id),
             "version": 1,
+            "name": "local",  # the node the contract run's agent serves
         }
 
     def fresh_token(self) -> str:
@@ -123,6 +124,8 @@ class Seeds:
             "memory_mb": 512,
             "eula_accepted": True,
         }
+        # An earlier operation may have cordoned the run's one node (PATCH /nodes/{name}).
+        self._json("PATCH", "/api/v2/nodes/local", json={"cordoned": False})
         server_id = str(self._json("POST", "/api/v2/servers/", json=body)["id"])
         if jar:
             files = {"file": ("server.jar", VANILLA_JAR, "application/java-archive")}

@@ -8,9 +8,11 @@ from typing import Any
 import httpx
 from fastapi import APIRouter
 
-from app.servers.application import handlers, observations, queries
+from app.servers.application import creation, handlers, observations, queries
 from app.servers.application import messages as m
+from app.servers.application import nodes as nodes_handlers
 from app.servers.application.handlers import ServerPolicy
+from app.servers.application.placement import PlacementRules
 from app.servers.domain import events
 from app.servers.domain.console import ConsolePolicy
 from app.servers.domain.ports import NodeHooks
@@ -26,7 +28,6 @@ from app.servers.infrastructure.repositories import SqlServerListReadModel, SqlS
 from app.servers.infrastructure.runtime import (
     RedisNodeGateway,
     RedisRuntimeStore,
-    SocketPortProbe,
 )
 from app.settings import Settings
 from app.shared.agent import NodeTokens
@@ -37,7 +38,7 @@ from app.shared.wiring import Handlers
 EVENTS = events.SERVER_EVENTS
 HANDLERS = Handlers(
     messages={
-        m.CreateServer: handlers.handle_create_server,
+        m.CreateServer: creation.handle_create_server,
         m.UpdateServer: handlers.handle_update_server,
         m.UploadServerJar: handlers.handle_upload_server_jar,
         m.DeleteServer: handlers.handle_delete_server,
@@ -59,7 +60,9 @@ HANDLERS = Handlers(
         m.ListActiveNodeServers: queries.handle_list_active_node_servers,
         m.GetServerStatus: queries.handle_get_server_status,
         m.GetConsoleLog: queries.handle_get_console_log,
-        m.ListNodes: queries.handle_list_nodes,
+        m.ListNodes: nodes_handlers.handle_list_nodes,
+        m.GetNode: nodes_handlers.handle_get_node,
+        m.CordonNode: nodes_handlers.handle_cordon_node,
         m.ListVersions: queries.handle_list_versions,
     },
     projections=[
@@ -106,10 +109,11 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
         "uow": infra.unit_of_work(SqlServersUnitOfWork),
         "read_model": SqlServerListReadModel(infra.read_engine, infra.read_pool),
         "clock": infra.clock,
-        "ports": SocketPortProbe(),
         "policy": ServerPolicy(
-            default_node=settings.node_name,
-            port_range=(settings.server_port_range_start, settings.server_port_range_end),
+            placement=PlacementRules(
+                port_range=(settings.server_port_range_start, settings.server_port_range_end),
+                memory_ratio=settings.placement_memory_ratio,
+            ),
             max_memory_mb=settings.server_max_memory_mb,
             console=ConsolePolicy.of(
                 settings.console_denied_verbs, allowed=settings.console_allowed_verbs

@@ -38,7 +38,6 @@ from tests.fakes.servers import (
     FakeNodeCapacity,
     FakeNodeGateway,
     FakeNodeServers,
-    FakePortProbe,
     FakeReleaseCheck,
     FakeRuntimeStore,
     FakeServerListReadModel,
@@ -46,6 +45,7 @@ from tests.fakes.servers import (
     FakeVersionCatalog,
     QueuedJob,
     ServersFakes,
+    node_record,
     runnable_jar,
 )
 from tests.fakes.users import (
@@ -78,7 +78,6 @@ __all__ = [
     "FakeNodeCapacity",
     "FakeNodeGateway",
     "FakeNodeServers",
-    "FakePortProbe",
     "FakeProfiles",
     "FakeProgress",
     "FakePubSubHub",
@@ -104,6 +103,7 @@ __all__ = [
     "UsersFakes",
     "fake_app",
     "fake_settings",
+    "node_record",
     "principal",
     "runnable_jar",
 ]

@@ -37,6 +37,8 @@ class FakeDatabase:
     file_versions: list[FileVersion] = field(default_factory=list)
     usernames: Callable[[uuid.UUID], str | None] = lambda user_id: None
     """Owner names for the list views (the users fake's, once the app is built)."""
+    cordoned: set[str] = field(default_factory=set)
+    """The `nodes` table's cordoned nodes."""
     before_commit: list[Callable[[Any], None]] = field(default_factory=list)
     """Run at the start of every commit of servers, groups and files: a concurrent writer."""
 

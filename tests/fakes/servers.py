@@ -21,6 +21,7 @@ from app.servers.domain.model import ACTIVE_STATES, Server, ServerState, ServerT
 from app.servers.domain.ports import (
     ConsoleEntry,
     NodeInfo,
+    NodeUsage,
     NotRunningHere,
     Presence,
     ServerRuntime,
@@ -38,8 +39,32 @@ class FakeServerRepository(FakeRepository[Server]):
             s.owner_id == owner_id and s.name.lower() == name.lower() for s in self.committed()
         )
 
-    async def ports_in_use(self) -> set[int]:
-        return {s.port for s in self.committed()}
+    def __init__(self, table: dict[uuid.UUID, Server], cordons: set[str]) -> None:
+        super().__init__(table)
+        self.cordons = cordons
+        self.locked: list[str] = []
+
+    async def ports_in_use(self, node: str) -> set[int]:
+        return {s.port for s in self.committed() if s.node == node}
+
+    async def lock_node(self, node: str) -> None:
+        self.locked.append(node)
+
+    async def node_usage(self, node: str | None = None) -> dict[str, NodeUsage]:
+        usage: dict[str, NodeUsage] = {}
+        for server in self.committed():
+            if node is None or server.node == node:
+                seen = usage.get(server.node, NodeUsage())
+                usage[server.node] = NodeUsage(
+                    seen.servers + 1, seen.memory_mb + server.config.memory_mb
+                )
+        return usage
+
+    async def cordoned(self) -> set[str]:
+        return set(self.cordons)
+
+    async def set_cordoned(self, node: str, cordoned: bool) -> None:
+        (self.cordons.add if cordoned else self.cordons.discard)(node)
 
 
 class FakeServersUnitOfWork(FakeUnitOfWork):
@@ -52,17 +77,17 @@ class FakeServersUnitOfWork(FakeUnitOfWork):
         self.db = db
 
     def start(self) -> None:
-        self.servers = self.repository(FakeServerRepository(self.db.servers))
+        self.servers = self.repository(FakeServerRepository(self.db.servers, self.db.cordoned))
 
     def check(self) -> None:
-        ports: set[int] = set()
+        ports: set[tuple[str, int]] = set()
         names: set[tuple[uuid.UUID, str]] = set()
         for server in self.servers.staged().values():
-            if server.port in ports:
-                raise conflict("servers_port_key")
+            if (server.node, server.port) in ports:
+                raise conflict("uq_servers_node_port")
             if (server.owner_id, server.name.lower()) in names:
                 raise conflict("ix_servers_owner_name_lower")
-            ports.add(server.port)
+            ports.add((server.node, server.port))
             names.add((server.owner_id, server.name.lower()))
 
     def write(self, events: Sequence[DomainEvent]) -> None:
@@ -213,7 +238,30 @@ class FakeNodeGateway:
         self.console.append((node, server_id, command))
 
     async def nodes(self) -> list[NodeInfo]:
-        return [info for name, info in self.records.items() if name in self.online]
+        """Online nodes, with what their `records` say (a bare record when there is none)."""
+        return [self.records.get(name) or _bare_record(name) for name in sorted(self.online)]
+
+
+def node_record(
+    name: str, *, memory_mb: int | None = None, ports: tuple[int, int] | None = None
+) -> NodeInfo:
+    """What a node's worker advertises: its memory and port range when given."""
+    return NodeInfo(
+        name=name,
+        host="fake",
+        pid=1,
+        last_seen=0.0,
+        cpu_count=2,
+        memory_total=memory_mb * 2**20 if memory_mb is not None else None,
+        java=(),
+        isolation={},
+        url=f"http://{name}.fake:8765",
+        port_range=ports,
+    )
+
+
+def _bare_record(name: str) -> NodeInfo:
+    return node_record(name)
 
 
 class FakeRuntimeStore:
@@ -247,16 +295,6 @@ class FakeRuntimeStore:
         self.forgotten.append(server_id)
         self.statuses.pop(server_id, None)
         self.lines.pop(server_id, None)
-
-
-class FakePortProbe:
-    """Ports some other program of the machine holds."""
-
-    def __init__(self, busy: Sequence[int] = ()) -> None:
-        self.busy = set(busy)
-
-    def is_free(self, port: int) -> bool:
-        return port not in self.busy
 
 
 class FakeReleaseCheck:
@@ -418,7 +456,6 @@ class ServersFakes:
     read_model: FakeServerListReadModel
     nodes: FakeNodeGateway = field(default_factory=FakeNodeGateway)
     runtime: FakeRuntimeStore = field(default_factory=FakeRuntimeStore)
-    ports: FakePortProbe = field(default_factory=FakePortProbe)
     releases: FakeReleaseCheck = field(default_factory=FakeReleaseCheck)
     capacity: FakeNodeCapacity = field(default_factory=FakeNodeCapacity)
     jars: FakeJarStore = field(default_factory=FakeJarStore)

@@ -75,6 +75,7 @@ async def contract(database_url, redis_url, tmp_path_factory):
         mojang_timeout_seconds=2,
         server_port_range_start=20000,  # the fresh servers of FRESH each take a port
         server_port_range_end=40000,
+        placement_memory_ratio=10.0,  # the fuzzer creates many servers with large heaps
     )
     with serve_in_thread(create_app(configured), configured) as url:
         run = Contract(url=url, seeds=Seeds(url))

@@ -76,6 +76,9 @@ async def nodes(settings: Settings, clean: None, tmp_path: Path) -> AsyncIterato
             user_id = (await register(http, "owner1")).json()["id"]
             await http.patch(f"/api/v2/users/{user_id}/approve", headers=admin)
             users = {"admin": admin, "owner": bearer(await login(http, "owner1"))}
+            # New servers go to node local; a test puts one on b with place_on().
+            cordon = await http.patch("/api/v2/nodes/b", headers=admin, json={"cordoned": True})
+            assert cordon.status_code == 200, cordon.text
             world = Nodes(
                 http,
                 api.resolved_data_dir,

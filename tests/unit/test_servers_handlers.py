@@ -61,7 +61,7 @@ from app.servers.domain.model import RestartMode, RestartPolicy, ServerState, Se
 from app.servers.domain.ports import ServerRuntime
 from app.shared.domain import ConcurrencyConflict, Conflict, Forbidden, InvalidInput
 from app.shared.security import Role
-from tests.fakes import FakeApp, principal, runnable_jar
+from tests.fakes import FakeApp, node_record, principal, runnable_jar
 
 ALICE, BOB = principal("alice"), principal("bob")
 ADMIN = principal("root", role=Role.ADMIN)
@@ -108,39 +108,31 @@ class TestCreateServer:
         assert [type(e) for e in world.events.committed] == [ServerCreated]
         assert world.servers.server_list.refreshes == 1
 
-    async def test_the_next_server_skips_taken_ports_and_ports_busy_on_the_machine(
+    async def test_the_next_server_takes_the_next_free_port_of_its_node(
         self, world: FakeApp
     ) -> None:
         await create(world, name="first")
-        world.servers.ports.busy = {FIRST_PORT + 1}
 
         second = await create(world, name="second")
 
-        assert world.db.servers[second].port == FIRST_PORT + 2
+        assert world.db.servers[second].port == FIRST_PORT + 1
 
-    @pytest.mark.parametrize(
-        ("taken_by", "busy", "field_port"),
-        [
-            pytest.param("server", set(), FIRST_PORT, id="port-of-another-server"),
-            pytest.param(None, {30000}, 30000, id="port-busy-on-the-machine"),
-        ],
-    )
-    async def test_an_unavailable_port_is_refused(
-        self, world: FakeApp, taken_by: str | None, busy: set[int], field_port: int
+    async def test_a_port_of_another_server_on_the_same_node_is_refused(
+        self, world: FakeApp
     ) -> None:
-        if taken_by:
-            await create(world, BOB)
-        world.servers.ports.busy = busy
+        await create(world, BOB)
 
-        with pytest.raises(PortUnavailable):
-            await create(world, ADMIN, name="wanted", port=field_port)
+        with pytest.raises(PortUnavailable, match="node local"):
+            await create(world, ADMIN, name="wanted", port=FIRST_PORT)
 
-        assert [s.name for s in world.db.servers.values()] == (["survival"] if taken_by else [])
+        assert [s.name for s in world.db.servers.values()] == ["survival"]
 
     async def test_a_full_port_range_asks_for_an_explicit_port(self, world: FakeApp) -> None:
-        world.servers.ports.busy = set(range(FIRST_PORT, FIRST_PORT + 101))
+        world.servers.nodes.records["local"] = node_record("local", ports=(30000, 30001))
+        await create(world, name="first")
+        await create(world, name="second")
 
-        with pytest.raises(PortUnavailable, match="no free port left"):
+        with pytest.raises(PortUnavailable, match="no free port left in node local's range"):
             await create(world)
 
     @pytest.mark.parametrize(
@@ -174,7 +166,7 @@ class TestCreateServer:
         with pytest.raises(Conflict) as caught:
             await create(world, name="alices")
 
-        assert caught.value.extra["constraint"] == "servers_port_key"
+        assert caught.value.extra["constraint"] == "uq_servers_node_port"
         assert list(world.db.servers) == [bobs]
 
     @pytest.mark.parametrize(
@@ -210,9 +202,11 @@ class TestCreateServer:
         )
 
     async def test_no_one_gets_more_heap_than_the_node_has(self, world: FakeApp) -> None:
-        world.servers.capacity.memory_mb["local"] = 4096
+        world.servers.nodes.records["local"] = node_record("local", memory_mb=4096)
 
         with pytest.raises(InvalidInput, match="more than node local has"):
+            await create(world, ADMIN, memory_mb=6144, node="local")
+        with pytest.raises(InvalidInput, match="the most of any online node"):
             await create(world, ADMIN, memory_mb=6144)
 
     async def test_an_unknown_version_is_refused_but_a_custom_server_is_not_checked(
@@ -783,4 +777,7 @@ class TestQueries:
         with pytest.raises(Forbidden):
             await world.bus.handle(ListNodes(actor=ALICE))
 
-        assert await world.bus.handle(ListNodes(actor=ADMIN)) == []
+        nodes = await world.bus.handle(ListNodes(actor=ADMIN))
+        assert [(node.name, node.online, node.server_count) for node in nodes] == [
+            ("local", True, 0)
+        ]

@@ -106,7 +106,13 @@ async def list_servers(
     "/",
     status_code=status.HTTP_201_CREATED,
     responses=problems(
-        {409: "you have a server of that name, or the port is taken", 502: UPSTREAM}
+        {
+            403: "only operators and admins choose the node",
+            409: "you have a server of that name, the port is taken, the node is cordoned, or"
+            " no node has room for its memory",
+            502: UPSTREAM,
+            503: "no node is online to take it",
+        }
     ),
 )
 async def create_server(body: CreateServerRequest, actor: Writer, bus: BusDep) -> ServerResponse:
@@ -125,6 +131,7 @@ async def create_server(body: CreateServerRequest, actor: Writer, bus: BusDep) -
             whitelist=body.whitelist,
             eula_accepted=body.eula_accepted,
             restart=body.restart_policy.to_domain(),
+            node=body.node,
         )
     )
     return ServerResponse.of(await bus.handle(GetServer(actor=actor, server_id=server_id)))

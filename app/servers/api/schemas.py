@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.servers.domain.model import RestartMode, RestartPolicy, Server, ServerType
+from app.servers.domain.model import NODE_NAME, RestartMode, RestartPolicy, Server, ServerType
 from app.shared.http import WHOLE, SafeLine, SafeText, example
 
 NAME = Field(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_-]+$")
@@ -65,6 +65,13 @@ class CreateServerRequest(Strict):
         default=False, description="the owner accepts https://aka.ms/MinecraftEULA"
     )
     restart_policy: RestartPolicyBody = Field(default_factory=RestartPolicyBody)
+    node: str | None = Field(
+        default=None,
+        pattern=NODE_NAME,
+        max_length=63,
+        description="the node to place it on (operators and admins); default: the online,"
+        " uncordoned node with the most memory left after this server's",
+    )
 
 
 class UpdateServerRequest(Strict):

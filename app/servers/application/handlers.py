@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Protocol
 
 from app.servers.application.messages import (
-    CreateServer,
     DeleteServer,
     LifecycleResult,
     RestartServer,
@@ -21,26 +20,23 @@ from app.servers.application.messages import (
     UpdateServer,
     UploadServerJar,
 )
+from app.servers.application.placement import PlacementRules, choose_port
 from app.servers.domain.console import ConsolePolicy
-from app.servers.domain.errors import PortUnavailable, ServerNotFound
+from app.servers.domain.errors import ServerNotFound
 from app.servers.domain.events import ConsoleCommandExecuted
 from app.servers.domain.model import (
     MEMORY_RANGE,
     Server,
-    ServerConfig,
     ServerState,
     ServerType,
-    validate_name,
-    validate_port,
 )
 from app.servers.domain.ports import (
     JarStore,
     NodeGateway,
-    PortProbe,
     RuntimeStore,
     ServersUnitOfWork,
 )
-from app.shared.domain import Clock, Conflict, DomainError, InvalidInput, Page, new_id
+from app.shared.domain import Clock, Conflict, DomainError, InvalidInput, Page
 from app.shared.security import Principal
 
 UowFactory = Callable[[], ServersUnitOfWork]
@@ -74,24 +70,15 @@ class NodeCapacity(Protocol):
 class ServerPolicy:
     """Settings the handlers apply: placement, port range, heap limit, console, job lifetime."""
 
-    default_node: str
-    port_range: tuple[int, int]
+    placement: PlacementRules
     max_memory_mb: int
     console: ConsolePolicy
     job_ttl_seconds: int
 
-    def check_limits(self, actor: Principal, *, port: int | None, memory_mb: int | None) -> None:
-        """Users stay inside the port range and under the heap limit; admins may go beyond."""
+    def check_limits(self, actor: Principal, *, memory_mb: int | None) -> None:
+        """Users stay under the heap limit (and in a node's port range); admins may go beyond."""
         if actor.is_admin:
             return
-        low, high = self.port_range
-        if port is not None and not low <= port <= high:
-            raise InvalidInput(
-                f"port {port} is outside the servers' port range {low}-{high}; only an admin"
-                " may choose a port outside it",
-                field="port",
-                allowed_range=[low, high],
-            )
         if memory_mb is not None and memory_mb > self.max_memory_mb:
             raise InvalidInput(
                 f"memory_mb {memory_mb} is above the limit of {self.max_memory_mb} MiB; only an"
@@ -101,7 +88,7 @@ class ServerPolicy:
             )
 
 
-async def _check_fits_node(capacity: NodeCapacity, node: str, memory_mb: int) -> None:
+async def check_fits_node(capacity: NodeCapacity, node: str, memory_mb: int) -> None:
     """A heap larger than the node's memory cannot work, whoever asks for it."""
     total = await capacity.memory_total_mb(node)
     if total is not None and memory_mb > total:
@@ -127,77 +114,11 @@ def visible(server: Server | None, actor: Principal | None, server_id: uuid.UUID
     return server
 
 
-async def handle_create_server(
-    cmd: CreateServer,
-    *,
-    uow: UowFactory,
-    clock: Clock,
-    ports: PortProbe,
-    policy: ServerPolicy,
-    releases: ReleaseCheck,
-    capacity: NodeCapacity,
-) -> uuid.UUID:
-    validate_name(cmd.name)
-    policy.check_limits(cmd.owner, port=cmd.port, memory_mb=cmd.memory_mb)
-    node = cmd.node or policy.default_node
-    await _check_fits_node(capacity, node, cmd.memory_mb)
-    config = ServerConfig(
-        server_type=cmd.server_type,
-        version=cmd.version,
-        memory_mb=cmd.memory_mb,
-        max_players=cmd.max_players,
-        motd=cmd.motd,
-        online_mode=cmd.online_mode,
-        whitelist=cmd.whitelist,
-        restart=cmd.restart,
-    )
-    if cmd.server_type is not ServerType.CUSTOM:
-        await releases.check_version(cmd.server_type, cmd.version)
-    async with uow() as work:
-        if await work.servers.name_taken(cmd.owner.user_id, cmd.name):
-            raise Conflict(f"you already have a server named {cmd.name}", field="name")
-        taken = await work.servers.ports_in_use()
-        port = _choose_port(cmd.port, taken, ports, policy.port_range)
-        server = Server.create(
-            server_id=new_id(),
-            name=cmd.name,
-            description=cmd.description,
-            owner_id=cmd.owner.user_id,
-            node=node,
-            port=port,
-            config=config,
-            eula_accepted=cmd.eula_accepted,
-            now=clock.now(),
-        )
-        work.servers.add(server)
-        await work.commit()
-    return server.id
-
-
-def _choose_port(
-    wanted: int | None, taken: set[int], ports: PortProbe, port_range: tuple[int, int]
-) -> int:
-    if wanted is not None:
-        validate_port(wanted)
-        if wanted in taken:
-            raise PortUnavailable(f"port {wanted} is used by another server", field="port")
-        if not ports.is_free(wanted):
-            raise PortUnavailable(f"port {wanted} is in use on this machine", field="port")
-        return wanted
-    for port in range(port_range[0], port_range[1] + 1):
-        if port not in taken and ports.is_free(port):
-            return port
-    raise PortUnavailable(
-        f"no free port left in {port_range[0]}-{port_range[1]}; give one explicitly"
-    )
-
-
 async def handle_update_server(
     cmd: UpdateServer,
     *,
     uow: UowFactory,
     clock: Clock,
-    ports: PortProbe,
     policy: ServerPolicy,
     releases: ReleaseCheck,
     capacity: NodeCapacity,
@@ -207,9 +128,9 @@ async def handle_update_server(
         server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
         new_port = cmd.port if cmd.port != server.port else None
         new_memory = cmd.memory_mb if cmd.memory_mb != server.config.memory_mb else None
-        policy.check_limits(cmd.actor, port=new_port, memory_mb=new_memory)
+        policy.check_limits(cmd.actor, memory_mb=new_memory)
         if new_memory is not None:
-            await _check_fits_node(capacity, server.node, new_memory)
+            await check_fits_node(capacity, server.node, new_memory)
         config_changes = {
             key: value
             for key, value in (
@@ -230,9 +151,12 @@ async def handle_update_server(
             and config.server_type is not ServerType.CUSTOM
         ):
             await releases.check_version(config.server_type, config.version)
-        if cmd.port is not None and cmd.port != server.port:
-            taken = await work.servers.ports_in_use()
-            _choose_port(cmd.port, taken, ports, (cmd.port, cmd.port))
+        if new_port is not None:
+            await work.servers.lock_node(server.node)
+            taken = await work.servers.ports_in_use(server.node)
+            info = next((n for n in await nodes.nodes() if n.name == server.node), None)
+            port_range = (info.port_range if info else None) or policy.placement.port_range
+            choose_port(new_port, taken, port_range, server.node, not cmd.actor.is_admin)
         changed = server.update(
             now=clock.now(),
             description=cmd.description,

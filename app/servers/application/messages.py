@@ -243,8 +243,36 @@ class GetServerStatus(Query[ServerStatusView]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListNodes(Query[Sequence[NodeInfo]]):
+class NodeView:
+    """A node as operators see it: what its worker advertises (when online), what the
+    database holds about it (servers placed, memory given) and whether it is cordoned."""
+
+    name: str
+    online: bool
+    cordoned: bool
+    server_count: int
+    memory_allocated_mb: int
+    info: NodeInfo | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListNodes(Query[Sequence[NodeView]]):
     actor: Principal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetNode(Query[NodeView]):
+    actor: Principal
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CordonNode(Command[NodeView]):
+    """Cordoned, a node takes no new servers (created or moved); its own keep running."""
+
+    actor: Principal
+    name: str
+    cordoned: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

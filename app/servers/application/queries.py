@@ -11,7 +11,6 @@ from app.servers.application.messages import (
     GetServer,
     GetServerStatus,
     ListActiveNodeServers,
-    ListNodes,
     ListServers,
     ListVersions,
     ServerListItem,
@@ -20,13 +19,11 @@ from app.servers.application.messages import (
 from app.servers.domain.model import Server
 from app.servers.domain.ports import (
     ConsoleEntry,
-    NodeDirectory,
-    NodeInfo,
     RuntimeStore,
     VersionCatalog,
     VersionInfo,
 )
-from app.shared.domain import Forbidden, Page
+from app.shared.domain import Page
 
 FIRST_LINE_ID = "0-0"
 """No console line is older than this stream id (and Redis refuses it as an exclusive end)."""
@@ -79,13 +76,6 @@ async def handle_list_versions(
     query: ListVersions, *, catalog: VersionCatalog
 ) -> Sequence[VersionInfo]:
     return (await catalog.versions(query.server_type.value))[: query.limit]
-
-
-async def handle_list_nodes(query: ListNodes, *, nodes: NodeDirectory) -> Sequence[NodeInfo]:
-    """Operators and admins see the nodes; owners only ever see their servers' node names."""
-    if not query.actor.sees_everything():
-        raise Forbidden("only operators and admins see the nodes")
-    return sorted(await nodes.nodes(), key=lambda node: node.name)
 
 
 async def refresh_server_list(event: object, *, server_list: ListRefresher) -> None:

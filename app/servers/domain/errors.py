@@ -46,3 +46,7 @@ class PortUnavailable(Conflict):
 class InvalidTransition(Conflict):
     slug = "invalid-state"
     title = "Not possible in the server's current state"
+
+
+class NodeNotFound(NotFound):
+    slug = "node-not-found"

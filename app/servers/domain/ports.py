@@ -12,12 +12,28 @@ from app.servers.domain.model import Server
 from app.shared.domain import DomainEvent
 
 
+@dataclass(frozen=True, slots=True)
+class NodeUsage:
+    servers: int = 0
+    memory_mb: int = 0
+
+
 class ServerRepository(Protocol):
     def add(self, server: Server) -> None: ...
     async def get(self, server_id: uuid.UUID) -> Server | None: ...
     async def name_taken(self, owner_id: uuid.UUID, name: str) -> bool: ...
-    async def ports_in_use(self) -> set[int]: ...
+    async def ports_in_use(self, node: str) -> set[int]: ...
     async def remove(self, server: Server) -> None: ...
+    async def lock_node(self, node: str) -> None:
+        """Hold placement on `node` (its ports, its memory) until the transaction ends."""
+        ...
+
+    async def node_usage(self, node: str | None = None) -> dict[str, NodeUsage]:
+        """Servers placed on each node (or on `node` only) and the memory they are given."""
+        ...
+
+    async def cordoned(self) -> set[str]: ...
+    async def set_cordoned(self, node: str, cordoned: bool) -> None: ...
 
 
 class ServersUnitOfWork(Protocol):
@@ -32,8 +48,10 @@ class ServersUnitOfWork(Protocol):
 
 
 class NodeGateway(Protocol):
-    """Reaches the worker of a node: lifecycle jobs on its queue, console lines over pub/sub."""
+    """Reaches the worker of a node: lifecycle jobs on its queue, console lines over pub/sub;
+    and which nodes are online, with what they advertise."""
 
+    async def nodes(self) -> Sequence[NodeInfo]: ...
     async def is_online(self, node: str) -> bool: ...
     async def enqueue(self, node: str, action: str, server_id: uuid.UUID) -> str: ...
     async def console_listening(self, node: str) -> bool: ...
@@ -78,6 +96,16 @@ class NodeInfo:
     memory_total: int | None
     java: tuple[dict[str, object], ...]
     isolation: dict[str, object]
+    url: str | None = None
+    version: str | None = None
+    disk_free: int | None = None
+    memory_committed_mb: int | None = None
+    servers_running: int | None = None
+    port_range: tuple[int, int] | None = None
+
+    @property
+    def memory_total_mb(self) -> int | None:
+        return self.memory_total // 2**20 if self.memory_total is not None else None
 
 
 class NodeDirectory(Protocol):

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -20,7 +21,8 @@ from app.servers.domain.model import (
     ServerState,
     ServerType,
 )
-from app.servers.infrastructure.tables import servers
+from app.servers.domain.ports import NodeUsage
+from app.servers.infrastructure.tables import nodes, servers
 from app.shared.db import ReadPool, contains_pattern
 from app.shared.domain import Page
 from app.shared.uow import SqlRepository, SqlUnitOfWork
@@ -132,8 +134,38 @@ class SqlServerRepository(SqlRepository[Server]):
         )
         return bool(found)
 
-    async def ports_in_use(self) -> set[int]:
-        return set((await self.conn.scalars(sa.select(servers.c.port))).all())
+    async def ports_in_use(self, node: str) -> set[int]:
+        query = sa.select(servers.c.port).where(servers.c.node == node)
+        return set((await self.conn.scalars(query)).all())
+
+    async def lock_node(self, node: str) -> None:
+        """A transaction-scoped advisory lock per node: creates and moves onto one node take
+        their port and memory one after another, so none races another for the same port."""
+        key = sa.func.hashtextextended(sa.literal(f"mcdash.node:{node}"), 0)
+        await self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+    async def node_usage(self, node: str | None = None) -> dict[str, NodeUsage]:
+        memory = sa.cast(servers.c.configuration["memory_mb"].astext, sa.Integer)
+        query = sa.select(servers.c.node, sa.func.count(), sa.func.sum(memory)).group_by(
+            servers.c.node
+        )
+        if node is not None:
+            query = query.where(servers.c.node == node)
+        rows = (await self.conn.execute(query)).all()
+        return {name: NodeUsage(servers=count, memory_mb=int(mb or 0)) for name, count, mb in rows}
+
+    async def cordoned(self) -> set[str]:
+        query = sa.select(nodes.c.name).where(nodes.c.cordoned)
+        return set((await self.conn.scalars(query)).all())
+
+    async def set_cordoned(self, node: str, cordoned: bool) -> None:
+        statement = pg_insert(nodes).values(name=node, cordoned=cordoned)
+        await self.conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[nodes.c.name],
+                set_={"cordoned": cordoned, "updated_at": sa.func.now()},
+            )
+        )
 
     async def remove(self, server: Server) -> None:
         """Delete the row now; the ServerDeleted event still commits with it."""

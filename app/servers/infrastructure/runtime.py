@@ -103,8 +103,11 @@ class RedisNodeGateway:
 
 def _node_info(name: str, record: dict[str, Any]) -> NodeInfo:
     def number(field: str) -> int | None:
-        value = record.get(field)
-        return int(float(value)) if value not in (None, "") else None
+        """A number the worker wrote; None for a missing or garbled one (never a crash)."""
+        try:
+            return int(float(record[field]))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return None
 
     return NodeInfo(
         name=name,
@@ -115,7 +118,17 @@ def _node_info(name: str, record: dict[str, Any]) -> NodeInfo:
         memory_total=number("memory_total"),
         java=tuple(json.loads(record.get("java") or "[]")),
         isolation=json.loads(record.get("isolation") or "{}"),
+        url=record.get("url") or None,
+        version=record.get("version") or None,
+        disk_free=number("disk_free"),
+        memory_committed_mb=number("memory_committed_mb"),
+        servers_running=number("servers_running"),
+        port_range=_port_range(number("port_range_start"), number("port_range_end")),
     )
+
+
+def _port_range(start: int | None, end: int | None) -> tuple[int, int] | None:
+    return (start, end) if start is not None and end is not None and start <= end else None
 
 
 class RedisRuntimeStore:
