@@ -99,8 +99,11 @@ USER 10001:10001
 # Fail the build early if the copied JRE cannot run on this base image.
 RUN java -version && bwrap --version
 
-# The worker serves no HTTP, so the API health check does not apply.
-HEALTHCHECK NONE
+# The worker's node agent (MCDASH_NODE_LISTEN, e.g. 0.0.0.0:8765 in compose and k8s) answers
+# /v1/health; only the API should reach that port.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["sh", "-c", "l=${MCDASH_NODE_LISTEN:-127.0.0.1:8765}; exec python -c \"import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:${l##*:}/v1/health', timeout=4).status == 200 else 1)\""]
+EXPOSE 8765
 
 # Minecraft game ports are allocated from this range on the node.
 EXPOSE 25565-25665
@@ -108,7 +111,8 @@ EXPOSE 25565-25665
 # /data/servers holds the Minecraft server directories: mount a persistent volume.
 VOLUME ["/data"]
 
-CMD ["sh", "-c", "exec mcdash worker --node \"${MCDASH_NODE_NAME:-node-1}\""]
+# The node's name is MCDASH_NODE_NAME (default `local`, as for `mcdash worker` anywhere).
+CMD ["mcdash", "worker"]
 
 # ---------------------------------------------------------------------------
 # api: default target (last stage), identical to runtime

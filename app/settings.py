@@ -10,10 +10,17 @@ import secrets
 import stat
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from limits import parse_many
-from pydantic import Field, SecretStr, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -165,7 +172,7 @@ class Settings(BaseSettings):
     websocket_queue_size: int = Field(default=1000, ge=10)
     websocket_ticket_ttl_seconds: int = Field(default=30, ge=1)
 
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = True
     sentry_dsn: SecretStr | None = None
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
@@ -207,6 +214,30 @@ class Settings(BaseSettings):
     backup_max_unpacked_bytes: int = Field(default=200 * 1024**3, ge=1024**2, le=1024**5)
     backup_max_members: int = Field(default=1_000_000, ge=10, le=100_000_000)
     backup_min_free_bytes: int = Field(default=1024**3, ge=0, le=1024**5)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("backup_s3_endpoint")
+    @classmethod
+    def _endpoint_without_scheme(cls, value: str | None) -> str | None:
+        if value is not None and ("://" in value or "/" in value or not value.strip()):
+            raise ValueError(
+                f"{value!r} is not host[:port]: MCDASH_BACKUP_S3_ENDPOINT takes no scheme or"
+                " path (MCDASH_BACKUP_S3_SECURE chooses https)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _port_range_in_order(self) -> Self:
+        if self.server_port_range_start > self.server_port_range_end:
+            raise ValueError(
+                f"MCDASH_SERVER_PORT_RANGE_START ({self.server_port_range_start}) is above"
+                f" MCDASH_SERVER_PORT_RANGE_END ({self.server_port_range_end})"
+            )
+        return self
 
     @field_validator("server_env_passthrough")
     @classmethod

@@ -4,7 +4,6 @@ mcdash process they run starts with the settings it gets. Nodes: test_deployment
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -97,21 +96,17 @@ def value_problems(entries: Iterable[EnvEntry]) -> list[str]:
 
 
 def startup_problems(env: Mapping[str, str]) -> list[str]:
-    """What stops a process with these settings before it serves: Settings refusing one, a
-    log level logging does not know, no usable backup storage, an empty game port range."""
+    """What stops a process with these settings before it serves: Settings refusing one (an
+    unknown log level and a reversed port range included), or no usable backup storage."""
     try:
         settings = load_settings(env)
     except (ValidationError, InsecureSetting) as exc:
         return [" ".join(str(exc).split())]
     problems = []
-    if not isinstance(logging.getLevelName(settings.log_level.upper()), int):
-        problems.append(f"MCDASH_LOG_LEVEL={settings.log_level!r} is no logging level")
     try:
         storage_from_settings(settings)
     except (RuntimeError, ValueError) as exc:
         problems.append(f"backup storage: {exc}")
-    if settings.server_port_range_start > settings.server_port_range_end:
-        problems.append("MCDASH_SERVER_PORT_RANGE_START is above _END: no game port to give")
     return problems
 
 
@@ -225,16 +220,16 @@ def test_a_wrong_name_or_value_in_compose_fails(case: str) -> None:
 STOPPING = {
     "s3-endpoint-with-scheme": (
         {"MCDASH_BACKUP_STORAGE": "s3", "MCDASH_BACKUP_S3_ENDPOINT": "http://minio:9000"},
-        "backup storage: path in endpoint is not allowed",
+        "takes no scheme or path",
     ),
     "s3-without-endpoint": (
         {"MCDASH_BACKUP_STORAGE": "s3"},
         "MCDASH_BACKUP_S3_ENDPOINT is required",
     ),
-    "log-level-verbose": ({"MCDASH_LOG_LEVEL": "verbose"}, "no logging level"),
+    "log-level-verbose": ({"MCDASH_LOG_LEVEL": "verbose"}, "Input should be 'DEBUG'"),
     "port-range-reversed": (
         {"MCDASH_SERVER_PORT_RANGE_START": "25600", "MCDASH_SERVER_PORT_RANGE_END": "25565"},
-        "no game port",
+        "(25600) is above MCDASH_SERVER_PORT_RANGE_END (25565)",
     ),
     "node-secret-31-bytes": ({"MCDASH_NODE_SECRET": "k3Jx9QzL2mW8vR4tY7uB1nC6hF0dG5a"}, "31 bytes"),
 }
