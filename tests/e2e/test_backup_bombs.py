@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import signal
 import tarfile
 import time
 from pathlib import Path
@@ -36,18 +37,20 @@ def disk_usage(root: Path) -> int:
     return sum(p.lstat().st_blocks * 512 for p in root.rglob("*"))
 
 
-@pytest.fixture
-def api_accepts_any_ratio(stack_env):
-    """The API takes the upload (as one stored before the bound existed); the node must refuse."""
-    stack_env["MCDASH_BACKUP_MAX_EXPANSION_RATIO"] = "100000"
-    stack_env["MCDASH_BACKUP_MAX_UNPACKED_BYTES"] = str(8 * GIB)
+def restart_worker(worker, start_worker, stack_env, ratio: str):
+    """The node again, with another expansion bound (its own setting: it checks archives)."""
+    worker.process.send_signal(signal.SIGTERM)
+    worker.process.wait(timeout=30)
+    stack_env["MCDASH_BACKUP_MAX_EXPANSION_RATIO"] = ratio
+    return start_worker()
 
 
 async def test_a_98kb_zstd_bomb_is_refused_by_the_restore_and_the_data_dir_does_not_grow(
-    api_accepts_any_ratio, dashboard, start_worker, fake_jar, stack_env
+    dashboard, start_worker, fake_jar, stack_env
 ):
-    stack_env["MCDASH_BACKUP_MAX_EXPANSION_RATIO"] = "100"  # the worker's own, default bound
-    start_worker()
+    stack_env["MCDASH_BACKUP_MAX_EXPANSION_RATIO"] = "100"  # the default bound
+    stack_env["MCDASH_BACKUP_MAX_UNPACKED_BYTES"] = str(8 * GIB)
+    worker = start_worker()
     server = await dashboard.create_custom_server(fake_jar, name="bombed")
     sid = server["id"]
     http = dashboard.http
@@ -58,11 +61,17 @@ async def test_a_98kb_zstd_bomb_is_refused_by_the_restore_and_the_data_dir_does_
 
     bomb = await asyncio.to_thread(zstd_bomb)
     assert len(bomb) < 200_000
-    uploaded = await http.post(
-        f"/api/v2/servers/{sid}/backups/upload",
-        files={"file": ("world.tar.zst", bomb, "application/zstd")},
-    )
+    upload = {"file": ("world.tar.zst", bomb, "application/zstd")}
+    refused = await http.post(f"/api/v2/servers/{sid}/backups/upload", files=upload)
+    assert refused.status_code == 422, refused.text
+    assert "decompression bomb" in refused.json()["detail"]
+
+    # Stored while the node accepted any ratio (as one kept from before the bound existed)...
+    worker = restart_worker(worker, start_worker, stack_env, "100000")
+    uploaded = await http.post(f"/api/v2/servers/{sid}/backups/upload", files=upload)
     assert uploaded.status_code == 201, uploaded.text
+    # ...and restored by a node with the bound.
+    restart_worker(worker, start_worker, stack_env, "100")
     backup_id = uploaded.json()["id"]
 
     data_dir = Path(stack_env["MCDASH_DATA_DIR"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -154,7 +155,10 @@ async def test_busy_port_and_a_jar_that_exits_at_once(
 
 
 async def test_start_waits_for_an_absent_worker(dashboard, start_worker, fake_jar):
+    first = start_worker()  # a server is placed on an online node, its jar stored there
     sid = (await dashboard.create_custom_server(fake_jar, name="patient"))["id"]
+    first.process.send_signal(signal.SIGTERM)
+    first.process.wait(timeout=30)
     started = await dashboard.http.post(f"/api/v2/servers/{sid}/start")
     assert started.json()["node_online"] is False
     assert "offline" in started.json()["message"]
@@ -175,7 +179,10 @@ async def closed_with(url: str, **kwargs) -> int | None:
     return None
 
 
-async def test_websocket_authentication_and_authorization(dashboard, live_server, fake_jar):
+async def test_websocket_authentication_and_authorization(
+    dashboard, live_server, start_worker, fake_jar
+):
+    start_worker()
     sid = (await dashboard.create_custom_server(fake_jar, name="guarded"))["id"]
     base = live_server.url.replace("http://", "ws://")
     console = f"{base}/ws/servers/{sid}/console"

@@ -81,7 +81,8 @@ async def test_file_manager_upload_from_curl_and_httpx(
     assert (server_dir / "config" / "one-chunk.yml").read_bytes() == b"httpx: one chunk\n"
 
 
-async def test_backup_and_jar_uploads_from_curl(dashboard, fake_jar, tmp_path):
+async def test_backup_and_jar_uploads_from_curl(dashboard, start_worker, fake_jar, tmp_path):
+    start_worker()
     sid = await new_server(dashboard)
     auth = f"Authorization: Bearer {dashboard.token}"
     status, body = curl(

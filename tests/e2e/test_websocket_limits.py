@@ -30,7 +30,10 @@ async def reply_to(ws, text: str) -> dict:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
 
 
-async def test_console_socket_commands_count_in_the_console_limit(dashboard, fake_jar):
+async def test_console_socket_commands_count_in_the_console_limit(
+    dashboard, start_worker, fake_jar
+):
+    start_worker()
     sid = (await dashboard.create_custom_server(fake_jar, name="flooded"))["id"]
     path = ws_url(dashboard, f"/ws/servers/{sid}/console")
     async with connect(path, subprotocols=["bearer", dashboard.token]) as ws:
@@ -52,7 +55,8 @@ async def test_console_socket_commands_count_in_the_console_limit(dashboard, fak
     assert posted.status_code == 429
 
 
-async def test_opening_and_messages_count_in_the_websocket_limit(dashboard, fake_jar):
+async def test_opening_and_messages_count_in_the_websocket_limit(dashboard, start_worker, fake_jar):
+    start_worker()
     sid = (await dashboard.create_custom_server(fake_jar, name="chatty"))["id"]
     path = ws_url(dashboard, f"/ws/servers/{sid}/status")
     async with connect(path, subprotocols=["bearer", dashboard.token]) as ws:
