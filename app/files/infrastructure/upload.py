@@ -49,13 +49,15 @@ class LocalUploadSink:
         return self._temp
 
     async def write(self, chunk: bytes) -> None:
-        self._digest.update(chunk)
         self._size += len(chunk)
         if self._size <= self._keep:
             self._head += chunk
         await asyncio.to_thread(self._write_all, chunk)
 
     def _write_all(self, chunk: bytes) -> None:
+        """Hash and write off the loop (hashlib drops the GIL for large buffers), so the next
+        chunk is received meanwhile."""
+        self._digest.update(chunk)
         view = memoryview(chunk)
         while view:
             view = view[os.write(self._fd, view) :]
