@@ -77,7 +77,8 @@ async def another_user(dashboard, username: str, role: str) -> tuple[str, str]:
 
 
 @pytest.fixture
-async def server_id(dashboard, fake_jar) -> str:
+async def server_id(dashboard, start_worker, fake_jar) -> str:
+    start_worker()  # the server is placed on an online node, its jar stored there
     return str((await dashboard.create_custom_server(fake_jar, name="watched"))["id"])
 
 
