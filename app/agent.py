@@ -33,7 +33,7 @@ def build_agent(settings: Settings, node: str, *, jars: JarCache) -> FastAPI:
     install_problem_handlers(agent)
     for router in [
         *files.node_routers(settings, tokens, node),
-        *servers.node_routers(jars, tokens, node),
+        *servers.node_routers(settings, jars, tokens, node),
         *backups.node_routers(settings, tokens, node),
     ]:
         agent.include_router(router)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from fastapi import APIRouter
 
-from app.servers.application import creation, handlers, observations, queries
+from app.servers.application import creation, handlers, moves, observations, queries
 from app.servers.application import messages as m
 from app.servers.application import nodes as nodes_handlers
 from app.servers.application.handlers import ServerPolicy
@@ -23,12 +23,13 @@ from app.servers.infrastructure.catalog import (
 )
 from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntimes
-from app.servers.infrastructure.remote import AgentJarStore
+from app.servers.infrastructure.remote import AgentJarStore, AgentServerTrees
 from app.servers.infrastructure.repositories import SqlServerListReadModel, SqlServersUnitOfWork
 from app.servers.infrastructure.runtime import (
     RedisNodeGateway,
     RedisRuntimeStore,
 )
+from app.servers.infrastructure.trees import NodeTrees
 from app.settings import Settings
 from app.shared.agent import NodeTokens
 from app.shared.infrastructure import Infrastructure
@@ -42,6 +43,7 @@ HANDLERS = Handlers(
         m.UpdateServer: handlers.handle_update_server,
         m.UploadServerJar: handlers.handle_upload_server_jar,
         m.DeleteServer: handlers.handle_delete_server,
+        m.MoveServer: moves.handle_move_server,
         m.StartServer: handlers.handle_start_server,
         m.StopServer: handlers.handle_stop_server,
         m.RestartServer: handlers.handle_restart_server,
@@ -124,6 +126,7 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
         "runtime": exports.runtime,
         "server_list": exports.server_list,
         "jars": AgentJarStore(infra.agents),
+        "trees": AgentServerTrees(infra.agents),
         "catalog": catalog,
         **overrides,
     }
@@ -145,13 +148,16 @@ def routers() -> list[APIRouter]:
     ]
 
 
-def node_routers(jars: JarCache, tokens: NodeTokens, node: str) -> list[APIRouter]:
-    """The routes this context adds to a node's agent: custom jars into the node's cache;
-    what a dead worker's cut uploads left there is cleared first."""
+def node_routers(
+    settings: Settings, jars: JarCache, tokens: NodeTokens, node: str
+) -> list[APIRouter]:
+    """The routes this context adds to a node's agent: custom jars into the node's cache (what
+    a dead worker's cut uploads left there is cleared first), and trees of moving servers."""
     from app.servers.api.agent import agent_router
 
     jars.discard_partials()
-    return [agent_router(jars, tokens, node)]
+    trees = NodeTrees(settings.resolved_data_dir / "servers")
+    return [agent_router(jars, trees, tokens, node)]
 
 
 def jar_cache(settings: Settings, http: httpx.AsyncClient) -> JarCache:

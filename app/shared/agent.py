@@ -187,14 +187,19 @@ class AgentClient:
     ) -> None:
         self.directory = directory
         self._tokens = tokens
+        self._timeout = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
         self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
+            timeout=self._timeout,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             transport=transport,
         )
 
     async def close(self) -> None:
         await self._http.aclose()
+
+    def _longer(self, read: float) -> httpx.Timeout:
+        base = self._timeout
+        return httpx.Timeout(connect=base.connect, read=read, write=read, pool=base.pool)
 
     async def _request(
         self,
@@ -208,6 +213,7 @@ class AgentClient:
         params: Mapping[str, str | int] | None = None,
         content: bytes | AsyncIterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
+        read_timeout: float | None = None,
     ) -> httpx.Request:
         base = await self.directory.url(node)
         if base is None:
@@ -220,6 +226,7 @@ class AgentClient:
             params=params,
             content=content,
             headers={"Authorization": f"Bearer {token}", **(headers or {})},
+            timeout=self._timeout if read_timeout is None else self._longer(read_timeout),
         )
 
     async def call(
@@ -234,8 +241,10 @@ class AgentClient:
         params: Mapping[str, str | int] | None = None,
         content: bytes | AsyncIterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
+        read_timeout: float | None = None,
     ) -> httpx.Response:
-        """One request, read whole; the node's domain errors are raised here as they were."""
+        """One request, read whole; the node's domain errors are raised here as they were.
+        `read_timeout` is for a node that works a while before it answers (a digest)."""
         request = await self._request(
             node,
             op,
@@ -246,6 +255,7 @@ class AgentClient:
             params=params,
             content=content,
             headers=headers,
+            read_timeout=read_timeout,
         )
         try:
             response = await self._http.send(request)

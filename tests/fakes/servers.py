@@ -9,7 +9,7 @@ import io
 import re
 import uuid
 import zipfile
-from collections.abc import AsyncIterable, Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from app.servers.domain.ports import (
     VersionInfo,
 )
 from app.servers.infrastructure.catalog import required_java_major
-from app.shared.domain import DomainEvent, Page
+from app.shared.domain import Conflict, DomainEvent, NotFound, Page
 from tests.fakes.core import FakeEventLog, FakeRefresher, FakeRepository, FakeUnitOfWork, conflict
 from tests.fakes.database import FakeDatabase
 
@@ -430,6 +430,52 @@ class FakeJarStore:
         return sha256, len(content)
 
 
+class FakeServerTrees:
+    """Servers' trees on each node as path -> content, copied into a staging area and then
+    committed; `tamper` changes what arrives, `during_copy` runs while the files travel."""
+
+    def __init__(self) -> None:
+        self.files: dict[tuple[str, uuid.UUID], dict[str, bytes]] = {}
+        self.staged: dict[tuple[str, uuid.UUID], dict[str, bytes]] = {}
+        self.jars: dict[str, set[str]] = {}  # which nodes hold each jar, by SHA-256
+        self.discarded: list[tuple[str, uuid.UUID, bool]] = []
+        self.tamper = False
+        self.during_copy: Callable[[], Awaitable[None]] | None = None
+
+    async def copy(self, server_id: uuid.UUID, *, source: str, target: str) -> str:
+        if (target, server_id) in self.files:
+            raise Conflict(f"server {server_id} already has a directory on node {target}")
+        tree = dict(self.files.get((source, server_id), {}))
+        if self.tamper:
+            tree["tampered"] = b"!"
+        self.staged[(target, server_id)] = tree
+        if self.during_copy is not None:
+            await self.during_copy()
+        return _digest(tree)
+
+    async def digest(self, node: str, server_id: uuid.UUID) -> str:
+        return _digest(self.files.get((node, server_id), {}))
+
+    async def copy_jar(self, server_id: uuid.UUID, sha256: str, *, source: str, target: str) -> str:
+        if source not in self.jars.get(sha256, set()):
+            raise NotFound(f"node {source} has no jar {sha256}")
+        self.jars[sha256].add(target)
+        return sha256
+
+    async def commit(self, node: str, server_id: uuid.UUID) -> None:
+        self.files[(node, server_id)] = self.staged.pop((node, server_id))
+
+    async def discard(self, node: str, server_id: uuid.UUID, *, live: bool) -> None:
+        self.discarded.append((node, server_id, live))
+        self.staged.pop((node, server_id), None)
+        if live:
+            self.files.pop((node, server_id), None)
+
+
+def _digest(tree: dict[str, bytes]) -> str:
+    return hashlib.sha256(repr(sorted(tree.items())).encode()).hexdigest()
+
+
 class FakeVersionCatalog:
     def __init__(self) -> None:
         self.known: dict[str, list[VersionInfo]] = {
@@ -459,6 +505,7 @@ class ServersFakes:
     releases: FakeReleaseCheck = field(default_factory=FakeReleaseCheck)
     capacity: FakeNodeCapacity = field(default_factory=FakeNodeCapacity)
     jars: FakeJarStore = field(default_factory=FakeJarStore)
+    trees: FakeServerTrees = field(default_factory=FakeServerTrees)
     catalog: FakeVersionCatalog = field(default_factory=FakeVersionCatalog)
     server_list: FakeRefresher = field(default_factory=FakeRefresher)
 

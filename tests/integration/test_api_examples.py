@@ -21,8 +21,12 @@ PATHS: dict[str, Any] = {
     "PUT /api/v2/servers/{server_id}/files/{file_path}": lambda s: {"file_path": "welcome.txt"},
     "POST /api/v2/groups/{group_id}/servers/{server_id}": lambda s: {"server_id": s.server()},
 }
-# The only example that cannot succeed on its own: a console command needs a running server.
-PRECONDITION = {"POST /api/v2/servers/{server_id}/console": (409, "need it running")}
+# The examples that cannot succeed on their own: a console command needs a running server.
+PRECONDITION = {
+    "POST /api/v2/servers/{server_id}/console": (409, "need it running"),
+    # A fresh install has one node: a move needs another one online.
+    "POST /api/v2/servers/{server_id}/move": (503, "a move needs the workers of both nodes"),
+}
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from app.servers.api.schemas import (
     CreateServerRequest,
     JarResponse,
     LifecycleResponse,
+    MoveServerRequest,
     RuntimeResponse,
     ServerResponse,
     StatusResponse,
@@ -32,6 +33,7 @@ from app.servers.application.messages import (
     LifecycleResult,
     ListServers,
     ListVersions,
+    MoveServer,
     RestartServer,
     SendConsoleCommand,
     ServerListFilter,
@@ -177,6 +179,29 @@ async def update_server(
 async def delete_server(server_id: uuid.UUID, actor: Writer, bus: BusDep) -> Response:
     await bus.handle(DeleteServer(actor=actor, server_id=server_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{server_id}/move",
+    summary="Move a stopped server to another node (operators and admins)",
+    description="Copies the server's directory and custom jar from its node to the other one "
+    "through their agents, compares checksums, switches the server over (keeping its port "
+    "when the node has it free) and has its old node remove the old copy.",
+    responses=problems(
+        {
+            403: "only operators and admins move servers",
+            409: "the server is not stopped, is already there, the node is cordoned or has no"
+            " room, or it changed while the files were copied",
+            502: "the copy on the node does not match the files of the server's node",
+            503: "the server's node or the target node is offline",
+        }
+    ),
+)
+async def move_server(
+    server_id: uuid.UUID, body: MoveServerRequest, actor: Writer, bus: BusDep
+) -> ServerResponse:
+    await bus.handle(MoveServer(actor=actor, server_id=server_id, node=body.node))
+    return ServerResponse.of(await bus.handle(GetServer(actor=actor, server_id=server_id)))
 
 
 @router.put(

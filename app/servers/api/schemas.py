@@ -74,6 +74,16 @@ class CreateServerRequest(Strict):
     )
 
 
+class MoveServerRequest(Strict):
+    model_config = example({"node": "b"})
+
+    node: str = Field(
+        pattern=NODE_NAME,
+        max_length=63,
+        description="the online, uncordoned node to move the stopped server to",
+    )
+
+
 class UpdateServerRequest(Strict):
     model_config = example({"motd": "Survival, now with 30 slots", "max_players": 30})
 

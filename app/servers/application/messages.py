@@ -267,6 +267,15 @@ class GetNode(Query[NodeView]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MoveServer(Command[None]):
+    """Copy a stopped server's directory (and its custom jar) to `node`, and run it there."""
+
+    actor: Principal
+    server_id: uuid.UUID
+    node: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CordonNode(Command[NodeView]):
     """Cordoned, a node takes no new servers (created or moved); its own keep running."""
 

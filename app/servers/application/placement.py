@@ -82,9 +82,11 @@ async def place(
     node: str | None,
     port: int | None,
     check_port_range: bool,
+    prefer_port: int | None = None,
 ) -> Placement:
-    """Choose and lock the node, then its port. Raises NodeRaced when the best node filled up
-    meanwhile; the caller opens a new transaction and asks again."""
+    """Choose and lock the node, then its port (`prefer_port` when no port is asked for and it
+    is free and in the node's range). Raises NodeRaced when the best node filled up meanwhile;
+    the caller opens a new transaction and asks again."""
     online = {info.name: info for info in nodes}
     cordoned = await servers.cordoned()
     chosen = node is None
@@ -130,7 +132,8 @@ async def place(
         raise NodeRaced(node)
     port_range = (info.port_range if info is not None else None) or rules.port_range
     taken = await servers.ports_in_use(node)
-    return Placement(node, choose_port(port, taken, port_range, node, check_port_range))
+    chosen_port = choose_port(port, taken, port_range, node, check_port_range, prefer=prefer_port)
+    return Placement(node, chosen_port)
 
 
 def _refuse_beyond_every_node(
@@ -179,8 +182,12 @@ def choose_port(
     port_range: tuple[int, int],
     node: str,
     check_range: bool,
+    *,
+    prefer: int | None = None,
 ) -> int:
     low, high = port_range
+    if wanted is None and prefer is not None and low <= prefer <= high and prefer not in taken:
+        return prefer
     if wanted is not None:
         validate_port(wanted)
         if check_range and not low <= wanted <= high:

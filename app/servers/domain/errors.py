@@ -50,3 +50,11 @@ class InvalidTransition(Conflict):
 
 class NodeNotFound(NotFound):
     slug = "node-not-found"
+
+
+class MoveFailed(DomainError):
+    """The copy of a server's directory on the target node is not what the source holds."""
+
+    status = 502
+    slug = "move-failed"
+    title = "Move failed"

@@ -43,6 +43,15 @@ class ServerDeleted(ServerEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ServerMoved(ServerEvent):
+    """The stopped server's directory was copied to `to_node`, where it now lives on `port`."""
+
+    from_node: str
+    to_node: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServerStartRequested(ServerEvent):
     node: str
     requested_by: uuid.UUID | None
@@ -103,6 +112,7 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     ServerCreated,
     ServerConfigurationUpdated,
     ServerDeleted,
+    ServerMoved,
     ServerStartRequested,
     ServerStarting,
     ServerStarted,

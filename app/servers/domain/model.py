@@ -16,6 +16,7 @@ from app.servers.domain.events import (
     ServerCrashed,
     ServerCreated,
     ServerDeleted,
+    ServerMoved,
     ServerPlayersChanged,
     ServerStarted,
     ServerStartFailed,
@@ -268,6 +269,23 @@ class Server(Aggregate):
         if self.is_active:
             raise InvalidTransition(f"server {self.name} is {self.state.value}; stop it first")
         self.record(ServerDeleted(occurred_at=now, server_id=self.id, node=self.node))
+
+    def move(self, *, node: str, port: int, now: datetime) -> None:
+        """Live on `node` from now on; its directory was copied there while it was stopped."""
+        if self.is_active:
+            raise InvalidTransition(f"server {self.name} is {self.state.value}; stop it first")
+        if node == self.node:
+            raise Conflict(f"server {self.name} is already on node {node}", field="node")
+        self.record(
+            ServerMoved(
+                occurred_at=now,
+                server_id=self.id,
+                from_node=self.node,
+                to_node=node,
+                port=validate_port(port),
+            )
+        )
+        self.node, self.port = node, port
 
     def request_start(self, *, by: uuid.UUID | None, now: datetime) -> None:
         if self.state not in (ServerState.STOPPED, ServerState.CRASHED):

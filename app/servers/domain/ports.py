@@ -84,6 +84,32 @@ class JarStore(Protocol):
         ...
 
 
+class ServerTrees(Protocol):
+    """A stopped server's directory (without its jar link and the worker's `.mcdash/`) copied
+    from one node to another through their agents, staged there until committed."""
+
+    async def copy(self, server_id: uuid.UUID, *, source: str, target: str) -> str:
+        """Stream the tree from `source` into a staging directory on `target`; the digest of
+        what `target` received."""
+        ...
+
+    async def digest(self, node: str, server_id: uuid.UUID) -> str:
+        """The digest of the server's tree as `node` holds it (paths, types, sizes, contents)."""
+        ...
+
+    async def copy_jar(self, server_id: uuid.UUID, sha256: str, *, source: str, target: str) -> str:
+        """Stream a cached jar from `source` into `target`'s jar cache; the SHA-256 it stored."""
+        ...
+
+    async def commit(self, node: str, server_id: uuid.UUID) -> None:
+        """Make the staged copy on `node` the server's directory there."""
+        ...
+
+    async def discard(self, node: str, server_id: uuid.UUID, *, live: bool) -> None:
+        """Remove the staged copy on `node` (and, with `live`, its committed directory)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeInfo:
     """What an online node's worker advertises: its machine and how it confines servers."""
