@@ -236,6 +236,14 @@ class _Reader:
                 raise UnsafeTree("more data follows the end of the tree's archive")
 
 
+def _relative(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """The members, refusing an absolute name (which the data filter would make relative)."""
+    for member in tar:
+        if member.name.startswith("/") or ".." in member.name.split("/"):
+            raise UnsafeTree(f"the tree holds {member.name!r}, a path out of its directory")
+        yield member
+
+
 class NodeTrees:
     """This node's side of moves: its servers' trees sent, received, committed, discarded."""
 
@@ -312,7 +320,7 @@ class NodeTrees:
         reader = _Reader(pipe)
         try:
             with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
-                tar.extractall(staging, filter="data")
+                tar.extractall(staging, members=_relative(tar), filter="data")
             reader.drain(TRAILER_MAX)
         except (tarfile.TarError, ValueError) as exc:
             raise UnsafeTree(f"the server's tree was refused: {exc}") from exc
