@@ -8,7 +8,6 @@ Agents live in the workers (app/agent.py); every context adds its own routes to 
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
@@ -390,20 +389,3 @@ def _relayed_class(slug: str, status: int) -> type[DomainError]:
         Relayed.title = slug.replace("-", " ").capitalize()
         _RELAYED[(slug, status)] = Relayed
     return _RELAYED[(slug, status)]
-
-
-class Lanes:
-    """A lock per key, for operations of one server and path that must not interleave."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        try:
-            async with lock:
-                yield
-        finally:
-            if not lock.locked() and not getattr(lock, "_waiters", None):
-                self._locks.pop(key, None)

@@ -31,8 +31,8 @@ from app.files.infrastructure.tree import (
     refuse_special,
 )
 from app.files.infrastructure.upload import LocalUploadSink
-from app.shared.agent import Lanes
 from app.shared.domain import Page
+from app.shared.lanes import Lanes
 
 _TYPES = ((stat.S_ISDIR, "directory"), (stat.S_ISREG, "file"), (stat.S_ISLNK, "symlink"))
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from app.servers.api.routes import Reader, Writer
 from app.servers.api.schemas import Strict
 from app.servers.application.messages import CordonNode, GetNode, ListNodes, NodeView
-from app.servers.domain.model import NODE_NAME
+from app.servers.domain.nodes import NODE_NAME
 from app.shared.dependencies import BusDep
 from app.shared.http import example
 from app.shared.openapi import problems

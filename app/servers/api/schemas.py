@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.servers.domain.model import NODE_NAME, RestartMode, RestartPolicy, Server, ServerType
+from app.servers.domain.model import RestartMode, RestartPolicy, Server, ServerType
+from app.servers.domain.nodes import NODE_NAME
 from app.shared.http import WHOLE, SafeLine, SafeText, example
 
 NAME = Field(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_-]+$")

@@ -16,7 +16,8 @@ from app.servers.application.handlers import NodeOffline, ServerPolicy, UowFacto
 from app.servers.application.messages import MoveServer
 from app.servers.application.placement import Placement, place
 from app.servers.domain.errors import InvalidTransition, MoveFailed
-from app.servers.domain.model import Server, validate_node_name
+from app.servers.domain.model import Server
+from app.servers.domain.nodes import validate_node_name
 from app.servers.domain.ports import NodeGateway, NodeInfo, ServerRepository, ServerTrees
 from app.shared.domain import Clock, ConcurrencyConflict, Conflict, DomainError, Forbidden
 

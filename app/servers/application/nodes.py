@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from app.servers.application.handlers import UowFactory
 from app.servers.application.messages import CordonNode, GetNode, ListNodes, NodeView
 from app.servers.domain.errors import NodeNotFound
-from app.servers.domain.model import validate_node_name
+from app.servers.domain.nodes import validate_node_name
 from app.servers.domain.ports import NodeGateway, NodeInfo, NodeUsage, ServerRepository
 from app.shared.domain import Forbidden
 from app.shared.security import Principal

@@ -70,20 +70,6 @@ def validate_version(version: str) -> str:
     return version
 
 
-NODE_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
-"""A node's name, as `mcdash worker --node` and MCDASH_NODE_NAME take it."""
-
-
-def validate_node_name(name: str) -> str:
-    if not re.fullmatch(NODE_NAME, name):
-        raise InvalidInput(
-            "a node name is 1-63 lowercase letters, digits and '-', starting with a letter or"
-            " digit",
-            field="node",
-        )
-    return name
-
-
 def validate_port(port: int) -> int:
     if not PORT_RANGE[0] <= port <= PORT_RANGE[1]:
         raise InvalidInput(
