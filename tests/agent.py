@@ -4,10 +4,14 @@ with signed tokens, as it reaches a worker's agent."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import os
 import socket
+import sys
 import time
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -65,3 +69,37 @@ async def advertise(redis: Redis, settings: Settings, node: str, url: str) -> No
         "last_seen": time.time(),
     }
     await redis.hset(node_key(node), mapping=record)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def agent_process(settings: Settings, node: str = "local") -> AsyncIterator[str]:
+    """A real agent in a process of its own (tests/agent_main.py), as a worker's is, on the
+    settings' data dir; its URL; killed (-9) on the way out, as a worker dies."""
+    env = {
+        **os.environ,
+        "MCDASH_DATA_DIR": str(settings.resolved_data_dir),
+        "MCDASH_DATABASE_URL": settings.database_url or "",
+        "MCDASH_REDIS_URL": settings.redis_url or "",
+        "MCDASH_FILE_UPLOAD_MAX_BYTES": str(settings.file_upload_max_bytes),
+        "MCDASH_FILE_EDIT_MAX_BYTES": str(settings.file_edit_max_bytes),
+        "MCDASH_LOG_LEVEL": "WARNING",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.agent_main", node, env=env, stdout=PIPE
+    )
+    drain: asyncio.Task[bytes] | None = None
+    try:
+        assert process.stdout is not None
+        url = ""
+        while not url.startswith("http://"):  # log lines may come first
+            line = await asyncio.wait_for(process.stdout.readline(), 30)
+            assert line, "the agent exited"
+            url = line.decode().strip()
+        drain = asyncio.create_task(process.stdout.read())  # its logs, never blocking it
+        yield url
+    finally:
+        if drain is not None:
+            drain.cancel()
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()

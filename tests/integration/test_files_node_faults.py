@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 import uuid
-from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,7 +19,7 @@ from app.files.domain.paths import TEMP_PREFIX
 from app.main import create_app
 from app.shared.agent import NodeTokens
 from app.shared.nodes import node_key
-from tests.agent import advertise
+from tests.agent import advertise, agent_process
 from tests.conftest import bearer, login, register
 
 MIB = 1024 * 1024
@@ -45,32 +42,9 @@ class Stack:
 async def agent_for(settings, redis) -> AsyncIterator[str]:
     """Node local's agent in a process of its own, advertised; killed (-9) on the way out,
     as a worker dies."""
-    env = {
-        **os.environ,
-        "MCDASH_DATA_DIR": str(settings.resolved_data_dir),
-        "MCDASH_DATABASE_URL": settings.database_url or "",
-        "MCDASH_REDIS_URL": settings.redis_url or "",
-        "MCDASH_FILE_UPLOAD_MAX_BYTES": str(settings.file_upload_max_bytes),
-        "MCDASH_LOG_LEVEL": "WARNING",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.agent_main", "local", env=env, stdout=PIPE
-    )
-    try:
-        assert process.stdout is not None
-        url = ""
-        while not url.startswith("http://"):  # log lines may come first
-            line = await asyncio.wait_for(process.stdout.readline(), 30)
-            assert line, "the agent exited"
-            url = line.decode().strip()
+    async with agent_process(settings, "local") as url:
         await advertise(redis, settings, "local", url)
-        drain = asyncio.create_task(process.stdout.read())  # its log lines, never blocking it
         yield url
-        drain.cancel()
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ machine hurts both alike. As in the integration tests, the agent runs on the tes
 loop: the API side and the node side share one thread, which an API and a worker would not.
 
 Targets (issue 11): a text read p95 within 5 ms of the local read; download and upload through
-the agent at least 80% of the local throughput, as a client sees it: `served`, each path
+the agent at least 80% of the local throughput, with the agent in a process of its own as a
+worker's is (`apart`; `agent` on the test's loop is printed beside it), as a client sees it:
+`served`, each path
 behind a loopback HTTP front that streams the way the API's download and upload routes do
 (before issue 11 the API served the file from its own disk; now it relays the agent's
 stream). The bare store calls are printed too: a local download with no client is a copy
@@ -49,7 +51,7 @@ from app.files.infrastructure.store import LocalFileStore
 from app.files.infrastructure.tree import CHUNK
 from app.settings import Settings
 from app.shared.agent import AgentClient, NodeTokens, StaticNodeDirectory
-from tests.agent import running_agent
+from tests.agent import agent_process, running_agent
 from tests.integration import test_files_api
 
 pytestmark = [pytest.mark.performance]
@@ -124,8 +126,10 @@ def tcp_listener() -> socket.socket:
 
 
 @asynccontextmanager
-async def agent_store(settings: Settings) -> AsyncIterator[AgentFileStore]:
-    async with running_agent(settings, NODE) as url:
+async def agent_store(settings: Settings, *, apart: bool = False) -> AsyncIterator[AgentFileStore]:
+    """The agent on this loop, or (`apart`) in a process of its own, as a worker's is."""
+    serve = agent_process if apart else running_agent
+    async with serve(settings, NODE) as url:
         agents = AgentClient(
             StaticNodeDirectory({NODE: url}),
             NodeTokens(settings.node_key(), ttl=settings.node_token_ttl_seconds),
@@ -284,8 +288,12 @@ async def test_download_and_upload_throughput_through_the_agent(settings, server
     runs: dict[str, list[float]] = {}
     commits: dict[str, list[float]] = {}
     chunk_sizes: dict[str, list[int]] = {}
-    async with agent_store(settings) as remote:
-        sides = {"local": Side("local", store, access), "agent": Side("agent", remote, access)}
+    async with agent_store(settings) as remote, agent_store(settings, apart=True) as apart:
+        sides = {
+            "local": Side("local", store, access),
+            "agent": Side("agent", remote, access),
+            "apart": Side("apart", apart, access),
+        }
         sock = tcp_listener()
         http_front = AgentServer(front(sides), sock, f"http://127.0.0.1:{sock.getsockname()[1]}")
         http_front.start()
@@ -293,7 +301,8 @@ async def test_download_and_upload_throughput_through_the_agent(settings, server
             async with httpx.AsyncClient(base_url=http_front.url, timeout=120) as http:
                 await download(sides["local"], FilePath.parse(target))  # in the page cache now
                 for repeat in range(REPEATS):
-                    for name in ("local", "agent") if repeat % 2 else ("agent", "local"):
+                    names = list(sides)
+                    for name in names[repeat % 3 :] + names[: repeat % 3]:
                         side = sides[name]
                         seconds, got, sizes = await download(side, FilePath.parse(target))
                         assert got == size
@@ -318,19 +327,22 @@ async def test_download_and_upload_throughput_through_the_agent(settings, server
     for kind in ("download", "upload", "served download", "served upload"):
         rates = {name: [mb_s(size, s) for s in runs[f"{kind} {name}"]] for name in sides}
         medians = {name: statistics.median(values) for name, values in rates.items()}
-        ratios[kind] = medians["agent"] / medians["local"]
+        ratios[kind] = medians["apart"] / medians["local"]
         cells = [
-            f"{name} {medians[name]:6.0f} ({', '.join(f'{r:.0f}' for r in rates[name])})"
+            f"{name} {medians[name]:5.0f} ({', '.join(f'{r:.0f}' for r in rates[name])})"
             for name in sides
         ]
-        print(f"  {kind:16} {'   '.join(cells)}   agent/local {ratios[kind]:.2f}")
+        print(
+            f"  {kind:16} {'  '.join(cells)}  agent/local {medians['agent'] / medians['local']:.2f}"
+            f" apart/local {ratios[kind]:.2f}"
+        )
     for name in sides:
         sizes = chunk_sizes[name]
         print(
             f"  {name}: {len(sizes)} download chunks, median {statistics.median(sizes) / 1024:.0f}"
             f" KiB; upload commit (fsync, rename) median {statistics.median(commits[name]):.2f} s"
         )
-    print(f"  target: served download and upload agent/local >= {THROUGHPUT_RATIO}")
+    print(f"  target: served download and upload apart/local >= {THROUGHPUT_RATIO}")
     assert ratios["served download"] >= THROUGHPUT_RATIO, ratios
     assert ratios["served upload"] >= THROUGHPUT_RATIO, ratios
 
