@@ -20,7 +20,7 @@ from app.servers.application.messages import (
     UpdateServer,
     UploadServerJar,
 )
-from app.servers.application.placement import PlacementRules, choose_port
+from app.servers.application.placement import PlacementRules, choose_port, refuse_heap_beyond
 from app.servers.domain.console import ConsolePolicy
 from app.servers.domain.errors import ServerNotFound
 from app.servers.domain.events import ConsoleCommandExecuted
@@ -90,13 +90,7 @@ class ServerPolicy:
 
 async def check_fits_node(capacity: NodeCapacity, node: str, memory_mb: int) -> None:
     """A heap larger than the node's memory cannot work, whoever asks for it."""
-    total = await capacity.memory_total_mb(node)
-    if total is not None and memory_mb > total:
-        raise InvalidInput(
-            f"memory_mb {memory_mb} is more than node {node} has ({total} MiB of memory)",
-            field="memory_mb",
-            allowed_range=[MEMORY_RANGE[0], total],
-        )
+    refuse_heap_beyond(node, await capacity.memory_total_mb(node), memory_mb)
 
 
 class NodeOffline(DomainError):

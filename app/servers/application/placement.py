@@ -111,13 +111,7 @@ async def place(
                 field="node",
             )
     info = online.get(node)
-    total = info.memory_total_mb if info is not None else None
-    if total is not None and memory_mb > total:
-        raise InvalidInput(
-            f"memory_mb {memory_mb} is more than node {node} has ({total} MiB of memory)",
-            field="memory_mb",
-            allowed_range=[MEMORY_RANGE[0], total],
-        )
+    refuse_heap_beyond(node, info.memory_total_mb if info is not None else None, memory_mb)
     await servers.lock_node(node)
     fresh = (await servers.node_usage(node)).get(node, NodeUsage())
     room = room_mb(online.get(node), fresh, rules.memory_ratio)
@@ -147,13 +141,17 @@ def _refuse_beyond_every_node(
     ]
     if totals and len(totals) == len(set(online) - cordoned):
         total, name = max(totals)
-        if memory_mb > total:
-            raise InvalidInput(
-                f"memory_mb {memory_mb} is more than node {name} has ({total} MiB of memory),"
-                " the most of any online node",
-                field="memory_mb",
-                allowed_range=[MEMORY_RANGE[0], total],
-            )
+        refuse_heap_beyond(name, total, memory_mb, ", the most of any online node")
+
+
+def refuse_heap_beyond(node: str, total: int | None, memory_mb: int, why: str = "") -> None:
+    """A heap larger than the node's whole memory cannot work, whoever asks for it (422)."""
+    if total is not None and memory_mb > total:
+        raise InvalidInput(
+            f"memory_mb {memory_mb} is more than node {node} has ({total} MiB of memory){why}",
+            field="memory_mb",
+            allowed_range=[MEMORY_RANGE[0], total],
+        )
 
 
 def _full(
