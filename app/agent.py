@@ -18,8 +18,10 @@ from fastapi import FastAPI
 
 from app.backups import module as backups
 from app.files import module as files
+from app.monitoring import module as monitoring
 from app.servers import module as servers
 from app.servers.infrastructure.jars import JarCache
+from app.servers.infrastructure.supervisor import Supervisor
 from app.settings import Settings
 from app.shared.agent import NodeTokens
 from app.shared.problems import install_problem_handlers
@@ -27,7 +29,11 @@ from app.shared.problems import install_problem_handlers
 log = structlog.get_logger(__name__)
 
 
-def build_agent(settings: Settings, node: str, *, jars: JarCache) -> FastAPI:
+def build_agent(
+    settings: Settings, node: str, *, jars: JarCache, supervisor: Supervisor | None = None
+) -> FastAPI:
+    """The agent's app; what monitoring observes needs the node's `supervisor` (tests may run
+    an agent without one)."""
     tokens = NodeTokens(settings.node_key(), ttl=settings.node_token_ttl_seconds)
     agent = FastAPI(title=f"mcdash node {node}", openapi_url=None, docs_url=None, redoc_url=None)
     install_problem_handlers(agent)
@@ -35,6 +41,7 @@ def build_agent(settings: Settings, node: str, *, jars: JarCache) -> FastAPI:
         *files.node_routers(settings, tokens, node),
         *servers.node_routers(settings, jars, tokens, node),
         *backups.node_routers(settings, tokens, node),
+        *monitoring.node_routers(settings, tokens, node, supervisor),
     ]:
         agent.include_router(router)
 

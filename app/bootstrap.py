@@ -86,12 +86,14 @@ def bootstrap(
     backups_deps, backups_exports = backups.wire(
         infra, nodes=nodes, server_list=servers_deps["server_list"], **own("backups")
     )
+    monitoring_deps = monitoring.wire(infra, **own("monitoring"))
     deps = {
         "users": users_deps,
         "servers": servers_deps,
         "groups": groups_deps,
         "files": files_deps,
         "backups": backups_deps,
+        "monitoring": monitoring_deps,
     }
     for context in CONTEXTS:
         register(infra.bus, context.HANDLERS, deps.get(context.__name__.split(".")[1], {}))

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.bootstrap import CONTEXTS, bootstrap
+from app.monitoring import module as monitoring
 from app.monitoring.probes import ReadinessProbe
 from app.settings import Settings
 from app.shared.bodies import BodyLimitMiddleware
@@ -68,6 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         if settings.relay_enabled:
             tasks.append(asyncio.create_task(container.relay.run(), name="event-relay"))
+            # Projections that tail the event store with checkpoints of their own.
+            for work in monitoring.background(infra, container.deps["monitoring"]):
+                tasks.append(asyncio.create_task(work(), name=work.__qualname__))
             # A client's next read sees its write: commands wait for their projections.
             container.bus.barrier = ProjectionBarrier(infra.engine, container.relay)
         log.info("api_started", environment=settings.environment)

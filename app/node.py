@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import threading
 from collections.abc import Coroutine
@@ -21,6 +22,7 @@ from app.backups.infrastructure.node import BackupNode
 from app.bootstrap import Container, bootstrap
 from app.groups import module as groups
 from app.groups.infrastructure.sync import AccessSync
+from app.monitoring import module as monitoring
 from app.servers.infrastructure.sandbox import Isolation
 from app.servers.infrastructure.supervisor import Supervisor
 from app.settings import Settings
@@ -62,7 +64,9 @@ def build_node(settings: Settings, node: str, isolation: Isolation) -> NodeRunti
     servers.hooks.after_adopt.append(runner.after_adopt)
     sock = listen_socket(settings.node_listen)
     agent = AgentServer(
-        build_agent(settings, node, jars=servers.jars), sock, advertised_url(settings, sock)
+        build_agent(settings, node, jars=servers.jars, supervisor=supervisor),
+        sock,
+        advertised_url(settings, sock),
     )
     return NodeRuntime(
         node=node,
@@ -87,6 +91,7 @@ class NodeHost:
         self._runtime: NodeRuntime | None = None
         self._error: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
+        self._side: list[asyncio.Task[None]] = []  # other contexts' loops beside the supervisor
 
     @property
     def runtime(self) -> NodeRuntime:
@@ -111,6 +116,10 @@ class NodeHost:
             self._runtime = runtime
             runtime.agent.start()
             self._task = asyncio.create_task(runtime.supervisor.run())
+            for work in monitoring.node_tasks(
+                runtime.container.infra, self._node, runtime.supervisor
+            ):
+                self._side.append(asyncio.create_task(work()))
             await asyncio.sleep(0)
             self._ready.set()
             await self._task
@@ -121,6 +130,11 @@ class NodeHost:
             self._ready.set()
             log.exception("node_runtime_crashed")
         finally:
+            for task in self._side:
+                task.cancel()
+            for task in self._side:
+                with contextlib.suppress(BaseException):
+                    await task
             if runtime is not None:
                 await runtime.agent.stop()
                 await runtime.container.close()

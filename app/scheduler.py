@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from app.backups.infrastructure.scheduling import schedule_backup_jobs
 from app.bootstrap import Container, bootstrap
+from app.monitoring import module as monitoring
 from app.servers.application.messages import ExpireStaleStarts
 from app.settings import Settings
 
@@ -86,6 +87,7 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
         coalesce=True,
     )
     schedule_backup_jobs(scheduler, container.bus, container.settings)
+    monitoring.schedule_jobs(scheduler, container.infra, container.deps["monitoring"])
     scheduler.start(paused=True)
     leading = False
     log.info("scheduler_started", instance=lock.token)

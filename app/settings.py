@@ -214,6 +214,29 @@ class Settings(BaseSettings):
     backup_max_unpacked_bytes: int = Field(default=200 * 1024**3, ge=1024**2, le=1024**5)
     backup_max_members: int = Field(default=1_000_000, ge=10, le=100_000_000)
     backup_min_free_bytes: int = Field(default=1024**3, ge=0, le=1024**5)
+    # monitoring: the audit log
+    audit_retention_days: int = Field(default=365, ge=1, le=36_500)
+    audit_projection_batch_size: int = Field(default=500, ge=1, le=10_000)
+    audit_export_max_rows: int = Field(default=10_000_000, ge=1, le=1_000_000_000)
+    # monitoring: metrics history, sampled by each node; kept per level (raw, 1 minute, 1 hour)
+    metrics_interval_seconds: float = Field(default=10.0, ge=1.0, le=3600.0)
+    metrics_disk_interval_seconds: float = Field(default=300.0, ge=10.0, le=86_400.0)
+    metrics_raw_retention_hours: int = Field(default=48, ge=1, le=24 * 365)
+    metrics_minute_retention_days: int = Field(default=14, ge=1, le=3650)
+    metrics_hour_retention_days: int = Field(default=400, ge=1, le=36_500)
+    metrics_rollup_seconds: float = Field(default=60.0, ge=5.0, le=3600.0)
+    # the scheduler's Prometheus endpoint (host:port); the worker's is on its node agent
+    scheduler_metrics_listen: str | None = Field(default=None, pattern=r"^[^\s:/]+:\d{1,5}$")
+    # monitoring: notifications kept per user, and the admin snapshot socket's period
+    notifications_retention_days: int = Field(default=90, ge=1, le=3650)
+    metrics_socket_interval_seconds: float = Field(default=2.0, ge=0.1, le=60.0)
+    # monitoring: webhooks
+    webhooks_max_per_user: int = Field(default=25, ge=1, le=1000)
+    webhooks_allow_private_addresses: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(default=6, ge=1, le=50)
+    webhook_retry_base_seconds: float = Field(default=10.0, ge=0.1, le=3600)
+    webhook_delivery_retention_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.backups.infrastructure import tables as _backups_tables  # noqa: F401
 from app.files.infrastructure import tables as _files_tables  # noqa: F401
 from app.groups.infrastructure import tables as _groups_tables  # noqa: F401 - registers tables
+from app.monitoring.infrastructure import tables as _monitoring_tables  # noqa: F401
 from app.servers.infrastructure import tables as _servers_tables  # noqa: F401 - registers tables
 from app.settings import Settings
 from app.shared.db import metadata
