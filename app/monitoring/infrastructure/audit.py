@@ -5,23 +5,53 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from app.monitoring.application.audit import PurgeAuditLog
+from app.monitoring.infrastructure.audit_projection import AuditProjector
+from app.monitoring.infrastructure.audit_store import SqlAuditLog
 from app.shared.infrastructure import Infrastructure
+
+log = structlog.get_logger(__name__)
 
 
 def deps(infra: Infrastructure) -> dict[str, Any]:
-    return {}
+    store = SqlAuditLog(infra.engine, infra.read_engine)
+    projector = AuditProjector(
+        infra.engine,
+        batch_size=infra.settings.audit_projection_batch_size,
+        poll_seconds=max(1.0, infra.settings.relay_poll_seconds),
+    )
+    return {
+        "bus": infra.bus,
+        "audit_log": store,
+        "audit_maintenance": store,
+        "audit_projector": projector,
+    }
 
 
 def background(
     infra: Infrastructure, deps: dict[str, Any]
 ) -> list[Callable[[], Coroutine[Any, Any, None]]]:
-    return []
+    projector: AuditProjector = deps["audit_projector"]
+    return [projector.run]
 
 
 def schedule(scheduler: AsyncIOScheduler, infra: Infrastructure, deps: dict[str, Any]) -> None:
-    return None
+    async def purge_audit_log() -> None:
+        deleted = await infra.bus.handle(PurgeAuditLog())
+        if deleted:
+            log.info("audit_log_purged", rows=deleted)
+
+    scheduler.add_job(
+        purge_audit_log,
+        "interval",
+        hours=1,
+        id="audit-retention",
+        max_instances=1,
+        coalesce=True,
+    )
 
 
 def node_tasks(
