@@ -151,11 +151,13 @@ async def test_filters_and_keyset_pages(api):
     assert pages == positions
 
     by_owner = (await api.audit(actor_id=api.ids["owner"])).json()["items"]
-    assert by_owner and {item["actor_id"] for item in by_owner} == {api.ids["owner"]}
+    assert by_owner
+    assert {item["actor_id"] for item in by_owner} == {api.ids["owner"]}
     on_server = (await api.audit(server_id=api.sid)).json()["items"]
     assert {item["server_id"] for item in on_server} == {api.sid}
     users = (await api.audit(resource_type="user")).json()["items"]
-    assert users and {item["resource_type"] for item in users} == {"user"}
+    assert users
+    assert {item["resource_type"] for item in users} == {"user"}
     first = everything[-1]["occurred_at"]
     in_range = (await api.audit(since=first, until=first)).json()["items"]
     assert [item["position"] for item in in_range] == [everything[-1]["position"]]
