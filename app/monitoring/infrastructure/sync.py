@@ -2,16 +2,159 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections import Counter
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.monitoring.domain.sync import ServerRecord
+from app.shared.agent import AgentClient
+from app.shared.cache import CACHE_LOOKUPS
 from app.shared.infrastructure import Infrastructure
+
+SCAN_LIMIT = 10_000
+_MATERIALIZED_VIEWS = ("server_list_view", "group_summary_view", "backup_summary_view")
+
+
+class SqlSystemProbe:
+    """Reads the database's side, asks nodes for theirs, and looks into Redis."""
+
+    def __init__(self, engine: AsyncEngine, agents: AgentClient, redis: Redis) -> None:
+        self._engine = engine
+        self._agents = agents
+        self._redis = redis
+
+    async def servers(self) -> Sequence[ServerRecord]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text("SELECT id, name, node, status, pid FROM servers ORDER BY name")
+            )
+            return [
+                ServerRecord(id=r.id, name=r.name, node=r.node, state=r.status, pid=r.pid)
+                for r in rows
+            ]
+
+    async def observe(self, node: str) -> Mapping[str, Any]:
+        response = await self._agents.call(node, "monitoring.sync", "GET", "/v1/monitoring/sync")
+        answer: Mapping[str, Any] = response.json()
+        return answer
+
+    async def events(self) -> Mapping[str, Any]:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT count(*) FILTER (WHERE processed_at IS NULL"
+                        "   AND dead_lettered_at IS NULL) AS unprocessed,"
+                        " count(*) FILTER (WHERE processed_at IS NULL AND dead_lettered_at IS NULL"
+                        "   AND last_failed_at IS NOT NULL) AS failing,"
+                        " count(*) FILTER (WHERE dead_lettered_at IS NOT NULL"
+                        "   AND processed_at IS NULL) AS dead_letters,"
+                        " extract(epoch FROM now() - min(occurred_at) FILTER (WHERE processed_at"
+                        "   IS NULL AND dead_lettered_at IS NULL)) AS relay_lag_seconds,"
+                        " coalesce(max(position), 0) AS last_position"
+                        " FROM domain_events"
+                    )
+                )
+            ).one()
+        return {
+            "unprocessed": row.unprocessed,
+            "failing": row.failing,
+            "dead_letters": row.dead_letters,
+            "relay_lag_seconds": float(row.relay_lag_seconds or 0.0),
+            "last_position": row.last_position,
+        }
+
+    async def read_models(self) -> Sequence[Mapping[str, Any]]:
+        async with self._engine.connect() as conn:
+            last = await conn.scalar(
+                sa.text("SELECT coalesce(max(position), 0) FROM domain_events")
+            )
+            checkpoints = await conn.execute(
+                sa.text("SELECT name, position, updated_at FROM projection_checkpoints")
+            )
+            views = await conn.execute(
+                sa.text(
+                    "SELECT matviewname, ispopulated FROM pg_matviews"
+                    " WHERE matviewname = ANY(:names) ORDER BY matviewname"
+                ),
+                {"names": list(_MATERIALIZED_VIEWS)},
+            )
+            models: list[Mapping[str, Any]] = [
+                {
+                    "name": r.name,
+                    "kind": "projection",
+                    "checkpoint": r.position,
+                    "behind": max(0, int(last) - r.position),
+                    "updated_at": r.updated_at.isoformat(),
+                }
+                for r in checkpoints
+            ]
+            models += [
+                {"name": r.matviewname, "kind": "materialized view", "populated": r.ispopulated}
+                for r in views
+            ]
+        return models
+
+    async def retry_failed_events(self) -> int:
+        """Dead letters and failing events get a fresh start with the relay."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                sa.text(
+                    "UPDATE domain_events SET dead_lettered_at = NULL, attempts = 0,"
+                    " last_failed_at = NULL WHERE processed_at IS NULL"
+                    " AND (dead_lettered_at IS NOT NULL OR last_failed_at IS NOT NULL)"
+                )
+            )
+        return int(result.rowcount)
+
+    async def cache_stats(self) -> Mapping[str, Any]:
+        memory = await self._redis.info("memory")
+        stats = await self._redis.info("stats")
+        keyspace = await self._redis.info("keyspace")
+        namespaces: Counter[str] = Counter()
+        scanned = 0
+        async for key in self._redis.scan_iter(count=1000):
+            name = key if isinstance(key, str) else key.decode(errors="replace")
+            parts = name.split(":")
+            namespaces[":".join(parts[:2]) if len(parts) > 2 else parts[0]] += 1
+            scanned += 1
+            if scanned >= SCAN_LIMIT:
+                break
+        return {
+            "memory": {
+                "used_bytes": memory.get("used_memory"),
+                "peak_bytes": memory.get("used_memory_peak"),
+                "max_bytes": memory.get("maxmemory"),
+            },
+            "keyspace": keyspace,
+            "namespaces": dict(namespaces.most_common()),
+            "keys_scanned": scanned,
+            "scan_complete": scanned < SCAN_LIMIT,
+            "redis": {
+                "keyspace_hits": stats.get("keyspace_hits", 0),
+                "keyspace_misses": stats.get("keyspace_misses", 0),
+            },
+            "caches": cache_counts(),
+        }
+
+
+def cache_counts() -> dict[str, dict[str, float]]:
+    """This process's lookups of the JSON cache (CacheService), by result."""
+    counts: dict[str, float] = {"hit": 0.0, "miss": 0.0}
+    for metric in CACHE_LOOKUPS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                counts[sample.labels["result"]] = sample.value
+    return {"json": counts}
 
 
 def deps(infra: Infrastructure) -> dict[str, Any]:
-    return {}
+    return {"system_probe": SqlSystemProbe(infra.engine, infra.agents, infra.redis)}
 
 
 def background(
