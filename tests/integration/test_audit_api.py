@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from app.main import create_app
+from app.monitoring.infrastructure.audit_store import safe_cell
 from tests.agent import in_process
-from tests.conftest import bearer, login, register
+from tests.conftest import PASSWORD, bearer, login, register
 from tests.integration.test_auth_api import assert_problem
 
 AUDIT = "/api/v2/admin/audit"
@@ -178,3 +179,44 @@ async def test_exports_stream_csv_and_ndjson(api):
 
     lines = (await api.audit(format="ndjson", resource_type="server")).text.splitlines()
     assert [json.loads(line)["action"] for line in lines] == ["ServerCreated"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "exported"),
+    [
+        pytest.param('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")', id="equals"),
+        pytest.param("+1+1", "'+1+1", id="plus"),
+        pytest.param("-2+3", "'-2+3", id="minus"),
+        pytest.param("@SUM(A1)", "'@SUM(A1)", id="at"),
+        pytest.param("\tcmd", "'\tcmd", id="tab"),
+        pytest.param("\rcmd", "'\rcmd", id="carriage-return"),
+        pytest.param("admin1 logged in", "admin1 logged in", id="plain-text-untouched"),
+        pytest.param("a=b", "a=b", id="equals-inside-untouched"),
+        pytest.param("", "", id="empty"),
+        pytest.param(None, "", id="none"),
+    ],
+)
+def test_csv_cells_cannot_start_a_formula(cell, exported):
+    assert safe_cell(cell) == exported
+
+
+async def test_csv_export_defuses_a_formula_in_a_request_id(api):
+    """X-Request-ID may start with '-': a spreadsheet must read it as text, not a formula."""
+    logged_in = await api.http.post(
+        "/api/v2/auth/login",
+        json={"username": "other1", "password": PASSWORD},
+        headers={"X-Request-ID": "-2-3"},
+    )
+    assert logged_in.status_code == 200, logged_in.text
+    for _ in range(200):
+        entries = [e for e in await api.wait_for("UserLoggedIn") if e["request_id"] == "-2-3"]
+        if entries:
+            break
+        await asyncio.sleep(0.05)
+    (entry,) = entries
+    rows = list(csv.DictReader(io.StringIO((await api.audit(format="csv")).text)))
+    (row,) = [row for row in rows if int(row["position"]) == entry["position"]]
+    assert row["request_id"] == "'-2-3"
+    assert row["summary"] == entry["summary"], "ordinary cells stay as they are"
+    ndjson = (await api.audit(format="ndjson", action="UserLoggedIn")).text.splitlines()
+    assert "-2-3" in {json.loads(line)["request_id"] for line in ndjson}, "JSON keeps the value"

@@ -141,20 +141,31 @@ def _csv_lines(rows: Any) -> bytes:
     return buffer.getvalue().encode()
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: str | None) -> str:
+    """A text cell a spreadsheet would read as a formula (=, +, -, @, tab, CR first) gets a
+    leading apostrophe: usernames, commands and paths in summaries come from users."""
+    if not value:
+        return ""
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+
+
 def _csv_batch(rows: list[Any]) -> bytes:
     return _csv_lines(
         (
             row.position,
             row.occurred_at.isoformat(),
             row.actor_id or "",
-            row.actor_username or "",
-            row.action,
-            row.resource_type,
+            safe_cell(row.actor_username),
+            safe_cell(row.action),
+            safe_cell(row.resource_type),
             row.resource_id,
             row.server_id or "",
-            row.client_addr or "",
-            row.request_id or "",
-            row.summary,
+            safe_cell(row.client_addr),
+            safe_cell(row.request_id),
+            safe_cell(row.summary),
             json.dumps(row.details, separators=(",", ":")),
         )
         for row in rows
