@@ -1,4 +1,4 @@
-"""The `mcdash` command: up, api, worker, scheduler, migrate, create-admin."""
+"""The `mcdash` command: up, api, worker, scheduler, migrate, create-admin, projections."""
 
 from __future__ import annotations
 
@@ -136,6 +136,32 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     except DomainError as exc:
         raise CliError(exc.detail) from exc
     print(f"created admin {args.username} ({user_id})")
+    return 0
+
+
+# Projections that can be rebuilt from the event store.
+PROJECTIONS = ("audit",)
+
+
+async def _rebuild(settings: Settings, name: str) -> None:
+    from app.bootstrap import bootstrap
+    from app.monitoring.application.audit import RebuildAuditLog
+
+    commands = {"audit": RebuildAuditLog}
+    container = bootstrap(settings)
+    try:
+        await container.bus.handle(commands[name]())
+    finally:
+        await container.close()
+
+
+def cmd_projections_rebuild(args: argparse.Namespace) -> int:
+    if args.name not in PROJECTIONS:
+        raise CliError(f"unknown projection {args.name!r}; known: {', '.join(PROJECTIONS)}")
+    settings = _settings(args)
+    settings.require_database_url()
+    asyncio.run(_rebuild(settings, args.name))
+    print(f"emptied {args.name}; the API's projector replays it from the event store")
     return 0
 
 
@@ -299,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", help="default: MCDASH_ADMIN_PASSWORD or a prompt")
     admin.set_defaults(handler=cmd_create_admin)
+
+    projections = sub.add_parser("projections", help="maintain read models fed by events")
+    actions = projections.add_subparsers(dest="action", required=True)
+    rebuild = actions.add_parser("rebuild", help="empty a projection; it is replayed from 0")
+    rebuild.add_argument("name", help=f"one of: {', '.join(PROJECTIONS)}")
+    rebuild.set_defaults(handler=cmd_projections_rebuild)
     return parser
 
 
