@@ -97,7 +97,9 @@ async def test_a_jvm_killed_while_its_exit_could_not_be_recorded_is_reported_and
     repaired = await dashboard.http.post(SYNC)
     assert repaired.status_code == 200, repaired.text
     body = repaired.json()
-    assert {"kind": "server", "target": sid, "action": "crashed"} in body["repairs"]
+    (repair,) = [r for r in body["repairs"] if r["kind"] == "server"]
+    assert (repair["target"], repair["action"]) == (sid, "crashed")
+    assert repair["detail"] == f"was running (pid {live['pid']}); its node watches no process"
     after = next(s for s in body["after"]["servers"] if s["server_id"] == sid)
     assert after["problem"] is None, after
     server = (await dashboard.http.get(f"/api/v2/servers/{sid}")).json()

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 import pytest
 
 from app.main import create_app
+from app.monitoring.domain.sync import projection_stuck
 from tests.agent import in_process
 from tests.conftest import bearer, login, register
 from tests.integration.test_auth_api import assert_problem
@@ -60,7 +62,9 @@ async def test_a_running_server_without_a_process_is_reported_then_recorded_cras
     repaired = await http.post(SYNC, headers=admin)
     assert repaired.status_code == 200, repaired.text
     body = repaired.json()
-    assert {"kind": "server", "target": sid, "action": "crashed"} in body["repairs"]
+    (repair,) = body["repairs"]
+    assert (repair["kind"], repair["target"], repair["action"]) == ("server", sid, "crashed")
+    assert repair["detail"] == "was running (pid 999999); its node watches no process"
     assert body["after"]["servers"][0]["db_state"] == "crashed"
     assert body["after"]["servers"][0]["problem"] is None
     assert await db.fetchval("SELECT status FROM servers WHERE id = $1", sid) == "crashed"
@@ -76,7 +80,8 @@ async def test_dead_letters_are_retried(api, db):
     report = (await http.get(SYNC, headers=admin)).json()
     assert report["events"]["dead_letters"] == 1
     repaired = (await http.post(SYNC, headers=admin)).json()
-    assert {"kind": "events", "target": "1 events", "action": "retried"} in repaired["repairs"]
+    retried = {"kind": "events", "target": "1 events", "action": "retried", "detail": None}
+    assert retried in repaired["repairs"]
 
 
 async def test_cache_stats(api):
@@ -101,3 +106,97 @@ async def test_cache_stats(api):
 async def test_non_admins_are_refused(api, method, path):
     http, _, owner, _ = api
     assert_problem(await http.request(method, path, headers=owner), 403)
+
+
+async def stop_audit_projector() -> None:
+    """As if this process's projector had died: its task is cancelled."""
+    (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "AuditProjector.run"]
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def stall_audit_projection(http, admin, db) -> None:
+    """The projector gone, a new event behind its checkpoint, both as if minutes old."""
+    await stop_audit_projector()
+    assert (await register(http, "late1")).status_code == 201
+    await db.execute(
+        "UPDATE domain_events SET occurred_at = occurred_at - interval '5 minutes' WHERE position"
+        " > (SELECT position FROM projection_checkpoints WHERE name = 'audit')"
+    )
+    await db.execute(
+        "UPDATE projection_checkpoints SET updated_at = now() - interval '5 minutes'"
+        " WHERE name = 'audit'"
+    )
+
+
+def audit_model(report: dict) -> dict:
+    (model,) = [m for m in report["read_models"] if m["name"] == "audit"]
+    return model
+
+
+async def test_a_stuck_audit_projection_is_reported_and_replayed(api, db):
+    http, admin, _, _ = api
+    for _ in range(100):
+        if audit_model((await http.get(SYNC, headers=admin)).json())["behind"] == 0:
+            break
+        await asyncio.sleep(0.05)
+    healthy = audit_model((await http.get(SYNC, headers=admin)).json())
+    assert healthy["stuck"] is False
+    assert healthy["behind"] == 0
+    await stall_audit_projection(http, admin, db)
+
+    stuck = audit_model((await http.get(SYNC, headers=admin)).json())
+    assert stuck["stuck"] is True
+    assert stuck["behind"] >= 1
+    assert stuck["lag_seconds"] > 60
+    repaired = (await http.post(SYNC, headers=admin)).json()
+    (replay,) = [r for r in repaired["repairs"] if r["kind"] == "projection"]
+    assert replay["target"] == "audit"
+    assert replay["action"] == "replayed"
+    assert replay["detail"] == f"{stuck['behind']} events"
+    after = audit_model(repaired["after"])
+    assert after["behind"] == 0
+    assert after["stuck"] is False
+    assert await db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'UserRegistered'"
+        " AND details->>'username' = 'late1'"
+    )
+    again = (await http.post(SYNC, headers=admin)).json()
+    assert not [r for r in again["repairs"] if r["kind"] == "projection"]
+
+
+async def test_a_replay_that_fails_says_why(api, db):
+    http, admin, _, _ = api
+    await stall_audit_projection(http, admin, db)
+    await db.execute(
+        "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN RAISE EXCEPTION 'audit_log refuses rows (test)'; END $$"
+    )
+    await db.execute(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW"
+        " EXECUTE FUNCTION refuse_audit()"
+    )
+    try:
+        repaired = (await http.post(SYNC, headers=admin)).json()
+    finally:
+        await db.execute("DROP TRIGGER refuse_audit ON audit_log")
+        await db.execute("DROP FUNCTION refuse_audit()")
+    (replay,) = [r for r in repaired["repairs"] if r["kind"] == "projection"]
+    assert replay["action"] == "failed"
+    assert "audit_log refuses rows (test)" in replay["detail"]
+    assert audit_model(repaired["after"])["stuck"] is True
+
+
+@pytest.mark.parametrize(
+    ("behind", "lag", "idle", "stuck"),
+    [
+        pytest.param(3, 300.0, 300.0, True, id="behind-old-and-idle"),
+        pytest.param(0, 0.0, 3600.0, False, id="caught-up-and-quiet"),
+        pytest.param(1, 0.5, 3600.0, False, id="first-event-after-a-quiet-hour"),
+        pytest.param(90_000, 86_400.0, 0.2, False, id="replaying-a-long-history"),
+        pytest.param(2, 12.0, 12.0, False, id="waiting-on-a-gap"),
+    ],
+)
+def test_when_a_projection_counts_as_stuck(behind, lag, idle, stuck):
+    assert projection_stuck(behind=behind, lag_seconds=lag, idle_seconds=idle) is stuck

@@ -37,6 +37,16 @@ class SystemProbe(Protocol):
     async def cache_stats(self) -> Mapping[str, Any]: ...
 
 
+class Replayable(Protocol):
+    async def drain(self) -> int:
+        """Project one batch; the number of events read (0: nothing, or another replica)."""
+        ...
+
+
+# How much of a stuck projection one repair replays; the rest is the projector's again.
+REPLAY_BATCHES = 200
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetSystemSync(Query[SyncReport]):
     actor: Principal
@@ -106,12 +116,33 @@ async def handle_get_system_sync(
     return await _report(query.actor, system_probe, bus)
 
 
+async def _replay(name: str, projection: Replayable) -> Repair:
+    """Drain a stuck projection here and now (its checkpoint lock keeps this safe beside a
+    projector that is alive after all)."""
+    replayed = 0
+    try:
+        for _ in range(REPLAY_BATCHES):
+            read = await projection.drain()
+            replayed += read
+            if read == 0:
+                break
+    except Exception as exc:  # noqa: BLE001 - said in the response; the next repair retries
+        detail = f"after {replayed} events: {type(exc).__name__}: {exc}"[:300]
+        return Repair(kind="projection", target=name, action="failed", detail=detail)
+    return Repair(kind="projection", target=name, action="replayed", detail=f"{replayed} events")
+
+
 async def handle_repair_system_sync(
-    cmd: RepairSystemSync, *, system_probe: SystemProbe, bus: MessageBus
+    cmd: RepairSystemSync,
+    *,
+    system_probe: SystemProbe,
+    bus: MessageBus,
+    audit_projector: Replayable,
 ) -> RepairReport:
     """Repairs what is certain: a recorded JVM its own node says is gone is recorded crashed
-    (through the servers context); failing and dead-lettered events are retried. Orphan JVMs
-    are reported, never killed or adopted (the servers context adopts only its own)."""
+    (through the servers context); failing and dead-lettered events are retried; a stuck
+    projection is replayed. Orphan JVMs are reported, never killed or adopted (the servers
+    context adopts only its own)."""
     _require_admin(cmd.actor)
     report = await _report(cmd.actor, system_probe, bus)
     repairs: list[Repair] = []
@@ -124,12 +155,20 @@ async def handle_repair_system_sync(
                     reason="its node has no process for it (system sync)",
                 )
             )
-            repairs.append(Repair(kind="server", target=str(server.server_id), action="crashed"))
+            detail = f"was {server.db_state} (pid {server.db_pid}); its node watches no process"
+            repairs.append(
+                Repair(kind="server", target=str(server.server_id), action="crashed", detail=detail)
+            )
     for orphan in report.orphans:
         target = f"{orphan['node']}:{orphan['pid']}"
-        repairs.append(Repair(kind="orphan", target=target, action="reported"))
+        detail = f"java in {orphan.get('cwd')}, watched by no worker; left running"
+        repairs.append(Repair(kind="orphan", target=target, action="reported", detail=detail))
     if retried := await system_probe.retry_failed_events():
         repairs.append(Repair(kind="events", target=f"{retried} events", action="retried"))
+    replayable = {"audit": audit_projector}
+    for model in report.read_models:
+        if model.get("stuck") and (projection := replayable.get(str(model["name"]))):
+            repairs.append(await _replay(str(model["name"]), projection))
     return RepairReport(repairs=repairs, after=await _report(cmd.actor, system_probe, bus))
 
 

@@ -9,6 +9,19 @@ from typing import Any, Protocol
 
 # States in which the database expects a live JVM on the server's node.
 EXPECTS_PROCESS = frozenset({"running", "stopping"})
+# A healthy projection passes an event within a poll interval, or within its gap wait when a
+# transaction committed late; one replaying a long history moves its checkpoint every batch.
+PROJECTION_STUCK_SECONDS = 30.0
+
+
+def projection_stuck(*, behind: int, lag_seconds: float, idle_seconds: float) -> bool:
+    """Stuck: events wait behind its checkpoint, the oldest for a while, and the checkpoint has
+    not moved for as long."""
+    return (
+        behind > 0
+        and lag_seconds > PROJECTION_STUCK_SECONDS
+        and idle_seconds > PROJECTION_STUCK_SECONDS
+    )
 
 
 class WatchedIdentity(Protocol):
@@ -103,6 +116,7 @@ class Repair:
     kind: str
     target: str
     action: str
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,7 +11,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.monitoring.domain.sync import ServerRecord
+from app.monitoring.domain.sync import ServerRecord, projection_stuck
 from app.shared.agent import AgentClient
 from app.shared.cache import CACHE_LOOKUPS
 from app.shared.infrastructure import Infrastructure
@@ -74,8 +74,17 @@ class SqlSystemProbe:
             last = await conn.scalar(
                 sa.text("SELECT coalesce(max(position), 0) FROM domain_events")
             )
+            # How long the oldest event a projection has not passed has waited, and how long
+            # its checkpoint has not moved.
             checkpoints = await conn.execute(
-                sa.text("SELECT name, position, updated_at FROM projection_checkpoints")
+                sa.text(
+                    "SELECT c.name, c.position, c.updated_at,"
+                    " coalesce(extract(epoch FROM now() - e.occurred_at), 0) AS lag_seconds,"
+                    " extract(epoch FROM now() - c.updated_at) AS idle_seconds"
+                    " FROM projection_checkpoints c LEFT JOIN LATERAL (SELECT occurred_at"
+                    "   FROM domain_events WHERE position > c.position ORDER BY position"
+                    "   LIMIT 1) e ON true ORDER BY c.name"
+                )
             )
             views = await conn.execute(
                 sa.text(
@@ -90,6 +99,12 @@ class SqlSystemProbe:
                     "kind": "projection",
                     "checkpoint": r.position,
                     "behind": max(0, int(last) - r.position),
+                    "lag_seconds": round(float(r.lag_seconds), 3),
+                    "stuck": projection_stuck(
+                        behind=max(0, int(last) - r.position),
+                        lag_seconds=float(r.lag_seconds),
+                        idle_seconds=float(r.idle_seconds),
+                    ),
                     "updated_at": r.updated_at.isoformat(),
                 }
                 for r in checkpoints
