@@ -8,7 +8,14 @@ from typing import Any
 from prometheus_client import Counter
 from redis.asyncio import Redis
 
-CACHE_LOOKUPS = Counter("mcdash_cache_lookups_total", "Cache lookups", ["result"])
+# By cache (a CacheService key's first segment, e.g. "catalog"; "permissions" for the users
+# context's signed entries) and result (hit, miss).
+CACHE_LOOKUPS = Counter("mcdash_cache_lookups_total", "Cache lookups", ["cache", "result"])
+
+
+def cache_of(key: str) -> str:
+    name, sep, _ = key.partition(":")
+    return name if sep and name else "default"
 
 
 class CacheService:
@@ -18,7 +25,7 @@ class CacheService:
 
     async def get(self, key: str) -> Any | None:
         raw = await self._redis.get(self._prefix + key)
-        CACHE_LOOKUPS.labels("hit" if raw is not None else "miss").inc()
+        CACHE_LOOKUPS.labels(cache_of(key), "hit" if raw is not None else "miss").inc()
         return json.loads(raw) if raw is not None else None
 
     async def set(self, key: str, value: Any, *, ttl_seconds: float) -> None:

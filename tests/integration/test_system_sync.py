@@ -8,9 +8,11 @@ import contextlib
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from app.main import create_app
 from app.monitoring.domain.sync import projection_stuck
+from app.shared.cache import CacheService
 from tests.agent import in_process
 from tests.conftest import bearer, login, register
 from tests.integration.test_auth_api import assert_problem
@@ -92,7 +94,42 @@ async def test_cache_stats(api):
     assert stats["keys_scanned"] >= 1
     assert sum(stats["namespaces"].values()) == stats["keys_scanned"]
     assert {"keyspace_hits", "keyspace_misses"} <= set(stats["redis"])
-    assert set(stats["caches"]["json"]) == {"hit", "miss"}
+    assert set(stats["caches"]["permissions"]) == {"hit", "miss"}
+
+
+async def cache_counts(http, admin) -> dict[str, dict[str, float]]:
+    """The caches' counters; this request's own permissions lookup (a hit) is in them."""
+    return dict((await http.get("/api/v2/admin/cache/stats", headers=admin)).json()["caches"])
+
+
+async def test_cache_stats_count_hits_and_misses_per_cache(api, settings):
+    """Counters are per process and the suite's tests share one: only differences count."""
+    http, admin, owner, _ = api
+    redis = Redis.from_url(settings.redis_url)
+    cache = CacheService(redis)
+    owner_id = (await http.get("/api/v2/users/me", headers=owner)).json()["id"]
+    before = await cache_counts(http, admin)
+    for _ in range(3):
+        assert (await http.get("/api/v2/servers/", headers=owner)).status_code == 200
+    await redis.delete(f"user:{owner_id}:perms")
+    assert (await http.get("/api/v2/servers/", headers=owner)).status_code == 200
+    await redis.set(f"user:{owner_id}:perms", "forged.{}")
+    assert (await http.get("/api/v2/servers/", headers=owner)).status_code == 200
+    # This process's CacheService lookups, as the catalog's would be.
+    assert await cache.get("catalog:test:missing") is None
+    await cache.set("catalog:test:present", {"a": 1}, ttl_seconds=60)
+    assert await cache.get("catalog:test:present") == {"a": 1}
+    await redis.aclose()
+    after = await cache_counts(http, admin)
+
+    def grew(cache: str, result: str) -> float:
+        return after[cache][result] - before.get(cache, {}).get(result, 0.0)
+
+    # 3 cached lookups + the stats request's own; a deleted and a forged entry are misses.
+    assert grew("permissions", "hit") == 4
+    assert grew("permissions", "miss") == 2
+    assert grew("catalog", "hit") == 1
+    assert grew("catalog", "miss") == 1
 
 
 @pytest.mark.parametrize(

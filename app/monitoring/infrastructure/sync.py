@@ -159,13 +159,14 @@ class SqlSystemProbe:
 
 
 def cache_counts() -> dict[str, dict[str, float]]:
-    """This process's lookups of the JSON cache (CacheService), by result."""
-    counts: dict[str, float] = {"hit": 0.0, "miss": 0.0}
+    """This process's cache lookups since it started, by cache and result."""
+    counts: dict[str, dict[str, float]] = {}
     for metric in CACHE_LOOKUPS.collect():
         for sample in metric.samples:
             if sample.name.endswith("_total"):
-                counts[sample.labels["result"]] = sample.value
-    return {"json": counts}
+                cache = counts.setdefault(sample.labels["cache"], {"hit": 0.0, "miss": 0.0})
+                cache[sample.labels["result"]] = sample.value
+    return dict(sorted(counts.items()))
 
 
 def deps(infra: Infrastructure) -> dict[str, Any]:

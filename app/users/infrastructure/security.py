@@ -17,6 +17,7 @@ from passlib.context import CryptContext
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.shared.cache import CACHE_LOOKUPS
 from app.shared.domain import Unauthorized
 from app.shared.principals import PRINCIPALS_CHANNEL, session_ended_notice, user_changed_notice
 from app.shared.security import Principal, Role, role_permissions
@@ -210,6 +211,11 @@ class SignedPermissionsCache:
 
     def read(self, user_id: uuid.UUID, cached: str | bytes | None) -> dict[str, Any] | None:
         """The state in a cache entry fetched by the caller, or None unless its signature holds."""
+        state = self._verify(user_id, cached)
+        CACHE_LOOKUPS.labels("permissions", "miss" if state is None else "hit").inc()
+        return state
+
+    def _verify(self, user_id: uuid.UUID, cached: str | bytes | None) -> dict[str, Any] | None:
         if cached is None:
             return None
         if isinstance(cached, bytes):
