@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import subprocess
+import uuid
 
 import httpx
+import psutil
 import pytest
 from redis.asyncio import Redis
 
@@ -237,3 +241,50 @@ async def test_a_replay_that_fails_says_why(api, db):
 )
 def test_when_a_projection_counts_as_stuck(behind, lag, idle, stuck):
     assert projection_stuck(behind=behind, lag_seconds=lag, idle_seconds=idle) is stuck
+
+
+@pytest.fixture
+def stray_jvms(settings, tmp_path):
+    """Two "java" processes nobody watches: one in a server's directory, one sandboxed the way
+    bubblewrap runs it (working directory elsewhere, its launcher naming the directory)."""
+    java = tmp_path / "bin" / "java"
+    java.parent.mkdir()
+    java.symlink_to(shutil.which("sleep"))
+    plain, boxed = (settings.data_dir / "servers" / str(uuid.uuid4()) for _ in range(2))
+    for directory in (plain, boxed):
+        directory.mkdir(parents=True)
+    started = [
+        subprocess.Popen([str(java), "300"], cwd=plain),
+        subprocess.Popen(
+            ["/bin/sh", "-c", f'cd / && "{java}" 300; true', "launcher", "--bind", str(boxed)]
+        ),
+    ]
+    yield plain, boxed, started
+    for process in started:
+        for child in psutil.Process(process.pid).children(recursive=True):
+            child.kill()
+        process.kill()
+        process.wait()
+
+
+async def test_stray_jvms_are_reported_even_sandboxed_and_left_running(api, stray_jvms):
+    http, admin, _, _ = api
+    plain, boxed, (direct, launcher) = stray_jvms
+    for _ in range(100):
+        if sandboxed := psutil.Process(launcher.pid).children():
+            break
+        await asyncio.sleep(0.02)
+    (jvm,) = sandboxed
+    report = (await http.get(SYNC, headers=admin)).json()
+    found = {(o["pid"], o["server_id"], o["cwd"], o["node"]) for o in report["orphans"]}
+    assert found == {
+        (direct.pid, plain.name, str(plain), "local"),
+        (jvm.pid, boxed.name, str(boxed), "local"),
+    }
+    assert report["consistent"] is False
+    repaired = (await http.post(SYNC, headers=admin)).json()
+    reported = {r["target"]: r for r in repaired["repairs"] if r["kind"] == "orphan"}
+    assert set(reported) == {f"local:{direct.pid}", f"local:{jvm.pid}"}
+    assert {r["action"] for r in reported.values()} == {"reported"}
+    assert direct.poll() is None, "an orphan is never killed"
+    assert jvm.is_running()

@@ -48,12 +48,28 @@ def observe(supervisor: NodeSupervisor | None, servers_root: Path) -> dict[str, 
         }
     root = f"{servers_root.resolve()}/"
     orphans = []
-    for process in psutil.process_iter(["pid", "name", "cwd", "cmdline"]):
+    for process in psutil.process_iter(["pid", "cwd", "cmdline"]):
         info = process.info
-        cwd, cmdline = info.get("cwd") or "", info.get("cmdline") or []
-        if info["pid"] in watched or not cwd.startswith(root):
+        cmdline = info.get("cmdline") or []
+        if info["pid"] in watched or not cmdline or not Path(cmdline[0]).name.startswith("java"):
             continue
-        if cmdline and Path(cmdline[0]).name.startswith("java"):
-            server = cwd[len(root) :].split("/", 1)[0]
-            orphans.append({"pid": info["pid"], "server_id": server, "cwd": cwd})
+        if (where := _server_dir(process, info.get("cwd") or "", root)) is not None:
+            server = where[len(root) :].split("/", 1)[0]
+            orphans.append({"pid": info["pid"], "server_id": server, "cwd": where})
     return {"servers": servers, "orphans": orphans}
+
+
+def _server_dir(process: psutil.Process, cwd: str, root: str) -> str | None:
+    """Where a java process runs under `root`: its working directory, or, for a sandboxed one
+    (which sees its directory as /server), the directory its launcher's command line names."""
+    if cwd.startswith(root):
+        return cwd
+    with contextlib.suppress(psutil.Error):
+        for parent in process.parents()[:_LAUNCHER_DEPTH]:
+            for argument in parent.cmdline():
+                if argument.startswith(root) and argument[len(root) :].split("/", 1)[0]:
+                    return argument
+    return None
+
+
+_LAUNCHER_DEPTH = 3
