@@ -116,11 +116,14 @@ async def test_two_replicas_and_a_restart_neither_miss_nor_double(db, engine, se
     other = create_engine(settings.require_database_url())
     try:
         one, two = AuditProjector(engine, batch_size=7), AuditProjector(other, batch_size=5)
+        reading = asyncio.Lock()  # the two share the test's one asyncpg connection
 
         async def until_caught_up(projector: AuditProjector) -> None:
             for _ in range(100):
                 await projector.drain()
-                if await checkpoint(db) == stored[-1]:
+                async with reading:
+                    mark = await checkpoint(db)
+                if mark == stored[-1]:
                     return
                 await asyncio.sleep(0.01)
 
