@@ -29,7 +29,9 @@ From = Annotated[
     datetime | None,
     Query(alias="from", description="start, ISO 8601 with a zone (default: an hour before to)"),
 ]
-To = Annotated[datetime | None, Query(description="end, ISO 8601 with a zone (default: now)")]
+To = Annotated[
+    datetime | None, Query(alias="to", description="end, ISO 8601 with a zone (default: now)")
+]
 Step = Annotated[
     int | None,
     Query(

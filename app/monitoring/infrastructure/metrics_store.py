@@ -35,11 +35,15 @@ MAX_DELETE_BATCHES = 20  # per level and run: a long backlog is cleared over sev
 
 # Each rollup reads the finer level and upserts the coarser one, weighting averages by the
 # samples they hold; re-running it over the same buckets gives the same rows.
+_BUCKET = "to_timestamp(floor(extract(epoch FROM at) / :to_res) * :to_res)".replace(
+    ":to_res", "CAST(:to_res AS integer)"
+)
 _SERVER_ROLLUP = """
 INSERT INTO server_metrics (server_id, resolution, at, node, state, samples, cpu_percent,
     cpu_percent_max, rss_bytes, rss_bytes_max, players_online, players_max, disk_bytes,
     tick_ms, tick_ms_max, tps)
-SELECT server_id, :to_res, to_timestamp(floor(extract(epoch FROM at) / :to_res) * :to_res) AS b,
+SELECT server_id, CAST(:to_res AS integer),
+    BUCKET AS b,
     (array_agg(node ORDER BY at DESC))[1], (array_agg(state ORDER BY at DESC))[1],
     sum(samples), sum(cpu_percent * samples) / sum(samples), max(cpu_percent_max),
     (sum(rss_bytes * samples) / sum(samples))::bigint, max(rss_bytes_max),
@@ -59,7 +63,8 @@ ON CONFLICT (server_id, resolution, at) DO UPDATE SET node = excluded.node,
 _NODE_ROLLUP = """
 INSERT INTO node_metrics (node, resolution, at, samples, cpu_percent, cpu_percent_max,
     memory_used_bytes, memory_total_bytes, disk_used_bytes, disk_total_bytes, servers_running)
-SELECT node, :to_res, to_timestamp(floor(extract(epoch FROM at) / :to_res) * :to_res) AS b,
+SELECT node, CAST(:to_res AS integer),
+    BUCKET AS b,
     sum(samples), sum(cpu_percent * samples) / sum(samples), max(cpu_percent_max),
     (sum(memory_used_bytes * samples) / sum(samples))::bigint, max(memory_total_bytes),
     (array_agg(disk_used_bytes ORDER BY at DESC))[1], max(disk_total_bytes),
@@ -74,7 +79,10 @@ ON CONFLICT (node, resolution, at) DO UPDATE SET samples = excluded.samples,
     disk_used_bytes = excluded.disk_used_bytes, disk_total_bytes = excluded.disk_total_bytes,
     servers_running = excluded.servers_running
 """
-_ROLLUPS = {"server_metrics": _SERVER_ROLLUP, "node_metrics": _NODE_ROLLUP}
+_ROLLUPS = {
+    "server_metrics": _SERVER_ROLLUP.replace("BUCKET", _BUCKET),
+    "node_metrics": _NODE_ROLLUP.replace("BUCKET", _BUCKET),
+}
 
 
 def _at(epoch: float) -> datetime:
