@@ -71,6 +71,12 @@ def samples(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     return found
 
 
+def declared(url: str) -> set[str]:
+    """Metric families an endpoint declares (HELP/TYPE), also those with no series right now."""
+    text = httpx.get(url, timeout=10).text
+    return {family.name for family in text_string_to_metric_families(text)}
+
+
 def wait_for_sample(
     url: str, metric: str, labels: dict[str, str] | None = None, timeout: float = 30
 ) -> float:
