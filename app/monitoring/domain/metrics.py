@@ -120,10 +120,12 @@ class MetricRecorded:
     tick_ms_max: float | None = None
     tps: float | None = None
 
+    def as_dict(self) -> dict[str, object]:
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        return {"type": "MetricRecorded", **fields, "server_id": str(self.server_id)}
+
     def to_json(self) -> str:
-        return json.dumps(
-            {"type": "MetricRecorded", **asdict(self), "server_id": str(self.server_id)}
-        )
+        return json.dumps(self.as_dict())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

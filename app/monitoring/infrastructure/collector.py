@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 import uuid
@@ -45,6 +46,7 @@ log = structlog.get_logger(__name__)
 TICK_EVERY_INTERVALS = 3  # a server that answers is asked every third flush, not every one
 TICK_ANSWER_SECONDS = 5.0
 TICK_PROBES_AT_ONCE = 8
+IDENTIFY_SECONDS = 60.0  # a server the servers context does not list is looked for this often
 
 
 class SampleHooks(Protocol):
@@ -118,6 +120,8 @@ class MetricsCollector:
         self._ticks: dict[uuid.UUID, tuple[float, TickReading]] = {}
         self._tick_schedules: dict[uuid.UUID, TickSchedule] = {}
         self._probes: set[asyncio.Task[None]] = set()
+        self._identified_at = float("-inf")
+        self._looked_for: set[uuid.UUID] = set()
         self._probe_slots = asyncio.Semaphore(TICK_PROBES_AT_ONCE)
         self._data_dir = settings.resolved_data_dir
         servers.hooks.after_sample.append(self.observe)
@@ -152,7 +156,11 @@ class MetricsCollector:
         windows, self._windows = self._windows, {}
         running = set(self._servers.managed)
         self._forget_gone(running)
-        if any(server_id not in self._identities for server_id in running):
+        unknown = running - self._identities.keys()
+        if unknown - self._looked_for or (
+            unknown and now - self._identified_at >= IDENTIFY_SECONDS
+        ):
+            self._identified_at, self._looked_for = now, unknown
             await self._identify()
         recorded = []
         for server_id, window in windows.items():
@@ -262,13 +270,16 @@ class MetricsCollector:
         )
 
     async def _publish(self, recorded: list[MetricRecorded], node: NodeSample) -> None:
-        """MetricRecorded to the channels, and this node's queue depths, in one round trip."""
+        """The flush to the channels and this node's queue depths, in two round trips: one
+        message of every sample for all, one per server only where someone listens."""
         names = queue_names(self._node)
+        listened = await self._redis.pubsub_channels(SERVER_CHANNEL.format(server_id="*"))
         pipe = self._redis.pipeline(transaction=False)
+        pipe.publish(SERVERS_CHANNEL, json.dumps([sample.as_dict() for sample in recorded]))
         for sample in recorded:
-            payload = sample.to_json()
-            pipe.publish(SERVERS_CHANNEL, payload)
-            pipe.publish(SERVER_CHANNEL.format(server_id=sample.server_id), payload)
+            channel = SERVER_CHANNEL.format(server_id=sample.server_id)
+            if channel in listened:
+                pipe.publish(channel, sample.to_json())
         pipe.publish(NODES_CHANNEL, node.to_json())
         for name in names:
             pipe.llen(f"rq:queue:{name}")

@@ -29,7 +29,29 @@ from app.monitoring.infrastructure.tables import (
     server_metrics,
 )
 
-ROWS_PER_STATEMENT = 1000  # 16 columns each: well under PostgreSQL's 32767 parameters
+_SERVER_COLUMNS = {
+    "server_id": "uuid",
+    "resolution": "integer",
+    "at": "timestamptz",
+    "node": "text",
+    "state": "text",
+    "samples": "integer",
+    "cpu_percent": "float8",
+    "cpu_percent_max": "float8",
+    "rss_bytes": "bigint",
+    "rss_bytes_max": "bigint",
+    "players_online": "float8",
+    "players_max": "integer",
+    "disk_bytes": "bigint",
+    "tick_ms": "float8",
+    "tick_ms_max": "float8",
+    "tps": "float8",
+}
+_SERVER_INSERT = sa.text(
+    f"INSERT INTO server_metrics ({', '.join(_SERVER_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _SERVER_COLUMNS.items())
+    + ") ON CONFLICT DO NOTHING"
+)
 DELETE_BATCH = 5000
 MAX_DELETE_BATCHES = 20  # per level and run: a long backlog is cleared over several runs
 
@@ -131,11 +153,13 @@ class MetricsStore:
         self._engine = engine
 
     async def write(self, servers: Sequence[MetricRecorded], node: NodeSample | None) -> None:
-        """One multi-row INSERT per table (per thousand rows), in one transaction."""
+        """One INSERT of all the servers' rows (their columns as arrays, unnested: one prepared
+        statement, whatever the count), one for the node's, in one transaction."""
         async with self._engine.begin() as conn:
-            for first in range(0, len(servers), ROWS_PER_STATEMENT):
-                rows = [_server_row(s) for s in servers[first : first + ROWS_PER_STATEMENT]]
-                await conn.execute(insert(server_metrics).values(rows).on_conflict_do_nothing())
+            if servers:
+                rows = [_server_row(sample) for sample in servers]
+                columns = {name: [row[name] for row in rows] for name in _SERVER_COLUMNS}
+                await conn.execute(_SERVER_INSERT, columns)
             if node is not None:
                 statement = insert(node_metrics).values([_node_row(node)])
                 await conn.execute(statement.on_conflict_do_nothing())
