@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 
 import structlog
+from prometheus_client import Histogram
 
 from app.backups.application.messages import (
     BeginBackupRun,
@@ -34,6 +36,16 @@ from app.shared.bus import MessageBus
 from app.shared.domain import DomainError
 
 log = structlog.get_logger(__name__)
+BACKUP_SECONDS = Histogram(
+    "mcdash_backup_duration_seconds",
+    "Time to take a backup that completed",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600),
+)
+BACKUP_BYTES = Histogram(
+    "mcdash_backup_bytes",
+    "Archive size of a backup that completed",
+    buckets=tuple(float(1024**2 * 4**n) for n in range(10)),  # 1 MiB to 256 GiB
+)
 
 
 def describe(exc: BaseException) -> str:
@@ -137,6 +149,7 @@ class BackupNode:
     async def _take(self, backup: Backup) -> bool:
         """Archive, then record the outcome; True when the backup completed."""
         snapshot = Snapshot()
+        began = time.monotonic()
         async with self._progress.tracking(
             operation_id=backup.id, server_id=backup.server_id, kind="backup"
         ) as tracker:
@@ -170,6 +183,8 @@ class BackupNode:
                 )
             )
             return False
+        BACKUP_SECONDS.observe(time.monotonic() - began)
+        BACKUP_BYTES.observe(snapshot.size)
         log.info("backup_completed", backup_id=str(backup.id), size=snapshot.size)
         return True
 

@@ -185,6 +185,7 @@ class NoAnswer(RuntimeError):
 
 LaunchHook = Callable[[Server, Path], Awaitable[None]]
 AdoptHook = Callable[[uuid.UUID], Awaitable[None]]
+SampleHook = Callable[[uuid.UUID, ServerRuntime], None]
 Presence = Literal["stopped", "running", "busy"]
 
 
@@ -194,11 +195,13 @@ class NodeHooks:
 
     before_launch runs after the settings files are written and before the JVM starts (a
     failure there fails the start), with the server's directory; after_adopt runs for each
-    running server a restarted worker takes over.
+    running server a restarted worker takes over; after_sample sees each status sample (it
+    must be quick: it runs on the sampler's loop, and a failure there is logged and ignored).
     """
 
     before_launch: list[LaunchHook] = field(default_factory=list)
     after_adopt: list[AdoptHook] = field(default_factory=list)
+    after_sample: list[SampleHook] = field(default_factory=list)
 
 
 class NodeServers(Protocol):

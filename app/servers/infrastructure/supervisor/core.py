@@ -68,7 +68,9 @@ class Supervisor:
         )
         self._console = Console(node=node, redis=redis, managed=self._managed)
         self._tail = ConsoleTail(bus=bus, redis=redis, settings=settings, managed=self._managed)
-        self._sampler = Sampler(bus=bus, redis=redis, settings=settings, managed=self._managed)
+        self._sampler = Sampler(
+            bus=bus, redis=redis, settings=settings, managed=self._managed, hooks=self.hooks
+        )
         self._exits = Exits(
             bus=bus,
             managed=self._managed,

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from app.servers.application.messages import RecordPlayers
 from app.servers.domain.model import ServerState
-from app.servers.domain.ports import ServerRuntime
+from app.servers.domain.ports import NodeHooks, ServerRuntime
 from app.servers.infrastructure.managed import Managed
 from app.servers.infrastructure.process import resource_usage
 from app.servers.infrastructure.runtime import STATUS_CHANNEL, STATUS_KEY, status_json
@@ -33,7 +33,9 @@ class Sampler:
         redis: Redis,
         settings: Settings,
         managed: dict[uuid.UUID, Managed],
+        hooks: NodeHooks | None = None,
     ) -> None:
+        self._hooks = hooks or NodeHooks()
         self._bus = bus
         self._redis = redis
         self._settings = settings
@@ -89,6 +91,11 @@ class Sampler:
             sampled_at=time.time(),
         )
         await self.publish(managed.server_id, runtime)
+        for hook in self._hooks.after_sample:
+            try:
+                hook(managed.server_id, runtime)
+            except Exception:
+                log.exception("sample_hook_failed", server_id=str(managed.server_id))
 
 
 async def ping(port: int) -> Any:

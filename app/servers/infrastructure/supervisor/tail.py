@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 
+from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from app.servers.application.messages import RecordPlayers, RecordServerReady
@@ -21,6 +22,7 @@ from app.shared.bus import MessageBus
 
 FAST_POLL, SLOW_POLL, FAST_WINDOW = 0.005, 0.2, 3.0
 CONSOLE_LOG, OFFSET_FILE = "console.log", "console.offset"
+CONSOLE_LINES = Counter("mcdash_console_lines", "Console lines read from the game servers")
 
 
 class ConsoleTail:
@@ -90,6 +92,7 @@ class ConsoleTail:
                 approximate=True,
             )
         ids = await pipe.execute()
+        CONSOLE_LINES.inc(len(lines))
         payload = [
             {"id": entry, "line": text, "at": at} for entry, text in zip(ids, lines, strict=True)
         ]

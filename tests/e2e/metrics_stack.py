@@ -1,0 +1,93 @@
+"""What the metrics e2e tests share: a scheduler serving /metrics, scrapes, the worker's agent."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from redis import Redis
+
+from app.shared.nodes import node_key
+from tests.e2e.conftest import free_port
+
+FAST_METRICS = {
+    "MCDASH_METRICS_INTERVAL_SECONDS": "1",
+    "MCDASH_METRICS_DISK_INTERVAL_SECONDS": "10",
+}
+
+
+@dataclass
+class Scheduler:
+    process: subprocess.Popen[str]
+    metrics_url: str
+    log_path: Path
+
+
+def run_scheduler(env: dict[str, str], tmp_path: Path) -> Iterator[Scheduler]:
+    port = free_port()
+    log_path = tmp_path / "scheduler.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "scheduler"],
+            env={**env, "MCDASH_SCHEDULER_METRICS_LISTEN": f"127.0.0.1:{port}"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        yield Scheduler(proc, f"http://127.0.0.1:{port}/metrics", log_path)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def agent_url(redis_url: str, node: str = "local") -> str:
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        url = redis.hget(node_key(node), "url")
+    finally:
+        redis.close()
+    assert url, f"node {node} advertises no agent"
+    return str(url).rstrip("/")
+
+
+def samples(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Every sample name a /metrics endpoint exports now, with its labels and values."""
+    text = httpx.get(url, timeout=10).text
+    found: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
+    return found
+
+
+def declared(url: str) -> set[str]:
+    """Metric families an endpoint declares (HELP/TYPE), also those with no series right now."""
+    text = httpx.get(url, timeout=10).text
+    return {family.name for family in text_string_to_metric_families(text)}
+
+
+def wait_for_sample(
+    url: str, metric: str, labels: dict[str, str] | None = None, timeout: float = 30
+) -> float:
+    labels = labels or {}
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            for found, value in samples(url).get(metric, []):
+                if all(found.get(key) == wanted for key, wanted in labels.items()):
+                    return value
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{url} exported no {metric} {labels} in {timeout} s"
+        time.sleep(0.3)
