@@ -159,15 +159,12 @@ class PgNotificationStore:
         if unread_only:
             query = query.where(_n.read_at.is_(None))
         if before is not None:
-            cursor = (
-                sa.select(_n.created_at, _n.id)
+            seen_at = (
+                sa.select(_n.created_at)
                 .where(_n.user_id == user_id, _n.id == before)
-                .subquery()
+                .scalar_subquery()
             )
-            query = query.where(
-                sa.tuple_(_n.created_at, _n.id)
-                < sa.select(sa.tuple_(cursor.c.created_at, cursor.c.id)).scalar_subquery()
-            )
+            query = query.where(sa.tuple_(_n.created_at, _n.id) < sa.tuple_(seen_at, before))
         query = query.order_by(_n.created_at.desc(), _n.id.desc()).limit(limit + 1)
         unread = sa.select(sa.func.count()).where(_n.user_id == user_id, _n.read_at.is_(None))
         async with self._engine.connect() as conn:
