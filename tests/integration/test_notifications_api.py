@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -10,11 +11,13 @@ import httpx
 import pytest
 
 from app.backups.infrastructure.progress import NOTIFICATIONS_CHANNEL
+from app.groups.infrastructure.sync import AccessSync
 from app.main import create_app
 from app.monitoring.infrastructure import notifications as infra
 from app.monitoring.infrastructure import streams
 from app.servers.domain.events import ServerCrashed
 from app.servers.infrastructure.runtime import CONSOLE_STREAM, STATUS_CHANNEL
+from app.shared.domain import SystemClock
 from tests.agent import in_process
 from tests.conftest import bearer, login, register
 from tests.integration.test_servers_api import create
@@ -151,3 +154,59 @@ async def test_another_users_notification_cannot_be_marked(api):
     response = await http.post(f"/api/v2/notifications/{theirs}/read", headers=users["owner"])
     assert response.status_code == 404
     assert (await http.get("/api/v2/notifications")).status_code == 401
+
+
+async def test_a_failed_group_sync_tells_the_owner_and_admins_live_and_stored(api, db, tmp_path):
+    http, app, users = api
+    server = (await create(http, users["owner"])).json()
+    sid = uuid.UUID(server["id"])
+    owner_id = await db.fetchval("SELECT id FROM users WHERE username = 'owner1'")
+    redis = app.state.container.redis
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(infra.USER_CHANNEL.format(user_id=owner_id))
+    await pubsub.get_message(timeout=1)  # the subscription's confirmation
+    directory = tmp_path / "server"
+    directory.mkdir()
+    (directory / "whitelist.json").write_text("{not json")
+    sync = AccessSync(app.state.bus, SystemClock())
+    outcome = await sync.apply(sid, directory, console=None)
+    assert outcome is not None
+    assert outcome.failures
+    async with asyncio.timeout(10):
+        while (message := await pubsub.get_message(timeout=1)) is None:
+            pass
+    await pubsub.aclose()
+    pushed = json.loads(message["data"])["notification"]
+    assert pushed["type"] == "groups.sync_failed"
+    owner = await notifications_of(http, users["owner"], 1)
+    stored = owner["items"][0]
+    assert stored["id"] == pushed["id"], "the row pushed is the row stored"
+    assert stored["server_id"] == server["id"]
+    assert stored["severity"] == "error"
+    assert stored["title"] == "Ops and whitelist of lobby could not be synced"
+    assert stored["body"] == "whitelist.json is not valid JSON; it was left as it is"
+    assert stored["data"]["check_only"] is False
+    admin = await notifications_of(http, users["admin"], 3)
+    assert [i["type"] for i in admin["items"]].count("groups.sync_failed") == 1
+    assert (await http.get("/api/v2/notifications", headers=users["other"])).json()["items"] == []
+
+    # A sync that fails outright (the lists cannot be written) is told too, then raised.
+    await http.put(
+        f"/api/v2/servers/{sid}/access", headers=users["admin"], json={"authoritative": True}
+    )
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    with pytest.raises(FileExistsError):
+        await sync.apply(sid, not_a_directory, console=None)
+    owner = await notifications_of(http, users["owner"], 2)
+    assert owner["items"][0]["type"] == "groups.sync_failed"
+    assert owner["items"][0]["body"].startswith("FileExistsError")
+
+    # A sync without failures tells nobody; a server gone since tells nobody either.
+    (directory / "whitelist.json").write_text("[]")
+    clean = await sync.apply(sid, directory, console=None)
+    assert clean is not None
+    assert clean.failures == ()
+    assert await sync.apply(uuid.uuid4(), directory, console=None) is None
+    count = await db.fetchval("SELECT count(*) FROM notifications WHERE type='groups.sync_failed'")
+    assert count == 4, "two failures, each for the owner and the admin"

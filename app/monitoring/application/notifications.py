@@ -85,7 +85,41 @@ class PublishNotice(Command[int]):
     audience: Audience
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyAccessSyncFailed(Command[int]):
+    """A node could not bring a server's ops.json / whitelist.json (or its JVM) in line.
+
+    Sent by the groups context's sync on the node; it comes from no stored event, so each failed
+    sync is one notification (for the owner and every user who sees every server)."""
+
+    server_id: uuid.UUID
+    failures: tuple[str, ...]
+    check_only: bool = False
+
+
 # What each event tells
+
+_SHOWN_FAILURES = 20
+
+
+def access_sync_notice(
+    server_id: uuid.UUID, name: str, failures: Sequence[str], *, check_only: bool
+) -> Notice:
+    shown = [failure[:300] for failure in failures[:_SHOWN_FAILURES]]
+    what = "checked" if check_only else "synced"
+    return Notice(
+        type="groups.sync_failed",
+        severity="error",
+        title=f"Ops and whitelist of {name} could not be {what}"[:200],
+        body="\n".join(shown)[:1000],
+        server_id=server_id,
+        data={
+            "server_name": name,
+            "failures": shown,
+            "failure_count": len(failures),
+            "check_only": check_only,
+        },
+    )
 
 
 def server_notice(event: ServerEvent, name: str) -> Notice | None:
@@ -258,6 +292,22 @@ async def handle_publish_notice(
     )
 
 
+async def handle_access_sync_failed(
+    cmd: NotifyAccessSyncFailed,
+    *,
+    bus: MessageBus,
+    notification_store: NotificationStore,
+    notification_publisher: NotificationPublisher,
+    clock: Clock,
+) -> int:
+    if not cmd.failures:
+        return 0
+    owner, name = await _owner_and_name(bus, cmd.server_id)
+    notice = access_sync_notice(cmd.server_id, name, cmd.failures, check_only=cmd.check_only)
+    audience = Audience(roles=EVERY_SERVER, user_id=owner)
+    return await _deliver(notice, audience, None, notification_store, notification_publisher, clock)
+
+
 async def handle_list(query: ListNotifications, *, notification_store: NotificationStore) -> Any:
     return await notification_store.page(
         query.actor.user_id, unread_only=query.unread_only, before=query.before, limit=query.limit
@@ -293,6 +343,7 @@ MESSAGES: dict[type[Any], Handler] = {
     MarkNotificationRead: handle_mark_read,
     MarkAllNotificationsRead: handle_mark_all_read,
     PublishNotice: handle_publish_notice,
+    NotifyAccessSyncFailed: handle_access_sync_failed,
     **streams.MESSAGES,
     sockets_metrics.GetSystemSnapshot: sockets_metrics.handle_system_snapshot,
 }
