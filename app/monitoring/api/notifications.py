@@ -236,9 +236,7 @@ async def _stream_items(
     response_class=StreamingResponse,
     responses={200: {"content": streams.EVENT_STREAM}, **STREAM_PROBLEMS},
 )
-async def notifications_stream(
-    request: Request, last_event_id: LastEventId = None
-) -> StreamingResponse:
+async def notifications_stream(request: Request, last_event_id: LastEventId) -> StreamingResponse:
     socket = await open_stream(request, PERMISSION)
     return event_stream(request, socket, _stream_items(request, socket, last_event_id))
 

@@ -3,6 +3,8 @@
 Authentication is the sockets' (app/shared/websockets.py open_stream): `Authorization: Bearer`
 or a one-use `?ticket=` for EventSource. Every event has an `id:`; a client reconnecting with
 `Last-Event-ID` resumes after it, and a stream that cannot says so with an event `reset`.
+EventSource's own reconnect sends the header, but its ticket is spent: a client that opens a new
+EventSource with a new ticket passes the id it saw last as `?last_event_id=` instead.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.monitoring.application.streams import FollowConsole
@@ -41,7 +43,33 @@ STREAM_PROBLEMS = problems(
         429: "too many streams opened",
     }
 )
-LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=200)]
+MAX_EVENT_ID = 200
+
+
+def resume_from(
+    header: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            max_length=MAX_EVENT_ID,
+            description="The id of the last event seen (an EventSource sends it on reconnect)",
+        ),
+    ] = None,
+    query: Annotated[
+        str | None,
+        Query(
+            alias="last_event_id",
+            max_length=MAX_EVENT_ID,
+            description="The id of the last event seen, for a new EventSource (which sends no "
+            "Last-Event-ID): a reconnect with a new ticket; the Last-Event-ID header wins",
+        ),
+    ] = None,
+) -> str | None:
+    """Where a client resumes: the `Last-Event-ID` header, else the `last_event_id` parameter."""
+    return header if header is not None else query
+
+
+LastEventId = Annotated[str | None, Depends(resume_from)]
 
 
 def frame(item: StreamItem) -> str:
@@ -118,7 +146,7 @@ def server_visible(request: Request, server_id: uuid.UUID) -> Visible:
     responses={200: {"content": EVENT_STREAM}, **STREAM_PROBLEMS},
 )
 async def console_stream(
-    request: Request, server_id: uuid.UUID, last_event_id: LastEventId = None
+    request: Request, server_id: uuid.UUID, last_event_id: LastEventId
 ) -> StreamingResponse:
     socket = await open_stream(
         request, Permission.SERVER_READ, visible=server_visible(request, server_id)
@@ -197,7 +225,7 @@ async def _status_items(
     responses={200: {"content": EVENT_STREAM}, **STREAM_PROBLEMS},
 )
 async def status_stream(
-    request: Request, server_id: uuid.UUID, last_event_id: LastEventId = None
+    request: Request, server_id: uuid.UUID, last_event_id: LastEventId
 ) -> StreamingResponse:
     socket = await open_stream(
         request, Permission.SERVER_READ, visible=server_visible(request, server_id)
