@@ -61,6 +61,15 @@ async def test_reconnecting_with_last_event_id_misses_and_repeats_no_line(
     ids = [ident for ident, event, _ in second if event == "line"]
     assert len(set(ids)) == len(ids)
 
+    # A new EventSource (new ticket, no header) resumes from ?last_event_id= the same way.
+    at_150 = ids[99]
+    ticket = (await dashboard.http.post("/api/v2/ws/tickets")).json()["ticket"]
+    async with httpx.AsyncClient(base_url=dashboard.url, timeout=10) as anonymous:
+        resumed_url = f"{url}?ticket={ticket}&last_event_id={at_150}"
+        third = await read_lines(anonymous, resumed_url, {}, "line 200")
+    lines = [data["line"].rsplit(" ", 1)[-1] for _, event, data in third if event == "line"]
+    assert lines == [str(n) for n in range(151, 201)]
+
     async with (
         asyncio.timeout(10),
         dashboard.http.stream("GET", url, headers={"Last-Event-ID": "not-an-id"}) as response,

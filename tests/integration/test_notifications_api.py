@@ -95,7 +95,7 @@ async def test_a_crash_tells_the_owner_and_admins_once_however_often_it_is_deliv
     assert notice["server_id"] == server["id"]
     assert notice["severity"] == "error"
     assert notice["data"]["will_restart"] is False
-    assert notice["title"] == "lobby crashed"
+    assert notice["title"] == "lobby crashed; the restart policy gave up"
     admin = await notifications_of(http, users["admin"], 3, unread="true")
     assert [i["type"] for i in admin["items"]].count("server.crashed") == 1
     other = (await http.get("/api/v2/notifications", headers=users["other"])).json()

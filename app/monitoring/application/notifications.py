@@ -126,7 +126,9 @@ def server_notice(event: ServerEvent, name: str) -> Notice | None:
     data: dict[str, Any] = {"server_name": name}
     match event:
         case ServerStarted():
-            return Notice(type="server.started", severity="success", title=f"{name} started")
+            return Notice(
+                type="server.started", severity="success", title=f"{name} started", data=data
+            )
         case ServerStopped(exit_code=code):
             return Notice(
                 type="server.stopped",
@@ -146,8 +148,8 @@ def server_notice(event: ServerEvent, name: str) -> Notice | None:
             return Notice(
                 type="server.crashed",
                 severity="error",
-                title=f"{name} crashed",
-                body=reason[:1000],
+                title=f"{name} crashed; the restart policy gave up",
+                body=f"{reason[:900]}\nIt stays stopped until someone starts it.",
                 data={**data, "exit_code": code, "will_restart": False},
             )
         case ServerStartFailed(reason=reason):
@@ -156,6 +158,7 @@ def server_notice(event: ServerEvent, name: str) -> Notice | None:
                 severity="error",
                 title=f"{name} failed to start",
                 body=reason[:1000],
+                data=data,
             )
     return None
 
@@ -176,10 +179,14 @@ def backup_notice(event: BackupEvent, name: str) -> Notice | None:
                 severity="error",
                 title=f"Backup of {name} failed",
                 body=reason[:1000],
+                data=data,
             )
         case BackupRestored():
             return Notice(
-                type="restore.completed", severity="success", title=f"{name} was restored"
+                type="restore.completed",
+                severity="success",
+                title=f"{name} was restored",
+                data=data,
             )
         case BackupRestoreFailed(reason=reason):
             return Notice(
@@ -187,6 +194,7 @@ def backup_notice(event: BackupEvent, name: str) -> Notice | None:
                 severity="error",
                 title=f"Restore of {name} failed",
                 body=reason[:1000],
+                data=data,
             )
     return None
 
