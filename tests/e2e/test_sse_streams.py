@@ -203,7 +203,8 @@ async def test_status_stream_never_repeats_an_id_and_resumes_after_the_last(
         await reader.close()
         assert statuses(got) == [None, "1000000", "1000500", "1001000"], "only newer samples"
 
-        reader = Reader(dashboard.http, url, {"Last-Event-ID": "1000500"})
+        # A new EventSource passes the id as ?last_event_id=.
+        reader = Reader(dashboard.http, f"{url}?last_event_id=1000500", {})
         got = await reader.until(lambda got: len(got) >= 1)
         await wait_subscribed(redis, channel)
         for at in (1000.5, 1000.75, 1002.0):
