@@ -155,6 +155,6 @@ def unpack_limits(settings: Settings) -> UnpackLimits:
 
 
 def routers() -> list[APIRouter]:
-    from app.backups.api import routes, websockets
+    from app.backups.api import routes
 
-    return [routes.router, websockets.router]
+    return [routes.router]

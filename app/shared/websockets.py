@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from fastapi import WebSocket, WebSocketDisconnect
+from fastapi import Request, WebSocket, WebSocketDisconnect
 from redis.asyncio import Redis
 from starlette.websockets import WebSocketState
 
 from app.shared.context import set_actor
-from app.shared.domain import DomainError, Unauthorized
+from app.shared.domain import DomainError, Forbidden, NotFound, Unauthorized
 from app.shared.principals import FORBIDDEN, REVOKED, Allows, PrincipalWatch, WatchedSocket
 from app.shared.ratelimit import RateLimited, RateLimiter, address_key, user_key
 from app.shared.security import Permission, Principal
@@ -57,22 +57,30 @@ class SocketTickets:
         return str(json.loads(raw)["token"]) if raw else None
 
 
+async def authenticate(app: Any, *, token: str | None, ticket: str | None) -> tuple[Principal, str]:
+    """A bearer token, or the token a one-use ticket stood for: what sockets and streams accept."""
+    if token:
+        return await app.state.authenticator.authenticate(token), token
+    if ticket:
+        tickets: SocketTickets = app.state.tickets
+        redeemed = await tickets.redeem(ticket)
+        if redeemed is not None:
+            return await app.state.authenticator.authenticate(redeemed), redeemed
+    raise Unauthorized("a bearer token or a ticket (POST /api/v2/ws/tickets) is required")
+
+
 async def _authenticate(websocket: WebSocket) -> tuple[Principal, str, str | None]:
     """A token in Sec-WebSocket-Protocol (`bearer, <token>`) or a one-use `ticket` query value."""
     offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
-    app = websocket.app
     if len(offered) == 2 and offered[0].lower() == "bearer":
-        return await app.state.authenticator.authenticate(offered[1]), offered[1], offered[0]
+        principal, token = await authenticate(websocket.app, token=offered[1], ticket=None)
+        return principal, token, offered[0]
     ticket = websocket.query_params.get("ticket")
-    if ticket:
-        tickets: SocketTickets = app.state.tickets
-        token = await tickets.redeem(ticket)
-        if token is not None:
-            return await app.state.authenticator.authenticate(token), token, None
-    raise Unauthorized("a token (Sec-WebSocket-Protocol: bearer, <token>) or a ticket is required")
+    principal, token = await authenticate(websocket.app, token=None, ticket=ticket)
+    return principal, token, None
 
 
-async def _hit(websocket: WebSocket, key: str) -> RateLimited | None:
+async def _hit(websocket: WebSocket | Request, key: str) -> RateLimited | None:
     limiter: RateLimiter | None = websocket.app.state.limiter
     if limiter is None:
         return None
@@ -129,6 +137,39 @@ def still_allowed(permission: Permission, visible: Visible) -> Allows:
         return None
 
     return allows
+
+
+async def open_stream(
+    request: Request, permission: Permission, *, visible: Visible = _everything
+) -> WatchedSocket:
+    """The same checks as open_socket for a server-sent event stream, as problem+json errors.
+
+    The token is an `Authorization: Bearer` header or a one-use `ticket` query value (an
+    EventSource cannot set headers); the stream is watched like a socket, so a revoked session
+    or a changed role ends it.
+    """
+    watch: PrincipalWatch = request.app.state.principals
+    notices_before = watch.notices
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    token = credentials.strip() if scheme.lower() == "bearer" else None
+    try:
+        principal, token = await authenticate(
+            request.app, token=token, ticket=request.query_params.get("ticket")
+        )
+    except DomainError:
+        if limited := await _hit(request, address_key(request)):
+            raise limited from None
+        raise
+    set_actor(principal.user_id)
+    if limited := await _hit(request, user_key(principal.user_id)):
+        raise limited
+    if not principal.has(permission):
+        raise Forbidden(f"this stream needs the {permission.value} permission")
+    if not await visible(principal):
+        raise NotFound("not found")
+    allows = still_allowed(permission, visible)
+    return watch.open(principal, token, allows=allows, notices_before=notices_before)
 
 
 async def receive(websocket: WebSocket, socket: WatchedSocket) -> str | None:

@@ -31,6 +31,7 @@ from app.groups.infrastructure.listfiles import (
     whitelist_json,
     write_list,
 )
+from app.monitoring.application.notifications import NotifyAccessSyncFailed
 from app.servers.application.messages import GetServer
 from app.servers.domain.model import Server
 from app.servers.domain.ports import NoAnswer, NotRunningHere
@@ -82,12 +83,18 @@ class AccessSync:
         except NotFound:
             return None
         plan = await self._bus.handle(GetAccessPlan(server_id=server_id))
-        files = await asyncio.to_thread(read_lists, directory)
-        if check_only:
-            outcome = self._drift_only(plan, files)
-        else:
-            outcome = await self._apply(plan, files, directory, console)
+        try:
+            files = await asyncio.to_thread(read_lists, directory)
+            if check_only:
+                outcome = self._drift_only(plan, files)
+            else:
+                outcome = await self._apply(plan, files, directory, console)
+        except Exception as exc:
+            await self._notify(server_id, (f"{type(exc).__name__}: {exc}",), check_only)
+            raise
         await self._bus.handle(RecordAccessSync(server_id=server_id, outcome=outcome))
+        if outcome.failures:
+            await self._notify(server_id, outcome.failures, check_only)
         log.info(
             "access_synced",
             server_id=str(server_id),
@@ -96,6 +103,19 @@ class AccessSync:
             failures=list(outcome.failures),
         )
         return outcome
+
+    async def _notify(
+        self, server_id: uuid.UUID, failures: tuple[str, ...], check_only: bool
+    ) -> None:
+        """Tell the owner and the admins (stored, and live); the sync's result stands if not."""
+        try:
+            await self._bus.handle(
+                NotifyAccessSyncFailed(
+                    server_id=server_id, failures=failures, check_only=check_only
+                )
+            )
+        except Exception:
+            log.warning("access_sync_failure_not_notified", server_id=str(server_id), exc_info=True)
 
     def _drift_only(self, plan: AccessPlan, files: ListFiles) -> SyncOutcome:
         failures = [

@@ -1,4 +1,8 @@
-"""WebSockets of a server: console (backlog, live lines, typed commands), logs and status."""
+"""WebSockets of a server: console (backlog, live lines, typed commands), logs and status.
+
+Every socket lives under `/api/v2/ws/`; the first paths, `/ws/servers/{id}/...`, stay as
+documented aliases (README, "WebSockets and streams").
+"""
 
 from __future__ import annotations
 
@@ -146,6 +150,7 @@ async def _receive_commands(
         await websocket.send_text(json.dumps(reply))
 
 
+@router.websocket("/api/v2/ws/servers/{server_id}/console")
 @router.websocket("/ws/servers/{server_id}/console")
 async def console_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     socket = await _open(websocket, server_id, Permission.SERVER_CONSOLE)
@@ -161,6 +166,7 @@ async def console_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     )
 
 
+@router.websocket("/api/v2/ws/servers/{server_id}/logs")
 @router.websocket("/ws/servers/{server_id}/logs")
 async def logs_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     socket = await _open(websocket, server_id, Permission.SERVER_READ)
@@ -176,6 +182,7 @@ async def logs_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     )
 
 
+@router.websocket("/api/v2/ws/servers/{server_id}/status")
 @router.websocket("/ws/servers/{server_id}/status")
 async def status_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     socket = await _open(websocket, server_id, Permission.SERVER_READ)
