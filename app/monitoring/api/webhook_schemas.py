@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.monitoring.application.webhooks_delivery import DeliveryView, WebhookRecord
+from app.monitoring.application.webhooks_ports import DeliveryView, WebhookRecord
 from app.monitoring.domain.webhooks import (
     EVENT_TYPES_MAX,
     SECRET_MAX,

@@ -15,13 +15,13 @@ from app.backups.domain.events import BACKUP_EVENTS
 from app.files.domain.events import FILE_EVENTS
 from app.groups.domain.events import GROUP_EVENTS
 from app.monitoring.application import webhooks_delivery as delivery
-from app.monitoring.application.webhooks_delivery import (
+from app.monitoring.application.webhooks_delivery import check_url
+from app.monitoring.application.webhooks_ports import (
     AddressResolver,
     DeliveryQueue,
     DeliveryView,
     WebhookRecord,
     WebhookStore,
-    check_url,
 )
 from app.monitoring.domain.webhooks import (
     WebhookFormat,

@@ -11,7 +11,7 @@ import httpx
 from prometheus_client import Counter
 from redis import Redis
 
-from app.monitoring.application.webhooks_delivery import Sent
+from app.monitoring.application.webhooks_ports import Sent
 from app.shared.jobqueue import json_queue
 from app.shared.nodes import WEBHOOK_QUEUE, NodeJob
 

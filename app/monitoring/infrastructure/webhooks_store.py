@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.monitoring.application.webhooks_delivery import (
+from app.monitoring.application.webhooks_ports import (
     Claimed,
     DeliveryView,
     NewDelivery,
