@@ -175,7 +175,7 @@ async def test_bounded_pages_and_the_per_user_limit(api):
     for query in ("limit=101", "limit=0", "page=0", "page=100001"):
         response = await http.get(f"/api/v2/webhooks/?{query}", headers=users["owner"])
         assert response.status_code == 422, query
-    types = (await http.get("/api/v2/webhooks/event-types", headers=users["owner"])).json()
+    types = (await http.get("/api/v2/webhook-event-types/", headers=users["owner"])).json()
     assert types[0] == "*"
     assert "ServerStarted" in types
     assert "BackupCompleted" in types

@@ -23,7 +23,7 @@ EventType = Annotated[str, Field(min_length=1, max_length=100)]
 EVENT_TYPES = Field(
     min_length=1,
     max_length=EVENT_TYPES_MAX,
-    description="event types to deliver (GET .../webhooks/event-types), or ['*'] for all",
+    description="event types to deliver (GET /api/v2/webhook-event-types/), or ['*'] for all",
 )
 SECRET = Field(
     default=None,

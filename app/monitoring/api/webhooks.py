@@ -35,13 +35,14 @@ from app.shared.openapi import problems
 from app.shared.security import Permission, Principal
 
 router = APIRouter(prefix="/api/v2/webhooks", tags=["webhooks"])
+types_router = APIRouter(prefix="/api/v2/webhook-event-types", tags=["webhooks"])
 Owner = Annotated[Principal, Depends(require(Permission.SERVER_READ))]
 PageNumber = Annotated[int, Query(ge=1, le=100_000)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 _NOT_FOUND = {404: "no such webhook, or another user's"}
 
 
-@router.get("/event-types", summary="The event types a webhook may ask for; '*' means all")
+@types_router.get("/", summary="The event types a webhook may ask for; '*' means all")
 async def event_types(actor: Owner) -> list[str]:
     return [ALL_EVENTS, *KNOWN_EVENT_TYPES]
 
@@ -148,7 +149,7 @@ async def test_webhook(webhook_id: uuid.UUID, actor: Owner, bus: BusDep) -> Test
 
 
 def routers() -> list[APIRouter]:
-    return [router]
+    return [router, types_router]
 
 
 def node_routers(
