@@ -40,7 +40,7 @@ class Strict(BaseModel):
 class CreateWebhookRequest(Strict):
     model_config = example(
         {
-            "url": "https://hooks.example.com/mcdash",
+            "url": "https://93.184.215.14/mcdash",
             "event_types": ["ServerStarted", "ServerCrashed"],
             "format": "json",
         }
@@ -56,6 +56,8 @@ class CreateWebhookRequest(Strict):
 
 class UpdateWebhookRequest(Strict):
     """Only the fields given change; `server_id: null` removes the server filter."""
+
+    model_config = example({"event_types": ["*"], "format": "discord", "active": True})
 
     url: str | None = Field(default=None, min_length=1, max_length=URL_MAX)
     event_types: list[EventType] | None = Field(
