@@ -163,7 +163,6 @@ class Seeds:
         path = f"/api/v2/servers/{server_id or self.server()}/schedules"
         return str(self._json("POST", path, json={"cron_expression": "0 3 * * *"})["id"])
 
-
     def webhook(self) -> str:
         body = {"url": "https://93.184.215.14/contract", "event_types": ["*"]}
         return str(self._json("POST", "/api/v2/webhooks/", json=body)["id"])
