@@ -10,6 +10,7 @@ import uuid
 from rq import get_current_job
 
 from app.groups.infrastructure.jobs import CHECK, clear_pending
+from app.monitoring.application.webhooks_delivery import DeliverWebhook
 from app.node import NodeHost
 
 _attached: list[NodeHost] = []
@@ -100,6 +101,15 @@ def sync_server_access(server_id: str, mode: str) -> str:
     if outcome is None:
         return "server gone"
     return f"{len(outcome.commands)} commands, {len(outcome.failures)} failures"
+
+
+def deliver_webhook(delivery_id: str) -> str:
+    """Hand the attempt to the runtime's loop and return: a hanging target holds no worker."""
+    host = _host()
+    host.submit(
+        host.runtime.container.bus.handle(DeliverWebhook(delivery_id=uuid.UUID(delivery_id)))
+    )
+    return "delivery accepted"
 
 
 def ping(message: str = "pong") -> dict[str, object]:

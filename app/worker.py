@@ -22,7 +22,7 @@ from rq import SimpleWorker
 
 from app.settings import Settings
 from app.shared.jobqueue import SERIALIZER, job_class, json_queue
-from app.shared.nodes import NodeJob, node_key, queue_names
+from app.shared.nodes import WEBHOOK_QUEUE, NodeJob, node_key, queue_names
 
 if TYPE_CHECKING:
     from app.node import NodeHost
@@ -116,7 +116,7 @@ def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
     from app.servers.infrastructure.probe import detect_isolation
 
     redis = Redis.from_url(settings.require_redis_url())
-    queues = [json_queue(name, redis) for name in queue_names(node)]
+    queues = [json_queue(name, redis) for name in (*queue_names(node), WEBHOOK_QUEUE)]
     worker = SimpleWorker(
         queues,
         connection=redis,

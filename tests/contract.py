@@ -95,6 +95,7 @@ class Seeds:
             **self.file(server_id=server_id),
             "backup_id": self.backup(server_id=server_id),
             "schedule_id": self.schedule(server_id=server_id),
+            "webhook_id": self.webhook(),
             "version": 1,
             "name": "local",  # the node the contract run's agent serves
         }
@@ -162,6 +163,10 @@ class Seeds:
         path = f"/api/v2/servers/{server_id or self.server()}/schedules"
         return str(self._json("POST", path, json={"cron_expression": "0 3 * * *"})["id"])
 
+    def webhook(self) -> str:
+        body = {"url": "https://93.184.215.14/contract", "event_types": ["*"]}
+        return str(self._json("POST", "/api/v2/webhooks/", json=body)["id"])
+
 
 def _user(name: str) -> dict[str, str]:
     return {"username": name, "email": f"{name}@example.com", "password": PASSWORD}
@@ -178,6 +183,7 @@ FRESH: dict[str, Callable[[Seeds], dict[str, Any]]] = {
     "DELETE /api/v2/backups/{backup_id}": lambda s: {"backup_id": s.backup()},
     "POST /api/v2/backups/{backup_id}/restore": lambda s: {"backup_id": s.backup()},
     "DELETE /api/v2/schedules/{schedule_id}": lambda s: {"schedule_id": s.schedule()},
+    "DELETE /api/v2/webhooks/{webhook_id}": lambda s: {"webhook_id": s.webhook()},
     "DELETE /api/v2/servers/{server_id}/files/{file_path}": lambda s: s.file(),
     "POST /api/v2/servers/{server_id}/files/{file_path}/move": lambda s: s.file(),
 }

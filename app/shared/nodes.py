@@ -8,6 +8,8 @@ from typing import Protocol
 
 NODE_KEY = "mcdash:nodes:{node}"
 PRIORITIES = ("high", "normal", "low")
+WEBHOOK_QUEUE = "webhooks"
+"""Shared by every node worker, which takes from it after its own queues."""
 
 
 def node_key(node: str) -> str:
@@ -32,6 +34,7 @@ class NodeJob(enum.StrEnum):
     RESTORE = "app.node_jobs.run_restore"
     SYNC_ACCESS = "app.node_jobs.sync_server_access"
     PING = "app.node_jobs.ping"
+    DELIVER_WEBHOOK = "app.node_jobs.deliver_webhook"
 
 
 class NodeJobs(Protocol):
