@@ -74,7 +74,12 @@ def samples(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 def declared(url: str) -> set[str]:
     """Metric families an endpoint declares (HELP/TYPE), also those with no series right now."""
     text = httpx.get(url, timeout=10).text
-    return {family.name for family in text_string_to_metric_families(text)}
+    names = set()
+    for family in text_string_to_metric_families(text):
+        names.add(family.name)
+        if family.type == "counter":  # the parser drops a counter's _total from its name
+            names.add(f"{family.name}_total")
+    return names
 
 
 def wait_for_sample(
