@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -11,6 +13,30 @@ import structlog
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 actor_id_var: ContextVar[uuid.UUID | None] = ContextVar("actor_id", default=None)
 client_addr_var: ContextVar[str | None] = ContextVar("client_addr", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """The row of the event the relay is dispatching: its id, position and audit metadata."""
+
+    id: uuid.UUID
+    position: int
+    event_type: str
+    aggregate_id: uuid.UUID
+    metadata: Mapping[str, Any]
+
+
+stored_event_var: ContextVar[StoredEvent | None] = ContextVar("stored_event", default=None)
+
+
+def stored_event(event_type: str, aggregate_id: uuid.UUID) -> StoredEvent | None:
+    """What the event store holds of the event being handled; None outside the relay's dispatch
+    (an event published straight onto the bus, as tests and in-process callers may), and for
+    any other event a handler may publish while handling it."""
+    stored = stored_event_var.get()
+    if stored is None or (stored.event_type, stored.aggregate_id) != (event_type, aggregate_id):
+        return None
+    return stored
 
 
 def set_actor(actor_id: uuid.UUID | None) -> None:

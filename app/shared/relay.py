@@ -16,6 +16,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.shared.bus import MessageBus, without_waiting
+from app.shared.context import StoredEvent, stored_event_var
 from app.shared.db import EVENTS_CHANNEL, domain_events
 from app.shared.events import EventCodec
 
@@ -102,6 +103,9 @@ class EventRelay:
                 await conn.execute(
                     sa.select(
                         events.id,
+                        events.position,
+                        events.metadata,
+                        events.aggregate_id,
                         events.event_type,
                         events.event_data,
                         events.occurred_at,
@@ -119,7 +123,18 @@ class EventRelay:
             ).all()
             done: list[uuid.UUID] = []
             for row in rows:
-                error = await self._dispatch(row.event_type, row.event_data, row.occurred_at)
+                stored = StoredEvent(
+                    id=row.id,
+                    position=row.position,
+                    event_type=row.event_type,
+                    aggregate_id=row.aggregate_id,
+                    metadata=row.metadata,
+                )
+                token = stored_event_var.set(stored)
+                try:
+                    error = await self._dispatch(row.event_type, row.event_data, row.occurred_at)
+                finally:
+                    stored_event_var.reset(token)
                 if error is None:
                     done.append(row.id)
                 else:

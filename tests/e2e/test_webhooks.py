@@ -91,6 +91,8 @@ async def test_signed_deliveries_retries_and_a_hanging_target(
     payload = verify(first)
     assert payload["event"] == "UserLoggedIn"
     assert payload["data"]["session_id"]
+    me = (await dashboard.http.get("/api/v2/users/me")).json()
+    assert payload["actor"] == me["id"]  # from the stored event's audit metadata
 
     # The hanging target holds its request open for a minute; the relay and the other
     # deliveries go on meanwhile: a second event reaches /ok while /hang has not answered.

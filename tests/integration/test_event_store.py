@@ -11,7 +11,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app.bootstrap import bootstrap
-from app.shared.context import actor_id_var, client_addr_var, request_id_var
+from app.shared.context import (
+    StoredEvent,
+    actor_id_var,
+    client_addr_var,
+    request_id_var,
+    stored_event,
+)
 from app.shared.domain import ConcurrencyConflict, Conflict
 from app.shared.relay import EventRelay
 from app.shared.security import Role
@@ -312,3 +318,29 @@ async def test_unknown_event_types_are_skipped_not_retried_forever(container, db
     )
     assert await container.relay.drain() == 1
     assert await db.fetchval("SELECT count(*) FROM domain_events WHERE processed_at IS NULL") == 0
+
+
+async def test_handlers_see_the_stored_event_they_are_given_and_no_other(container, db):
+    """The relay says which row it dispatches (id, position, audit metadata), so handlers can
+    key on it; an event a handler publishes itself is not mistaken for that row."""
+    seen: list[object] = []
+
+    async def record(event):
+        seen.append(stored_event(event.event_type(), event.user_id))
+        seen.append(stored_event("UserApproved", event.user_id))
+
+    container.bus.subscribe(UserRegistered, record)
+    actor = uuid.uuid4()
+    actor_id_var.set(actor)
+    async with uow(container) as work:
+        user = new_user("zoe")
+        work.users.add(user)
+        await work.commit()
+    assert await container.relay.drain() == 1
+    row = await db.fetchrow("SELECT id, position FROM domain_events WHERE aggregate_id=$1", user.id)
+    stored, other = seen
+    assert isinstance(stored, StoredEvent)
+    assert (stored.id, stored.position) == (row["id"], row["position"])
+    assert stored.metadata["actor_id"] == str(actor)
+    assert other is None
+    assert stored_event("UserRegistered", user.id) is None  # outside the dispatch

@@ -37,6 +37,7 @@ from app.monitoring.domain.webhooks import (
 from app.servers.application.messages import GetServer
 from app.settings import Settings
 from app.shared.bus import Command, MessageBus
+from app.shared.context import stored_event
 from app.shared.domain import Clock, DomainError, DomainEvent, NotFound
 from app.shared.security import Role
 from app.users.application.messages import GetUser
@@ -147,7 +148,12 @@ async def handle_domain_event(
     if not candidates:
         return
     now = clock.now()
-    source = event_id(event.event_type(), event.aggregate_id, event.occurred_at, data)
+    stored = stored_event(event.event_type(), event.aggregate_id)
+    if stored is not None:  # dispatched by the relay: the stored event's own id and actor
+        source = stored.id
+        actor = stored.metadata.get("actor_id") or actor
+    else:
+        source = event_id(event.event_type(), event.aggregate_id, event.occurred_at, data)
     roles: dict[uuid.UUID, Role | None] = {}
     rows = []
     for webhook in candidates:

@@ -1,9 +1,10 @@
 """Notifications (monitoring): its adapters, and what runs in the background.
 
-Idempotency: handlers are not given the position of the event they handle, so the store looks
-it up in `domain_events` by what identifies the event (aggregate, type, occurred_at: the
-microsecond timestamp the writer stamped), inside the same INSERT ... SELECT. A redelivered
-event finds the same position and `ON CONFLICT (user_id, event_position) DO NOTHING` inserts
+Idempotency: each row carries the position of the event it comes from: the relay says it
+(app/shared/context.py stored_event) while it dispatches; otherwise the store looks it up in
+`domain_events` by what identifies the event (aggregate, type, occurred_at: the microsecond
+timestamp the writer stamped), inside the same INSERT ... SELECT. A redelivered event has the
+same position and `ON CONFLICT (user_id, event_position) DO NOTHING` inserts
 nothing. An event that is not in the store (a test publishing directly) falls back to a
 negative key hashed from the same fields, so it is deduplicated the same way and never collides
 with a real position.
@@ -35,6 +36,7 @@ from app.monitoring.domain.notifications import (
 from app.monitoring.infrastructure.sockets_metrics import PgSystemCounts
 from app.monitoring.infrastructure.streams import RedisConsoleFeed
 from app.monitoring.infrastructure.tables import notifications
+from app.shared.context import stored_event
 from app.shared.db import domain_events
 from app.shared.domain import Clock
 from app.shared.infrastructure import Infrastructure
@@ -91,6 +93,9 @@ def fallback_key(key: EventKey) -> int:
 def _position(key: EventKey | None) -> sa.ColumnElement[Any]:
     if key is None:
         return sa.null()
+    # Dispatched by the relay, which knows the position; else it is looked up.
+    if (stored := stored_event(key.event_type, key.aggregate_id)) is not None:
+        return sa.literal(stored.position, sa.BigInteger)
     e = domain_events.c
     found = (
         sa.select(e.position)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol
 
+from app.shared.context import set_actor
 from app.shared.domain import Clock, Conflict, Forbidden, NotFound, Page, Unauthorized, new_id
 from app.shared.security import Role
 from app.users.application.messages import (
@@ -117,6 +118,7 @@ async def handle_log_in(
         )
         if user is None or not matches or not allowed:
             raise Unauthorized(LOGIN_REFUSED)
+        set_actor(user.id)  # who logs in is the actor of the login, in its event's metadata
         if upgraded_hash is not None:
             user.password_hash = upgraded_hash
         family_id = new_id()
