@@ -18,6 +18,7 @@ from tests.fakes.core import FakeClock, FakeEventLog
 from tests.fakes.database import FakeDatabase
 from tests.fakes.files import FilesFakes
 from tests.fakes.groups import GroupsFakes
+from tests.fakes.monitoring import MonitoringFakes
 from tests.fakes.servers import ServersFakes
 from tests.fakes.users import UsersFakes
 
@@ -57,6 +58,7 @@ class FakeApp:
     groups: GroupsFakes
     files: FilesFakes
     backups: BackupsFakes
+    monitoring: MonitoringFakes
 
     @property
     def bus(self) -> MessageBus:
@@ -93,6 +95,7 @@ def fake_app(
         "groups": GroupsFakes.build(db, events),
         "files": FilesFakes.build(db, events, text_max_bytes=settings.file_edit_max_bytes),
         "backups": BackupsFakes.build(events),
+        "monitoring": MonitoringFakes.build(),
     }
     db.usernames = fakes["users"].usernames
     for context, given in overrides.items():

@@ -138,5 +138,5 @@ def test_every_context_wires_with_its_own_dependencies(tmp_path):
     )
     container = bootstrap(settings)
 
-    assert set(container.deps) == {"users", "servers", "groups", "files", "backups"}
+    assert set(container.deps) == {"users", "servers", "groups", "files", "backups", "monitoring"}
     assert container.deps["servers"]["uow"] is not container.deps["groups"]["uow"]
