@@ -206,9 +206,22 @@ def upgrade() -> None:
         ["webhook_id", "created_at"],
         unique=False,
     )
+    # The scheduler's re-queue of due deliveries, and retention by age.
+    op.create_index(
+        "ix_webhook_deliveries_due",
+        "webhook_deliveries",
+        ["next_attempt_at"],
+        unique=False,
+        postgresql_where=sa.text("status IN ('pending', 'retrying', 'sending')"),
+    )
+    op.create_index(
+        "ix_webhook_deliveries_created_at", "webhook_deliveries", ["created_at"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_deliveries_created_at", table_name="webhook_deliveries")
+    op.drop_index("ix_webhook_deliveries_due", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_webhook_created", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
     op.drop_index("ix_webhooks_owner", table_name="webhooks")

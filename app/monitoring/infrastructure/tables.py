@@ -160,4 +160,11 @@ webhook_deliveries = sa.Table(
     sa.Column("delivered_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("webhook_id", "event_id"),
     sa.Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at"),
+    # The scheduler's re-queue of due deliveries, and retention by age.
+    sa.Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=sa.text("status IN ('pending', 'retrying', 'sending')"),
+    ),
+    sa.Index("ix_webhook_deliveries_created_at", "created_at"),
 )
