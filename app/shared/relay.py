@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,20 +77,14 @@ class EventRelay:
 
     async def run(self) -> None:
         """Drain forever, woken by NOTIFY from any process or by the poll interval."""
-        async with self._engine.connect() as listen_conn:
-            raw = await listen_conn.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None
-            await driver.add_listener(EVENTS_CHANNEL, lambda *_: self.wake())
-            while True:
-                self._wakeup.clear()
-                try:
-                    while await self.drain() == self._batch_size:
-                        pass
-                except Exception:
-                    log.exception("event_relay_drain_failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_seconds)
+        await drain_on_notify(
+            self._engine,
+            self.drain,
+            self._wakeup,
+            batch_size=self._batch_size,
+            poll_seconds=self._poll_seconds,
+            failure="event_relay_drain_failed",
+        )
 
     async def drain(self) -> int:
         """Dispatch one batch; returns how many events were taken."""
@@ -204,6 +198,34 @@ class EventRelay:
                 attempts=attempts,
                 error=error[:_ERROR_MAX],
             )
+
+
+async def drain_on_notify(
+    engine: AsyncEngine,
+    drain: Callable[[], Awaitable[int]],
+    wakeup: asyncio.Event,
+    *,
+    batch_size: int,
+    poll_seconds: float,
+    failure: str,
+) -> None:
+    """Call `drain` until it takes less than a full batch, then wait for a commit's NOTIFY on
+    the events channel (it sets `wakeup`) or `poll_seconds`; forever. A failed drain is logged
+    as `failure` and tried again on the next wake."""
+    async with engine.connect() as listen_conn:
+        raw = await listen_conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.add_listener(EVENTS_CHANNEL, lambda *_: wakeup.set())
+        while True:
+            wakeup.clear()
+            try:
+                while await drain() >= batch_size:
+                    pass
+            except Exception:
+                log.exception(failure)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), timeout=poll_seconds)
 
 
 class ProjectionBarrier:

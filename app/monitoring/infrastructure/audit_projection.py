@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -17,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.monitoring.domain.audit import SummaryContext, server_of, summarize
 from app.monitoring.infrastructure.tables import audit_log, projection_checkpoints
-from app.shared.db import EVENTS_CHANNEL, domain_events
+from app.shared.db import domain_events
+from app.shared.relay import drain_on_notify
 
 log = structlog.get_logger(__name__)
 
@@ -65,20 +65,14 @@ class AuditProjector:
 
     async def run(self) -> None:
         """Drain forever, woken by the events NOTIFY of any process or by the poll interval."""
-        async with self._engine.connect() as listen_conn:
-            raw = await listen_conn.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None
-            await driver.add_listener(EVENTS_CHANNEL, lambda *_: self.wake())
-            while True:
-                self._wakeup.clear()
-                try:
-                    while await self.drain() >= self._batch_size:
-                        pass
-                except Exception:
-                    log.exception("audit_projection_failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_seconds)
+        await drain_on_notify(
+            self._engine,
+            self.drain,
+            self._wakeup,
+            batch_size=self._batch_size,
+            poll_seconds=self._poll_seconds,
+            failure="audit_projection_failed",
+        )
 
     async def drain(self) -> int:
         """Project one batch; returns how many events were read (0 when another replica works)."""
