@@ -148,3 +148,16 @@ async def login(http: httpx.AsyncClient, username: str, password: str = PASSWORD
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def admin_owner_other(http: httpx.AsyncClient) -> tuple[dict[str, dict[str, str]], dict]:
+    """The first registration (`admin1`, the admin) and two users it approves (`owner1`,
+    `other1`): their bearer headers, and their ids, by role name (admin, owner, other)."""
+    ids = {"admin": (await register(http, "admin1")).json()["id"]}
+    admin = bearer(await login(http, "admin1"))
+    users = {"admin": admin}
+    for name in ("owner", "other"):
+        ids[name] = (await register(http, f"{name}1")).json()["id"]
+        await http.patch(f"/api/v2/users/{ids[name]}/approve", headers=admin)
+        users[name] = bearer(await login(http, f"{name}1"))
+    return users, ids

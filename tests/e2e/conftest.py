@@ -56,6 +56,35 @@ class LiveServer:
         return self.log_path.read_text().splitlines()
 
 
+@dataclass
+class Scheduler:
+    process: subprocess.Popen[str]
+    metrics_url: str
+    log_path: Path
+
+
+def run_scheduler(env: dict[str, str], tmp_path: Path) -> Iterator[Scheduler]:
+    """A real `mcdash scheduler` process on `env`, serving /metrics on a free port."""
+    port = free_port()
+    log_path = tmp_path / "scheduler.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "scheduler"],
+            env={**env, "MCDASH_SCHEDULER_METRICS_LISTEN": f"127.0.0.1:{port}"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        yield Scheduler(proc, f"http://127.0.0.1:{port}/metrics", log_path)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def _game_ports() -> int:
     """The first of 200 game ports for this test process: below the kernel's ephemeral range
     (32768 and up), where a client socket of the suite could hold a port a server is given,

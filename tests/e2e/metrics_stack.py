@@ -1,54 +1,19 @@
-"""What the metrics e2e tests share: a scheduler serving /metrics, scrapes, the worker's agent."""
+"""What the metrics e2e tests share: scrapes of /metrics and the worker's agent URL."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
 from app.shared.nodes import node_key
-from tests.e2e.conftest import free_port
 
 FAST_METRICS = {
     "MCDASH_METRICS_INTERVAL_SECONDS": "1",
     "MCDASH_METRICS_DISK_INTERVAL_SECONDS": "10",
 }
-
-
-@dataclass
-class Scheduler:
-    process: subprocess.Popen[str]
-    metrics_url: str
-    log_path: Path
-
-
-def run_scheduler(env: dict[str, str], tmp_path: Path) -> Iterator[Scheduler]:
-    port = free_port()
-    log_path = tmp_path / "scheduler.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "scheduler"],
-            env={**env, "MCDASH_SCHEDULER_METRICS_LISTEN": f"127.0.0.1:{port}"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    try:
-        yield Scheduler(proc, f"http://127.0.0.1:{port}/metrics", log_path)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def agent_url(redis_url: str, node: str = "local") -> str:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from tests.e2e.conftest import run_scheduler
 
 pytestmark = pytest.mark.e2e
 
@@ -23,21 +22,7 @@ def scheduler(stack_env, tmp_path):
         "MCDASH_BACKUP_SCHEDULER_TICK_SECONDS": "1",
         "MCDASH_BACKUP_SWEEP_SECONDS": "5",
     }
-    log_path = tmp_path / "scheduler.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "scheduler"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    yield proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    yield from run_scheduler(env, tmp_path)
 
 
 async def scheduled(db, schedule_id):

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import read_until
+from tests.e2e.conftest import Scheduler, read_until, run_scheduler
 from tests.e2e.metrics_stack import (
     FAST_METRICS,
-    Scheduler,
     agent_url,
     declared,
-    run_scheduler,
     samples,
     wait_for_sample,
 )

@@ -4,13 +4,10 @@ retries. Receivers run in the test on loopback (so the stack allows private addr
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 
 import pytest
 
-from tests.e2e.conftest import PASSWORD
+from tests.e2e.conftest import PASSWORD, run_scheduler
 from tests.integration.test_webhooks_delivery import SECRET, serve_receiver, verify
 
 pytestmark = pytest.mark.e2e
@@ -29,21 +26,7 @@ def stack_env(stack_env):
 
 @pytest.fixture
 def scheduler(stack_env, tmp_path):
-    log_path = tmp_path / "scheduler.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "scheduler"],
-            env=stack_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    yield proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    yield from run_scheduler(stack_env, tmp_path)
 
 
 @pytest.fixture

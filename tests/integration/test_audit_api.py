@@ -16,7 +16,7 @@ import pytest
 from app.main import create_app
 from app.monitoring.infrastructure.audit_store import safe_cell
 from tests.agent import in_process
-from tests.conftest import PASSWORD, bearer, login, register
+from tests.conftest import PASSWORD, admin_owner_other
 from tests.integration.test_auth_api import assert_problem
 
 AUDIT = "/api/v2/admin/audit"
@@ -51,13 +51,7 @@ async def api(settings, clean):
     async with in_process(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5555))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            ids = {"admin": (await register(http, "admin1")).json()["id"]}
-            admin = bearer(await login(http, "admin1"))
-            users = {"admin": admin}
-            for name in ("owner1", "other1"):
-                ids[name[:-1]] = (await register(http, name)).json()["id"]
-                await http.patch(f"/api/v2/users/{ids[name[:-1]]}/approve", headers=admin)
-                users[name[:-1]] = bearer(await login(http, name))
+            users, ids = await admin_owner_other(http)
             created = await http.post(
                 "/api/v2/servers/",
                 headers=users["owner"],

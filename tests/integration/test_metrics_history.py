@@ -13,7 +13,7 @@ from app.main import create_app
 from app.monitoring.domain.metrics import MetricRecorded, NodeSample
 from app.monitoring.infrastructure.metrics_store import MetricsStore
 from tests.agent import in_process
-from tests.conftest import bearer, login, register
+from tests.conftest import admin_owner_other
 from tests.integration.test_auth_api import assert_problem
 
 HOUR_START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC).timestamp()
@@ -25,13 +25,7 @@ async def api(settings, clean):
     async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            await register(http, "admin1")
-            admin = bearer(await login(http, "admin1"))
-            users = {"admin": admin}
-            for name in ("owner1", "other1"):
-                user_id = (await register(http, name)).json()["id"]
-                await http.patch(f"/api/v2/users/{user_id}/approve", headers=admin)
-                users[name.removesuffix("1")] = bearer(await login(http, name))
+            users, _ = await admin_owner_other(http)
             yield http, app, users
 
 

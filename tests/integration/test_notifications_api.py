@@ -19,7 +19,7 @@ from app.servers.domain.events import ServerCrashed
 from app.servers.infrastructure.runtime import CONSOLE_STREAM, STATUS_CHANNEL
 from app.shared.domain import SystemClock
 from tests.agent import in_process
-from tests.conftest import bearer, login, register
+from tests.conftest import admin_owner_other
 from tests.integration.test_servers_api import create
 from tests.upstream import serve_upstream
 
@@ -38,13 +38,7 @@ async def api(settings, clean):
         async with in_process(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                await register(http, "admin1")
-                admin = bearer(await login(http, "admin1"))
-                users = {"admin": admin}
-                for name in ("owner", "other"):
-                    user_id = (await register(http, f"{name}1")).json()["id"]
-                    await http.patch(f"/api/v2/users/{user_id}/approve", headers=admin)
-                    users[name] = bearer(await login(http, f"{name}1"))
+                users, _ = await admin_owner_other(http)
                 yield http, app, users
 
 
