@@ -23,6 +23,7 @@ from app.settings import Settings
 from app.shared.bus import MessageBus
 from app.shared.domain import Clock
 from app.shared.infrastructure import Infrastructure
+from app.shared.projections import Projections
 from app.shared.ratelimit import RateLimiter
 from app.shared.relay import EventRelay
 from app.shared.wiring import register
@@ -43,6 +44,7 @@ class Container:
     backups: backups.Backups
     limiter: RateLimiter | None
     deps: dict[str, dict[str, Any]]
+    projections: Projections
 
     @property
     def settings(self) -> Settings:
@@ -83,10 +85,15 @@ def bootstrap(
     nodes = servers_deps["nodes"]
     groups_deps = groups.wire(infra, nodes=nodes, **own("groups"))
     files_deps = files.wire(infra, **own("files"))
-    backups_deps, backups_exports = backups.wire(
-        infra, nodes=nodes, server_list=servers_deps["server_list"], **own("backups")
+    backups_deps, backups_exports = backups.wire(infra, nodes=nodes, **own("backups"))
+    projections = Projections(
+        infra.engine,
+        [projection for context in CONTEXTS for projection in context.HANDLERS.projections],
+        batch_size=settings.projection_batch_size,
+        poll_seconds=settings.relay_poll_seconds,
     )
-    monitoring_deps = monitoring.wire(infra, **own("monitoring"))
+    infra.on_commit.append(projections.wake)
+    monitoring_deps = monitoring.wire(infra, projectors=projections.projectors, **own("monitoring"))
     deps = {
         "users": users_deps,
         "servers": servers_deps,
@@ -104,4 +111,5 @@ def bootstrap(
         backups=backups_exports,
         limiter=RateLimiter.from_settings(infra.redis, settings),
         deps=deps,
+        projections=projections,
     )

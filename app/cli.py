@@ -139,18 +139,16 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
-# Projections that can be rebuilt from the event store.
-PROJECTIONS = ("audit",)
+# The projections of every context, which can be rebuilt from the event store.
+PROJECTIONS = ("audit", "backup_summary", "group_summary", "server_list")
 
 
 async def _rebuild(settings: Settings, name: str) -> None:
     from app.bootstrap import bootstrap
-    from app.monitoring.application.audit import RebuildAuditLog
 
-    commands = {"audit": RebuildAuditLog}
     container = bootstrap(settings)
     try:
-        await container.bus.handle(commands[name]())
+        await container.projections.rebuild(name)
     finally:
         await container.close()
 
@@ -161,7 +159,7 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.require_database_url()
     asyncio.run(_rebuild(settings, args.name))
-    print(f"emptied {args.name}; the API's projector replays it from the event store")
+    print(f"emptied {args.name}; the API's projections replay it from the event store")
     return 0
 
 

@@ -24,9 +24,9 @@ from app.shared.observability import (
 from app.shared.openapi import install_openapi
 from app.shared.principals import PrincipalWatch
 from app.shared.problems import install_problem_handlers
+from app.shared.projections import ProjectionBarrier
 from app.shared.ratelimit import ApiRateLimitMiddleware
 from app.shared.realtime import PubSubHub
-from app.shared.relay import ProjectionBarrier
 from app.shared.websockets import SocketTickets
 
 log = structlog.get_logger(__name__)
@@ -69,11 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         if settings.relay_enabled:
             tasks.append(asyncio.create_task(container.relay.run(), name="event-relay"))
-            # Projections that tail the event store with checkpoints of their own.
+            # The read models, each tailing the event store with a checkpoint of its own.
+            tasks.append(asyncio.create_task(container.projections.run(), name="projections"))
             for work in monitoring.background(infra, container.deps["monitoring"]):
                 tasks.append(asyncio.create_task(work(), name=work.__qualname__))
             # A client's next read sees its write: commands wait for their projections.
-            container.bus.barrier = ProjectionBarrier(infra.engine, container.relay)
+            container.bus.barrier = ProjectionBarrier(infra.engine, container.projections)
         log.info("api_started", environment=settings.environment)
         try:
             yield

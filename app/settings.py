@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     relay_enabled: bool = True
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     relay_batch_size: int = Field(default=200, ge=1)
+    # Projections (read models with checkpoints): events read per batch; also the audit
+    # retention's delete batch.
+    projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     # An event whose handlers fail is retried `relay_retry_seconds` x attempts apart; after
     # `relay_max_attempts` (or at once if it cannot be decoded) it is a dead letter, skipped.
     relay_max_attempts: int = Field(default=5, ge=1, le=100)
@@ -216,7 +219,6 @@ class Settings(BaseSettings):
     backup_min_free_bytes: int = Field(default=1024**3, ge=0, le=1024**5)
     # monitoring: the audit log
     audit_retention_days: int = Field(default=365, ge=1, le=36_500)
-    audit_projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     audit_export_max_rows: int = Field(default=10_000_000, ge=1, le=1_000_000_000)
     # monitoring: metrics history, sampled by each node; kept per level (raw, 1 minute, 1 hour)
     metrics_interval_seconds: float = Field(default=10.0, ge=1.0, le=3600.0)

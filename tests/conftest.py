@@ -91,9 +91,6 @@ async def _reset(database_url: str, redis_url: str) -> None:
     conn = await asyncpg.connect(**asyncpg_kwargs(database_url))  # type: ignore[arg-type]
     try:
         await conn.execute(f"TRUNCATE {', '.join(APP_TABLES)} RESTART IDENTITY CASCADE")
-        await conn.execute("REFRESH MATERIALIZED VIEW server_list_view")
-        await conn.execute("REFRESH MATERIALIZED VIEW group_summary_view")
-        await conn.execute("REFRESH MATERIALIZED VIEW backup_summary_view")
     finally:
         await conn.close()
     redis = Redis.from_url(redis_url)

@@ -19,6 +19,7 @@ from app.backups.infrastructure.cron import ApsCronCalendar
 from app.backups.infrastructure.jobs import BusServerLookup, RedisBackupJobs
 from app.backups.infrastructure.node import BackupNode
 from app.backups.infrastructure.progress import ProgressPublisher, forward_backup_event
+from app.backups.infrastructure.projection import BACKUP_SUMMARY
 from app.backups.infrastructure.read_model import SqlBackupReadModel
 from app.backups.infrastructure.remote import AgentArchives, S3Archives
 from app.backups.infrastructure.repositories import SqlBackupsUnitOfWork
@@ -32,7 +33,6 @@ from app.settings import Settings
 from app.shared.agent import NodeTokens
 from app.shared.infrastructure import Infrastructure
 from app.shared.nodes import NodeJobs
-from app.shared.projections import MaterializedView
 from app.shared.wiring import Handlers
 
 EVENTS = events.BACKUP_EVENTS
@@ -64,7 +64,7 @@ HANDLERS = Handlers(
         (ServerDeleted, handlers.forget_server_archives),
         *((event, forward_backup_event) for event in events.BACKUP_EVENTS),
     ],
-    projections=[(event, handlers.refresh_backup_views) for event in events.REFRESHING_EVENTS],
+    projections=[BACKUP_SUMMARY],
 )
 
 
@@ -76,11 +76,10 @@ class Backups:
 
 
 def wire(
-    infra: Infrastructure, *, nodes: NodeJobs, server_list: MaterializedView, **overrides: Any
+    infra: Infrastructure, *, nodes: NodeJobs, **overrides: Any
 ) -> tuple[dict[str, Any], Backups]:
-    """`nodes` runs the backups; `server_list` (the servers' read model, which counts backups) is
-    refreshed with this context's own views. Archives are reached through the nodes (or S3):
-    nothing here touches this process's disk."""
+    """`nodes` runs the backups. Archives are reached through the nodes (or S3): nothing here
+    touches this process's disk."""
     settings = infra.settings
     archives = overrides.pop("archives", None) or archive_store(infra)
     deps: dict[str, Any] = {
@@ -92,8 +91,6 @@ def wire(
         "policy": BackupPolicy(compression=Compression(settings.backup_compression)),
         "calendar": ApsCronCalendar(),
         "progress": ProgressPublisher(infra.redis),
-        "summary": MaterializedView(infra.engine, "backup_summary_view"),
-        "server_list": server_list,
         "clock": infra.clock,
         **overrides,
     }

@@ -12,13 +12,12 @@ from app.groups.application import messages as m
 from app.groups.domain import events
 from app.groups.infrastructure.jobs import RedisSyncRequests
 from app.groups.infrastructure.mojang import MojangProfiles
+from app.groups.infrastructure.projection import GROUP_SUMMARY
 from app.groups.infrastructure.read import SqlAccessStore, SqlGroupsReadModel
 from app.groups.infrastructure.repositories import SqlGroupsUnitOfWork
 from app.groups.infrastructure.sync import AccessSync
-from app.servers.domain.events import ServerDeleted
 from app.shared.infrastructure import Infrastructure
 from app.shared.nodes import NodeJobs
-from app.shared.projections import MaterializedView
 from app.shared.wiring import Handlers
 
 EVENTS = events.GROUP_EVENTS
@@ -39,9 +38,7 @@ HANDLERS = Handlers(
         m.GetAccessPlan: access.handle_get_access_plan,
     },
     events=[(FileModified, access.handle_server_file_changed)],
-    projections=[
-        (event, queries.refresh_group_summary) for event in (*events.GROUP_EVENTS, ServerDeleted)
-    ],
+    projections=[GROUP_SUMMARY],
 )
 
 
@@ -58,7 +55,6 @@ def wire(infra: Infrastructure, *, nodes: NodeJobs, **overrides: Any) -> dict[st
             infra.http, settings.mojang_profile_api_url, timeout=settings.mojang_timeout_seconds
         ),
         "access_sync": RedisSyncRequests(infra.redis, nodes, ttl_seconds=settings.job_ttl_seconds),
-        "summary": MaterializedView(infra.engine, "group_summary_view"),
         "clock": infra.clock,
         "bus": infra.bus,
         **overrides,

@@ -9,7 +9,7 @@ runs for it, and what it runs on a node; an api part gives its `routers()` and `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,6 +21,7 @@ from app.monitoring.infrastructure import metrics as metrics_infra
 from app.monitoring.infrastructure import notifications as notifications_infra
 from app.monitoring.infrastructure import sync as sync_infra
 from app.monitoring.infrastructure import webhooks as webhooks_infra
+from app.monitoring.infrastructure.audit_projection import AUDIT
 from app.settings import Settings
 from app.shared.agent import NodeTokens
 from app.shared.domain import DomainEvent
@@ -37,11 +38,20 @@ HANDLERS = Handlers(
         message: handler for part in _APPLICATION for message, handler in part.MESSAGES.items()
     },
     events=[pair for part in _APPLICATION for pair in part.EVENT_HANDLERS],
+    projections=[AUDIT],
 )
 
 
-def wire(infra: Infrastructure, **overrides: Any) -> dict[str, Any]:
-    deps: dict[str, Any] = {"clock": infra.clock, "settings": infra.settings}
+def wire(
+    infra: Infrastructure, *, projectors: Mapping[str, Any], **overrides: Any
+) -> dict[str, Any]:
+    """`projectors` are the projections of every context, by name (system sync replays one
+    that is stuck)."""
+    deps: dict[str, Any] = {
+        "clock": infra.clock,
+        "settings": infra.settings,
+        "projectors": projectors,
+    }
     for part in _INFRASTRUCTURE:
         deps.update(part.deps(infra))
     deps.update(overrides)
@@ -49,7 +59,7 @@ def wire(infra: Infrastructure, **overrides: Any) -> dict[str, Any]:
 
 
 def background(infra: Infrastructure, deps: dict[str, Any]) -> list[Task]:
-    """What an API process runs beside serving requests (projections that tail the event store)."""
+    """What an API process runs beside serving requests."""
     return [task for part in _INFRASTRUCTURE for task in part.background(infra, deps)]
 
 

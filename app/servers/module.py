@@ -23,6 +23,7 @@ from app.servers.infrastructure.catalog import (
 )
 from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntimes
+from app.servers.infrastructure.projection import SERVER_LIST
 from app.servers.infrastructure.remote import AgentJarStore, AgentServerTrees
 from app.servers.infrastructure.repositories import SqlServerListReadModel, SqlServersUnitOfWork
 from app.servers.infrastructure.runtime import (
@@ -33,7 +34,6 @@ from app.servers.infrastructure.trees import NodeTrees
 from app.settings import Settings
 from app.shared.agent import NodeTokens
 from app.shared.infrastructure import Infrastructure
-from app.shared.projections import MaterializedView
 from app.shared.wiring import Handlers
 
 EVENTS = events.SERVER_EVENTS
@@ -67,11 +67,7 @@ HANDLERS = Handlers(
         m.CordonNode: nodes_handlers.handle_cordon_node,
         m.ListVersions: queries.handle_list_versions,
     },
-    projections=[
-        (event, queries.refresh_server_list)
-        for event in events.SERVER_EVENTS
-        if event is not events.ConsoleCommandExecuted
-    ],
+    projections=[SERVER_LIST],
 )
 
 
@@ -84,7 +80,6 @@ class Servers:
     java: JavaRuntimes
     nodes: RedisNodeGateway
     runtime: RedisRuntimeStore
-    server_list: MaterializedView
     hooks: NodeHooks
 
 
@@ -104,7 +99,6 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
         java=JavaRuntimes(settings.java_paths),
         nodes=nodes,
         runtime=RedisRuntimeStore(infra.redis),
-        server_list=MaterializedView(infra.engine, "server_list_view"),
         hooks=NodeHooks(),
     )
     deps: dict[str, Any] = {
@@ -124,7 +118,6 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
         ),
         "nodes": nodes,
         "runtime": exports.runtime,
-        "server_list": exports.server_list,
         "jars": AgentJarStore(infra.agents),
         "trees": AgentServerTrees(infra.agents),
         "catalog": catalog,

@@ -1,9 +1,9 @@
 """The one async message bus: one handler per command or query, any number per event.
 
-Read-your-writes: where a `barrier` is set (the API, whose relay projects events), a command
-returns only once the events it wrote that a projection handles have been projected, so the
-client's next read sees its write. Commands run inside another command, or by a projection,
-never wait themselves.
+Read-your-writes: where a `barrier` is set (the API, which runs the projections), a command
+returns only once the events it wrote that a projection follows have been applied, so the
+client's next read sees its write. Commands run inside another command, or by an event
+handler, never wait themselves.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class HandlerMissing(LookupError):
 
 
 class Barrier(Protocol):
-    async def wait(self, positions: Sequence[int]) -> None: ...
+    async def wait(self, written: Sequence[tuple[int, type[DomainEvent]]]) -> None:
+        """Return once the projections following these events (position, type) applied them."""
 
 
 # The events (position, type) written while the outermost command runs; None outside one.
@@ -60,7 +61,7 @@ def note_written(written: Sequence[tuple[int, type[DomainEvent]]]) -> None:
 
 @contextlib.contextmanager
 def without_waiting() -> Iterator[None]:
-    """Commands handled inside (by a projection, say) do not wait for their own projection."""
+    """Commands handled inside (by an event handler, say) do not wait for their projection."""
     token = _written.set([])
     try:
         yield
@@ -72,7 +73,6 @@ class MessageBus:
     def __init__(self) -> None:
         self._handlers: dict[type[Any], Handler] = {}
         self._event_handlers: dict[type[DomainEvent], list[EventHandler]] = {}
-        self._projected: set[type[DomainEvent]] = set()
         self.barrier: Barrier | None = None
 
     def register(self, message_type: type[Any], handler: Handler) -> None:
@@ -80,12 +80,8 @@ class MessageBus:
             raise ValueError(f"{message_type.__name__} already has a handler")
         self._handlers[message_type] = handler
 
-    def subscribe(
-        self, event_type: type[DomainEvent], handler: EventHandler, *, projection: bool = False
-    ) -> None:
+    def subscribe(self, event_type: type[DomainEvent], handler: EventHandler) -> None:
         self._event_handlers.setdefault(event_type, []).append(handler)
-        if projection:
-            self._projected.add(event_type)
 
     async def handle(self, message: Command[R] | Query[R]) -> R:
         handler = self._handlers.get(type(message))
@@ -99,9 +95,8 @@ class MessageBus:
             result = cast(R, await handler(message))
         finally:
             _written.reset(token)
-        projected = [position for position, kind in written if kind in self._projected]
-        if projected:
-            await self.barrier.wait(projected)
+        if written:
+            await self.barrier.wait(written)
         return result
 
     async def publish(self, event: DomainEvent) -> None:

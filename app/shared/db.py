@@ -49,6 +49,24 @@ domain_events = sa.Table(
 
 EVENTS_CHANNEL = "mcdash_domain_events"
 
+# Where each projection stands: every position up to `position` is applied, and so are the
+# ones in `applied` above it (see app/shared/projections.py).
+projection_checkpoints = sa.Table(
+    "projection_checkpoints",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column(
+        "applied",
+        sa.ARRAY(sa.BigInteger),
+        nullable=False,
+        server_default=sa.text("'{}'::bigint[]"),
+    ),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
 
 class ReadPool:
     """A plain asyncpg pool for the hottest read queries, opened on first use."""

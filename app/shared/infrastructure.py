@@ -46,6 +46,8 @@ class Infrastructure:
     codec: EventCodec
     relay: EventRelay
     agents: AgentClient
+    # Called, besides the relay, when a unit of work commits events (the projections).
+    on_commit: list[Callable[[], None]]
 
     @classmethod
     def build(
@@ -89,11 +91,18 @@ class Infrastructure:
                 NodeTokens(settings.node_key(), ttl=settings.node_token_ttl_seconds),
                 timeout=settings.node_request_timeout_seconds,
             ),
+            on_commit=[],
         )
 
     def unit_of_work(self, uow_class: UowClass) -> Callable[[], Any]:
-        """A context's UoW factory: its events wake this process's relay when they commit."""
-        return lambda: uow_class(self.engine, self.codec, on_commit=self.relay.wake)
+        """A context's UoW factory: its events wake this process's relay and projections when
+        they commit."""
+        return lambda: uow_class(self.engine, self.codec, on_commit=self.committed)
+
+    def committed(self) -> None:
+        self.relay.wake()
+        for wake in self.on_commit:
+            wake()
 
     async def close(self) -> None:
         await self.http.aclose()

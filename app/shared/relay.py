@@ -1,12 +1,12 @@
-"""The relay: committed events to their handlers, in order, at least once; and the barrier
-that lets a command wait until its own events are projected."""
+"""The relay: committed events to their handlers, in order, at least once; and the NOTIFY-driven
+drain loop it shares with the projections."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,14 +66,9 @@ class EventRelay:
         self._max_attempts = max_attempts
         self._retry_seconds = retry_seconds
         self._wakeup = asyncio.Event()
-        self._drained = asyncio.Event()
 
     def wake(self) -> None:
         self._wakeup.set()
-
-    async def drained(self) -> None:
-        """Return after this process's next drain has committed."""
-        await self._drained.wait()
 
     async def run(self) -> None:
         """Drain forever, woken by NOTIFY from any process or by the poll interval."""
@@ -139,8 +134,6 @@ class EventRelay:
                     .where(events.id.in_(done))
                     .values(processed_at=sa.func.now())
                 )
-        self._drained.set()
-        self._drained = asyncio.Event()
         return len(rows)
 
     async def _dispatch(
@@ -226,43 +219,3 @@ async def drain_on_notify(
                 log.exception(failure)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=poll_seconds)
-
-
-class ProjectionBarrier:
-    """Read-your-writes for the bus: waits until the events a command wrote are projected.
-
-    Whichever process's relay took them, they are projected once `processed_at` is set (or
-    they became dead letters). This process's relay says when it has drained, so the check
-    usually runs once; events taken by another replica are checked every `_POLL` seconds.
-    After `within` seconds the command returns anyway, and the read may lag.
-    """
-
-    def __init__(self, engine: AsyncEngine, relay: EventRelay, *, within: float = 5.0) -> None:
-        self._engine = engine
-        self._relay = relay
-        self._within = within
-
-    async def wait(self, positions: Sequence[int]) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._within
-        while await self._pending(positions):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                log.warning("projection_wait_timed_out", positions=list(positions)[:20])
-                return
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(remaining, _POLL)):
-                    await self._relay.drained()
-
-    async def _pending(self, positions: Sequence[int]) -> bool:
-        events = domain_events.c
-        async with self._engine.connect() as conn:
-            found = await conn.scalar(
-                sa.select(sa.func.count())
-                .where(events.position.in_(positions))
-                .where(events.processed_at.is_(None), events.dead_lettered_at.is_(None))
-            )
-        return bool(found)
-
-
-_POLL = 0.05

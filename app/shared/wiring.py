@@ -16,6 +16,7 @@ from typing import Any
 
 from app.shared.bus import MessageBus
 from app.shared.domain import DomainEvent
+from app.shared.projections import Projection
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -28,13 +29,14 @@ class WiringError(LookupError):
 class Handlers:
     """A context's tables: one handler per command or query, any number per event.
 
-    `projections` are the event handlers that keep read models up to date: a command that
-    writes such an event returns once it is projected (read-your-writes, see MessageBus).
+    `projections` keep the context's read models up to date from the event store, each with a
+    checkpoint of its own (app/shared/projections.py); a command that writes an event one of
+    them follows returns once it is applied (read-your-writes, see MessageBus).
     """
 
     messages: Mapping[type[Any], Handler]
     events: Sequence[tuple[type[DomainEvent], Handler]] = field(default_factory=tuple)
-    projections: Sequence[tuple[type[DomainEvent], Handler]] = field(default_factory=tuple)
+    projections: Sequence[Projection] = field(default_factory=tuple)
 
 
 def inject(handler: Handler, deps: Mapping[str, Any]) -> Callable[[Any], Awaitable[Any]]:
@@ -58,5 +60,3 @@ def register(bus: MessageBus, handlers: Handlers, deps: Mapping[str, Any]) -> No
         bus.register(message, inject(handler, deps))
     for event, handler in handlers.events:
         bus.subscribe(event, inject(handler, deps))
-    for event, handler in handlers.projections:
-        bus.subscribe(event, inject(handler, deps), projection=True)

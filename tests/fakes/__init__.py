@@ -16,7 +16,6 @@ from tests.fakes.backups import (
 from tests.fakes.core import (
     FakeClock,
     FakeEventLog,
-    FakeRefresher,
     FakeRepository,
     FakeUnitOfWork,
     principal,
@@ -82,7 +81,6 @@ __all__ = [
     "FakeProfiles",
     "FakeProgress",
     "FakePubSubHub",
-    "FakeRefresher",
     "FakeReleaseCheck",
     "FakeRepository",
     "FakeRevocations",

@@ -21,7 +21,7 @@ from app.backups.domain.schedule import BackupSchedule
 from app.backups.infrastructure.progress import Tracker
 from app.shared.domain import DomainEvent, NotFound, Page
 from app.shared.security import Principal
-from tests.fakes.core import FakeEventLog, FakeRefresher
+from tests.fakes.core import FakeEventLog
 
 
 class FakeBackupsUnitOfWork:
@@ -365,7 +365,6 @@ class BackupsFakes:
     storage: Any = field(default_factory=FakeBackupStorage)
     archives: FakeArchiveStore = field(init=False)
     progress: FakeProgress = field(default_factory=FakeProgress)
-    summary: FakeRefresher = field(default_factory=FakeRefresher)
     servers: FakeServerLookup | None = None
 
     def __post_init__(self) -> None:

@@ -229,16 +229,6 @@ class FakeUnitOfWork:
         self._loose = []
 
 
-class FakeRefresher:
-    """A materialized view: counts its refreshes (the read models read the tables directly)."""
-
-    def __init__(self) -> None:
-        self.refreshes = 0
-
-    async def refresh(self) -> None:
-        self.refreshes += 1
-
-
 def principal(
     username: str = "alice", *, role: Role = Role.USER, user_id: uuid.UUID | None = None
 ) -> Principal:

@@ -23,7 +23,7 @@ from app.groups.domain.access import Grant, effective_lists
 from app.groups.domain.events import GroupAttachedToServer, PlayerAddedToGroup
 from app.groups.domain.model import Group, Member, ProfileServiceUnavailable
 from app.shared.domain import DomainEvent, Page, new_id
-from tests.fakes.core import FakeEventLog, FakeRefresher, FakeRepository, FakeUnitOfWork, conflict
+from tests.fakes.core import FakeEventLog, FakeRepository, FakeUnitOfWork, conflict
 from tests.fakes.database import AccessRow, FakeDatabase
 
 
@@ -291,7 +291,6 @@ class GroupsFakes:
     access: FakeAccessStore
     profiles: FakeProfiles = field(default_factory=FakeProfiles)
     access_sync: FakeSyncRequests = field(default_factory=FakeSyncRequests)
-    summary: FakeRefresher = field(default_factory=FakeRefresher)
 
     @classmethod
     def build(cls, db: FakeDatabase, events: FakeEventLog) -> GroupsFakes:

@@ -29,7 +29,7 @@ from app.servers.domain.ports import (
 )
 from app.servers.infrastructure.catalog import required_java_major
 from app.shared.domain import Conflict, DomainEvent, NotFound, Page
-from tests.fakes.core import FakeEventLog, FakeRefresher, FakeRepository, FakeUnitOfWork, conflict
+from tests.fakes.core import FakeEventLog, FakeRepository, FakeUnitOfWork, conflict
 from tests.fakes.database import FakeDatabase
 
 
@@ -101,7 +101,7 @@ def servers_uow(db: FakeDatabase, events: FakeEventLog) -> Any:
 
 
 class FakeServerListReadModel:
-    """`server_list_view` and the server snapshots, read straight from the tables."""
+    """`server_list` and the server snapshots, read straight from the tables."""
 
     def __init__(self, db: FakeDatabase) -> None:
         self._db = db
@@ -507,7 +507,6 @@ class ServersFakes:
     jars: FakeJarStore = field(default_factory=FakeJarStore)
     trees: FakeServerTrees = field(default_factory=FakeServerTrees)
     catalog: FakeVersionCatalog = field(default_factory=FakeVersionCatalog)
-    server_list: FakeRefresher = field(default_factory=FakeRefresher)
 
     @classmethod
     def build(cls, db: FakeDatabase, events: FakeEventLog) -> ServersFakes:

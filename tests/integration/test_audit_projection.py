@@ -1,5 +1,5 @@
-"""The audit projection on a real database: events stored before it ran, a position committed
-after a higher one, rolled-back gaps, two replicas at once, a stop and a rebuild."""
+"""A projector (here the audit log's) on a real database: events stored before it ran, a position
+committed after a higher one, rolled-back gaps, two replicas at once, a stop and a rebuild."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import uuid
 import asyncpg
 import pytest
 
-from app.monitoring.infrastructure.audit_projection import AuditProjector, rebuild
+from app.monitoring.infrastructure.audit_projection import AUDIT
 from app.shared.db import create_engine
+from app.shared.projections import Projections, Projector
 from tests.services import asyncpg_kwargs
 
 INSERT = (
@@ -44,6 +45,10 @@ async def append(conn: asyncpg.Connection, event_type: str = "ServerStarted", **
     )
 
 
+def AuditProjector(engine, **options) -> Projector:  # noqa: N802 - reads as the class it builds
+    return Projector(engine, AUDIT, **options)
+
+
 @pytest.fixture
 async def engine(settings, clean):
     engine = create_engine(settings.require_database_url())
@@ -57,6 +62,10 @@ async def positions(db) -> list[int]:
 
 async def checkpoint(db) -> int:
     return int(await db.fetchval("SELECT position FROM projection_checkpoints WHERE name='audit'"))
+
+
+async def applied(db) -> list[int]:
+    return list(await db.fetchval("SELECT applied FROM projection_checkpoints WHERE name='audit'"))
 
 
 async def test_events_stored_before_are_projected_from_position_zero(db, engine):
@@ -86,12 +95,16 @@ async def test_a_late_commit_is_not_skipped_and_the_checkpoint_waits_for_it(
         await projector.drain()
         assert await positions(db) == [first, after]
         assert await checkpoint(db) == first
+        assert await applied(db) == [after], "what was applied above the gap is kept"
+        await projector.drain()
+        assert await positions(db) == [first, after], "and not applied twice"
         await transaction.commit()
     finally:
         await late.close()
     await projector.drain()
     assert await positions(db) == [first, held, after]
     assert await checkpoint(db) == after
+    assert await applied(db) == []
 
 
 async def test_a_rolled_back_gap_holds_the_checkpoint_only_for_a_while(db, engine):
@@ -143,7 +156,7 @@ async def test_rebuild_replays_the_same_rows(db, engine):
     projector = AuditProjector(engine)
     await projector.drain()
     before = [dict(row) for row in await db.fetch("SELECT * FROM audit_log ORDER BY position")]
-    await rebuild(engine)
+    await Projections(engine, [AUDIT]).rebuild("audit")
     assert await positions(db) == []
     assert await checkpoint(db) == 0
     await projector.drain()

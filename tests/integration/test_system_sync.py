@@ -50,7 +50,8 @@ async def test_a_running_server_without_a_process_is_reported_then_recorded_cras
     assert clean["consistent"] is True
     assert [n["name"] for n in clean["nodes"] if n["answered"]] == ["local"]
     assert {"unprocessed", "failing", "dead_letters", "relay_lag_seconds"} <= set(clean["events"])
-    assert {"server_list_view", "group_summary_view"} <= {m["name"] for m in clean["read_models"]}
+    projections = {"audit", "server_list", "backup_summary", "group_summary"}
+    assert projections <= {m["name"] for m in clean["read_models"]}
 
     # As if a JVM had been recorded running and died while nobody watched.
     await db.execute(
@@ -150,8 +151,8 @@ async def test_non_admins_are_refused(api, method, path):
 
 
 async def stop_audit_projector() -> None:
-    """As if this process's projector had died: its task is cancelled."""
-    (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "AuditProjector.run"]
+    """As if this process's projections had died: their task is cancelled."""
+    (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "projections"]
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -192,8 +193,8 @@ async def test_a_stuck_audit_projection_is_reported_and_replayed(api, db):
     assert stuck["behind"] >= 1
     assert stuck["lag_seconds"] > 60
     repaired = (await http.post(SYNC, headers=admin)).json()
-    (replay,) = [r for r in repaired["repairs"] if r["kind"] == "projection"]
-    assert replay["target"] == "audit"
+    (replay,) = [r for r in repaired["repairs"] if r["target"] == "audit"]
+    assert replay["kind"] == "projection"
     assert replay["action"] == "replayed"
     assert replay["detail"] == f"{stuck['behind']} events"
     after = audit_model(repaired["after"])

@@ -14,7 +14,7 @@ QUERY = """
 SELECT id, name, description, status, status_message, port, node, server_type, version,
        memory_mb, player_count, max_players, restart_required, created_at, owner_id,
        owner_username, count(*) OVER () AS total
-FROM server_list_view
+FROM server_list
 ORDER BY created_at DESC, id
 LIMIT 20 OFFSET 0
 """

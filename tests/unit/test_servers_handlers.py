@@ -97,16 +97,13 @@ async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
 
 
 class TestCreateServer:
-    async def test_stores_a_stopped_server_on_the_first_free_port_and_projects_it(
-        self, world: FakeApp
-    ) -> None:
+    async def test_stores_a_stopped_server_on_the_first_free_port(self, world: FakeApp) -> None:
         server_id = await create(world)
 
         stored = world.db.servers[server_id]
         assert (stored.name, stored.owner_id, stored.node) == ("survival", ALICE.user_id, "local")
         assert (stored.state, stored.port, stored.version) == (ServerState.STOPPED, FIRST_PORT, 1)
         assert [type(e) for e in world.events.committed] == [ServerCreated]
-        assert world.servers.server_list.refreshes == 1
 
     async def test_the_next_server_takes_the_next_free_port_of_its_node(
         self, world: FakeApp

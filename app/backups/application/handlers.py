@@ -35,7 +35,6 @@ from app.backups.domain.ports import (
     BackupSummary,
     BackupsUnitOfWork,
     ServerLookup,
-    ViewRefresher,
 )
 from app.servers.domain.events import ServerDeleted
 from app.shared.domain import Clock, DomainError, Forbidden, NotFound, Page, new_id
@@ -283,14 +282,6 @@ async def handle_get_backup_summary(
         success_rate=None,
         failed_count=0,
     )
-
-
-async def refresh_backup_views(
-    event: object, *, summary: ViewRefresher, server_list: ViewRefresher
-) -> None:
-    """Projection: a backup's end or removal refreshes the summary and the server list."""
-    await summary.refresh()
-    await server_list.refresh()
 
 
 async def forget_server_archives(event: ServerDeleted, *, archives: ArchiveStore) -> None:

@@ -229,10 +229,6 @@ class ArchiveCheck(Protocol):
         ...
 
 
-class ViewRefresher(Protocol):
-    async def refresh(self) -> None: ...
-
-
 class OperationHeartbeats(Protocol):
     async def is_alive(self, kind: str, operation_id: uuid.UUID) -> bool:
         """Whether a node is still working on the backup or restore (`kind`) right now."""

@@ -72,7 +72,7 @@ class SqlBackupReadModel:
                     await conn.execute(
                         sa.text(
                             "SELECT server_id, server_name, backup_count, latest_backup, "
-                            "total_size, success_rate, failed_count FROM backup_summary_view "
+                            "total_size, success_rate, failed_count FROM backup_summary "
                             "WHERE server_id = :server_id"
                         ),
                         {"server_id": server_id},

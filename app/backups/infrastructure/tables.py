@@ -1,4 +1,4 @@
-"""Tables of the backups context (`backup_summary_view` is created by migration 0005)."""
+"""Tables of the backups context, and its read model `backup_summary`."""
 
 from __future__ import annotations
 
@@ -110,4 +110,19 @@ backup_locks = sa.Table(
         "acquired_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.CheckConstraint("operation IN ('backup', 'restore')", name="operation_known"),
+)
+
+# Backups per server, one row per server, kept by the `backup_summary` projection
+# (app/backups/infrastructure/projection.py).
+backup_summary = sa.Table(
+    "backup_summary",
+    metadata,
+    sa.Column("server_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("server_name", sa.String(100), nullable=False),
+    sa.Column("owner_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("backup_count", sa.Integer, nullable=False),
+    sa.Column("latest_backup", sa.DateTime(timezone=True)),
+    sa.Column("total_size", sa.BigInteger, nullable=False),
+    sa.Column("failed_count", sa.Integer, nullable=False),
+    sa.Column("success_rate", sa.Numeric),
 )

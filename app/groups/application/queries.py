@@ -1,4 +1,4 @@
-"""Query handlers of the groups context, and the projection of `group_summary_view`."""
+"""Query handlers of the groups context."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from app.groups.application.messages import (
     ListGroups,
 )
 from app.groups.domain.model import GroupNotFound
-from app.groups.domain.ports import SummaryRefresher
 from app.shared.domain import Page
 
 
@@ -39,8 +38,3 @@ async def handle_get_group(query: GetGroup, *, read_model: GroupsReadModel) -> G
     ):
         raise GroupNotFound(f"group {query.group_id} not found")
     return detail
-
-
-async def refresh_group_summary(event: object, *, summary: SummaryRefresher) -> None:
-    """Projection: group, membership, attachment and server deletions refresh the view."""
-    await summary.refresh()

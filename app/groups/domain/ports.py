@@ -54,7 +54,3 @@ class ServerNodes(Protocol):
     ) -> dict[uuid.UUID, str]:
         """The node of each existing server (only those with attached groups, if asked)."""
         ...
-
-
-class SummaryRefresher(Protocol):
-    async def refresh(self) -> None: ...

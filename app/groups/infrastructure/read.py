@@ -25,7 +25,7 @@ from app.groups.domain.access import Grant, effective_lists
 from app.groups.domain.model import GroupType
 from app.groups.infrastructure.tables import (
     group_players,
-    group_summary_view,
+    group_summary,
     groups,
     players,
     server_access,
@@ -47,7 +47,7 @@ class SqlGroupsReadModel:
         self._engine = engine
 
     async def page(self, filter: GroupListFilter) -> Page[GroupSummary]:
-        view = group_summary_view
+        view = group_summary
         conditions: list[sa.ColumnElement[bool]] = []
         if filter.owner_id is not None:
             conditions.append(view.c.owner_id == filter.owner_id)

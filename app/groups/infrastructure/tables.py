@@ -1,4 +1,4 @@
-"""Tables of the groups context (`group_summary_view` is created by migration 0003)."""
+"""Tables of the groups context, and its read model `group_summary`."""
 
 from __future__ import annotations
 
@@ -105,16 +105,23 @@ server_access = sa.Table(
     ),
 )
 
-group_summary_view = sa.table(
-    "group_summary_view",
-    sa.column("id"),
-    sa.column("name"),
-    sa.column("description"),
-    sa.column("group_type"),
-    sa.column("op_level"),
-    sa.column("created_at"),
-    sa.column("owner_id"),
-    sa.column("owner_username"),
-    sa.column("player_count"),
-    sa.column("server_count"),
+# The groups list, one row per group, kept by the `group_summary` projection
+# (app/groups/infrastructure/projection.py).
+group_summary = sa.Table(
+    "group_summary",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("group_type", sa.String(20), nullable=False),
+    sa.Column("op_level", sa.Integer),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("owner_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("owner_username", sa.String(50)),
+    sa.Column("player_count", sa.Integer, nullable=False),
+    sa.Column("server_count", sa.Integer, nullable=False),
 )
+sa.Index(
+    "ix_group_summary_owner_created", group_summary.c.owner_id, group_summary.c.created_at.desc()
+)
+sa.Index("ix_group_summary_created", group_summary.c.created_at.desc(), group_summary.c.id)

@@ -31,8 +31,6 @@ class AuditLogReader(Protocol):
 
 
 class AuditLogMaintenance(Protocol):
-    async def rebuild(self) -> None: ...
-
     async def purge(self, *, older_than_days: int, batch: int) -> int: ...
 
 
@@ -58,11 +56,6 @@ class ListServerActivity(Query[AuditPage]):
     server_id: uuid.UUID
     before: int | None = None
     limit: int = 50
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RebuildAuditLog(Command[None]):
-    """Empty the log and replay the event store into it from position 0."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,17 +91,11 @@ async def handle_list_server_activity(
     )
 
 
-async def handle_rebuild_audit_log(
-    cmd: RebuildAuditLog, *, audit_maintenance: AuditLogMaintenance
-) -> None:
-    await audit_maintenance.rebuild()
-
-
 async def handle_purge_audit_log(
     cmd: PurgeAuditLog, *, audit_maintenance: AuditLogMaintenance, settings: Settings
 ) -> int:
     return await audit_maintenance.purge(
-        older_than_days=settings.audit_retention_days, batch=settings.audit_projection_batch_size
+        older_than_days=settings.audit_retention_days, batch=settings.projection_batch_size
     )
 
 
@@ -116,7 +103,6 @@ MESSAGES: dict[type[Any], Handler] = {
     ListAuditLog: handle_list_audit_log,
     ExportAuditLog: handle_export_audit_log,
     ListServerActivity: handle_list_server_activity,
-    RebuildAuditLog: handle_rebuild_audit_log,
     PurgeAuditLog: handle_purge_audit_log,
 }
 EVENT_HANDLERS: list[tuple[type[DomainEvent], Handler]] = []

@@ -137,7 +137,7 @@ async def handle_repair_system_sync(
     *,
     system_probe: SystemProbe,
     bus: MessageBus,
-    audit_projector: Replayable,
+    projectors: Mapping[str, Replayable],
 ) -> RepairReport:
     """Repairs what is certain: a recorded JVM its own node says is gone is recorded crashed
     (through the servers context); failing and dead-lettered events are retried; a stuck
@@ -165,9 +165,8 @@ async def handle_repair_system_sync(
         repairs.append(Repair(kind="orphan", target=target, action="reported", detail=detail))
     if retried := await system_probe.retry_failed_events():
         repairs.append(Repair(kind="events", target=f"{retried} events", action="retried"))
-    replayable = {"audit": audit_projector}
     for model in report.read_models:
-        if model.get("stuck") and (projection := replayable.get(str(model["name"]))):
+        if model.get("stuck") and (projection := projectors.get(str(model["name"]))):
             repairs.append(await _replay(str(model["name"]), projection))
     return RepairReport(repairs=repairs, after=await _report(cmd.actor, system_probe, bus))
 

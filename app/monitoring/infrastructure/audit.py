@@ -9,7 +9,6 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.monitoring.application.audit import PurgeAuditLog
-from app.monitoring.infrastructure.audit_projection import AuditProjector
 from app.monitoring.infrastructure.audit_store import SqlAuditLog
 from app.shared.infrastructure import Infrastructure
 
@@ -18,24 +17,13 @@ log = structlog.get_logger(__name__)
 
 def deps(infra: Infrastructure) -> dict[str, Any]:
     store = SqlAuditLog(infra.engine, infra.read_engine)
-    projector = AuditProjector(
-        infra.engine,
-        batch_size=infra.settings.audit_projection_batch_size,
-        poll_seconds=max(1.0, infra.settings.relay_poll_seconds),
-    )
-    return {
-        "bus": infra.bus,
-        "audit_log": store,
-        "audit_maintenance": store,
-        "audit_projector": projector,
-    }
+    return {"bus": infra.bus, "audit_log": store, "audit_maintenance": store}
 
 
 def background(
     infra: Infrastructure, deps: dict[str, Any]
 ) -> list[Callable[[], Coroutine[Any, Any, None]]]:
-    projector: AuditProjector = deps["audit_projector"]
-    return [projector.run]
+    return []  # the log is a projection (audit_projection.AUDIT), run with the others
 
 
 def schedule(scheduler: AsyncIOScheduler, infra: Infrastructure, deps: dict[str, Any]) -> None:

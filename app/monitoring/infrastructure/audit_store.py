@@ -1,4 +1,4 @@
-"""Reading the audit log (pages by keyset, streamed exports) and keeping it (retention, rebuild)."""
+"""Reading the audit log (pages by keyset, streamed exports) and keeping it (retention)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.monitoring.application.audit import ExportFormat
 from app.monitoring.domain.audit import AuditEntry, AuditFilter, AuditPage
-from app.monitoring.infrastructure import audit_projection
 from app.monitoring.infrastructure.tables import audit_log
 
 EXPORT_BATCH = 2000
@@ -74,7 +73,7 @@ def _entry(row: Any) -> AuditEntry:
 
 
 class SqlAuditLog:
-    """The audit log's reads on the read engine; its writes (retention, rebuild) on the main one."""
+    """The audit log's reads on the read engine; its writes (retention) on the main one."""
 
     def __init__(self, engine: AsyncEngine, read_engine: AsyncEngine) -> None:
         self._engine = engine
@@ -111,9 +110,6 @@ class SqlAuditLog:
             yield _csv_batch(rows) if fmt == "csv" else _ndjson_batch(rows)
             sent += len(rows)
             before = rows[-1].position
-
-    async def rebuild(self) -> None:
-        await audit_projection.rebuild(self._engine)
 
     async def purge(self, *, older_than_days: int, batch: int) -> int:
         """Delete in bounded batches, each its own short transaction."""

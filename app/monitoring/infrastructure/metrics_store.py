@@ -23,11 +23,8 @@ from app.monitoring.domain.metrics import (
     NodeSample,
     Series,
 )
-from app.monitoring.infrastructure.tables import (
-    node_metrics,
-    projection_checkpoints,
-    server_metrics,
-)
+from app.monitoring.infrastructure.tables import node_metrics, server_metrics
+from app.shared.db import projection_checkpoints
 
 _SERVER_COLUMNS = {
     "server_id": "uuid",

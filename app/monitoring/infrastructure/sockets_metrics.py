@@ -9,7 +9,7 @@ from app.monitoring.application.sockets_metrics import SystemCounts
 from app.shared.db import domain_events
 
 # The servers context's read model (migration 0002); only its status is read.
-_server_list = sa.table("server_list_view", sa.column("status", sa.String))
+_server_list = sa.table("server_list", sa.column("status", sa.String))
 
 
 class PgSystemCounts:

@@ -17,7 +17,6 @@ from app.shared.cache import CACHE_LOOKUPS
 from app.shared.infrastructure import Infrastructure
 
 SCAN_LIMIT = 10_000
-_MATERIALIZED_VIEWS = ("server_list_view", "group_summary_view", "backup_summary_view")
 
 
 class SqlSystemProbe:
@@ -86,13 +85,6 @@ class SqlSystemProbe:
                     "   LIMIT 1) e ON true ORDER BY c.name"
                 )
             )
-            views = await conn.execute(
-                sa.text(
-                    "SELECT matviewname, ispopulated FROM pg_matviews"
-                    " WHERE matviewname = ANY(:names) ORDER BY matviewname"
-                ),
-                {"names": list(_MATERIALIZED_VIEWS)},
-            )
             models: list[Mapping[str, Any]] = [
                 {
                     "name": r.name,
@@ -108,10 +100,6 @@ class SqlSystemProbe:
                     "updated_at": r.updated_at.isoformat(),
                 }
                 for r in checkpoints
-            ]
-            models += [
-                {"name": r.matviewname, "kind": "materialized view", "populated": r.ispopulated}
-                for r in views
             ]
         return models
 

@@ -1,5 +1,4 @@
-"""The monitoring context's tables: the audit log, metrics history, notifications, webhooks,
-and the checkpoints of projections that tail the event store by position."""
+"""The monitoring context's tables: the audit log, metrics history, notifications, webhooks."""
 
 from __future__ import annotations
 
@@ -7,18 +6,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from app.shared.db import metadata
-
-# A projection that reads domain_events by position keeps how far it got here, so it can be
-# rebuilt from position 0 and catches up after any stop without missing or doubling a row.
-projection_checkpoints = sa.Table(
-    "projection_checkpoints",
-    metadata,
-    sa.Column("name", sa.String(100), primary_key=True),
-    sa.Column("position", sa.BigInteger, nullable=False, server_default=sa.text("0")),
-    sa.Column(
-        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-)
 
 # One row per stored event (its position is the key): who did what to which resource, from where.
 audit_log = sa.Table(

@@ -49,10 +49,6 @@ class ServerReadModel(Protocol):
     async def page(self, filter: object) -> Page[ServerListItem]: ...
 
 
-class ListRefresher(Protocol):
-    async def refresh(self) -> None: ...
-
-
 class ReleaseCheck(Protocol):
     """Confirms a version can be installed and on which Java, before anything is stored."""
 
@@ -211,7 +207,7 @@ async def _dispatch(
     nodes: NodeGateway,
     policy: ServerPolicy,
 ) -> LifecycleResult:
-    """Queue the job on the server's node, refresh the list for the writer, say what happens."""
+    """Queue the job on the server's node, and say what happens."""
     online = await nodes.is_online(server.node)
     job_id = await nodes.enqueue(server.node, action, server.id)
     if online:

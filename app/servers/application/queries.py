@@ -1,11 +1,11 @@
-"""Query handlers of the servers context, and the projection that keeps the list view fresh."""
+"""Query handlers of the servers context."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
 
-from app.servers.application.handlers import ListRefresher, ServerReadModel, visible
+from app.servers.application.handlers import ServerReadModel, visible
 from app.servers.application.messages import (
     GetConsoleLog,
     GetServer,
@@ -76,8 +76,3 @@ async def handle_list_versions(
     query: ListVersions, *, catalog: VersionCatalog
 ) -> Sequence[VersionInfo]:
     return (await catalog.versions(query.server_type.value))[: query.limit]
-
-
-async def refresh_server_list(event: object, *, server_list: ListRefresher) -> None:
-    """Projection: any change of a server's row refreshes `server_list_view` (coalesced)."""
-    await server_list.refresh()

@@ -185,7 +185,7 @@ _PAGE_COLUMNS = ", ".join(_ITEM_FIELDS)
 
 
 class SqlServerListReadModel:
-    """Reads `server_list_view` in one query per page: the count rides along as a window."""
+    """Reads `server_list` in one query per page: the count rides along as a window."""
 
     def __init__(self, engine: AsyncEngine, pool: ReadPool) -> None:
         self._engine = engine
@@ -244,14 +244,14 @@ class SqlServerListReadModel:
         limit, offset = param(filter.limit), param((filter.page - 1) * filter.limit)
         # Only fixed fragments and $n placeholders go into the text; values travel as parameters.
         query = (
-            f"SELECT {_PAGE_COLUMNS}, count(*) OVER () AS total FROM server_list_view "  # noqa: S608
+            f"SELECT {_PAGE_COLUMNS}, count(*) OVER () AS total FROM server_list "  # noqa: S608
             f"{condition} ORDER BY created_at DESC, id LIMIT {limit} OFFSET {offset}"
         )
         rows = await self._pool.fetch(query, *params)
         if rows:
             total = int(rows[0]["total"])
         else:
-            count_query = f"SELECT count(*) FROM server_list_view {condition}"  # noqa: S608
+            count_query = f"SELECT count(*) FROM server_list {condition}"  # noqa: S608
             total = int(str(await self._pool.fetchval(count_query, *params[:-2])))
         items = [ServerListItem(**{key: row[key] for key in _ITEM_FIELDS}) for row in rows]
         return Page(items=items, total=total, page=filter.page, limit=filter.limit)

@@ -1,4 +1,4 @@
-"""Tables of the servers context (`server_list_view` is created by migration 0002)."""
+"""Tables of the servers context, and its read model `server_list`."""
 
 from __future__ import annotations
 
@@ -52,3 +52,31 @@ nodes = sa.Table(
         "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
 )
+
+# The dashboard's server list, one row per server, kept by the `server_list` projection
+# (app/servers/infrastructure/projection.py): the row's columns flattened, its owner's name,
+# and its completed backups.
+server_list = sa.Table(
+    "server_list",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("status_message", sa.Text),
+    sa.Column("port", sa.Integer, nullable=False),
+    sa.Column("node", sa.String(100), nullable=False),
+    sa.Column("server_type", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("memory_mb", sa.Integer, nullable=False),
+    sa.Column("player_count", sa.Integer, nullable=False),
+    sa.Column("max_players", sa.Integer, nullable=False),
+    sa.Column("restart_required", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("owner_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("owner_username", sa.String(50)),
+    sa.Column("backup_count", sa.Integer, nullable=False),
+    sa.Column("latest_backup", sa.DateTime(timezone=True)),
+)
+sa.Index("ix_server_list_owner_created", server_list.c.owner_id, server_list.c.created_at.desc())
+sa.Index("ix_server_list_created", server_list.c.created_at.desc(), server_list.c.id)

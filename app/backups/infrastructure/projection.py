@@ -1,0 +1,70 @@
+"""The `backup_summary` projection: a server's backups counted, one row per server, by key."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.backups.domain import events
+from app.servers.domain.events import ServerConfigurationUpdated, ServerCreated, ServerDeleted
+from app.shared.projections import ProjectedEvent, Projection, event_names
+
+# A server's events that add its row, rename it or remove it.
+_SERVER_EVENTS = event_names([ServerCreated, ServerConfigurationUpdated, ServerDeleted])
+
+_UPSERT = sa.text("""
+INSERT INTO backup_summary AS b (
+    server_id, server_name, owner_id, backup_count, latest_backup, total_size, failed_count,
+    success_rate)
+SELECT s.id, s.name, s.owner_id, c.completed, c.latest, c.total_size, c.failed,
+    CASE WHEN c.completed + c.failed = 0 THEN NULL
+         ELSE round(c.completed::numeric / (c.completed + c.failed), 4) END
+FROM servers s
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE status = 'completed') AS completed,
+        count(*) FILTER (WHERE status = 'failed') AS failed,
+        max(created_at) FILTER (WHERE status = 'completed') AS latest,
+        coalesce(sum(size_bytes) FILTER (WHERE status = 'completed'), 0)::bigint AS total_size
+    FROM backups WHERE server_id = s.id
+) c
+WHERE s.id = ANY(:ids)
+ON CONFLICT (server_id) DO UPDATE SET
+    server_name = EXCLUDED.server_name, owner_id = EXCLUDED.owner_id,
+    backup_count = EXCLUDED.backup_count, latest_backup = EXCLUDED.latest_backup,
+    total_size = EXCLUDED.total_size, failed_count = EXCLUDED.failed_count,
+    success_rate = EXCLUDED.success_rate
+WHERE b IS DISTINCT FROM EXCLUDED
+""")
+_DELETE_GONE = sa.text(
+    "DELETE FROM backup_summary b WHERE b.server_id = ANY(:ids)"
+    " AND NOT EXISTS (SELECT 1 FROM servers s WHERE s.id = b.server_id)"
+)
+
+
+def _server_ids(batch: Sequence[ProjectedEvent]) -> list[uuid.UUID]:
+    ids = {
+        event.aggregate_id if event.event_type in _SERVER_EVENTS else event.uuid_of("server_id")
+        for event in batch
+    }
+    return sorted(i for i in ids if i is not None)
+
+
+async def _apply(conn: AsyncConnection, batch: Sequence[ProjectedEvent]) -> None:
+    ids = _server_ids(batch)
+    await conn.execute(_UPSERT, {"ids": ids})
+    await conn.execute(_DELETE_GONE, {"ids": ids})
+
+
+async def _reset(conn: AsyncConnection) -> None:
+    await conn.execute(sa.text("TRUNCATE backup_summary"))
+
+
+BACKUP_SUMMARY = Projection(
+    name="backup_summary",
+    events=event_names(events.REFRESHING_EVENTS) | _SERVER_EVENTS,
+    apply=_apply,
+    reset=_reset,
+)
