@@ -93,7 +93,11 @@ def bootstrap(
         poll_seconds=settings.relay_poll_seconds,
     )
     infra.on_commit.append(projections.wake)
-    monitoring_deps = monitoring.wire(infra, projectors=projections.projectors, **own("monitoring"))
+    monitoring_deps = monitoring.wire(
+        infra,
+        projectors={name: projections.only(name) for name in projections.names},
+        **own("monitoring"),
+    )
     deps = {
         "users": users_deps,
         "servers": servers_deps,

@@ -14,6 +14,7 @@ from app.bootstrap import CONTEXTS, bootstrap
 from app.monitoring import module as monitoring
 from app.monitoring.probes import ReadinessProbe
 from app.settings import Settings
+from app.shared.barrier import ProjectionBarrier
 from app.shared.bodies import BodyLimitMiddleware
 from app.shared.migrations import head_revisions
 from app.shared.observability import (
@@ -24,7 +25,6 @@ from app.shared.observability import (
 from app.shared.openapi import install_openapi
 from app.shared.principals import PrincipalWatch
 from app.shared.problems import install_problem_handlers
-from app.shared.projections import ProjectionBarrier
 from app.shared.ratelimit import ApiRateLimitMiddleware
 from app.shared.realtime import PubSubHub
 from app.shared.websockets import SocketTickets

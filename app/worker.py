@@ -22,7 +22,7 @@ from rq import SimpleWorker
 
 from app.settings import Settings
 from app.shared.jobqueue import SERIALIZER, job_class, json_queue
-from app.shared.nodes import WEBHOOK_QUEUE, NodeJob, node_key, queue_names
+from app.shared.nodes import NODE_NAMES, WEBHOOK_QUEUE, NodeJob, node_key, queue_names
 
 if TYPE_CHECKING:
     from app.node import NodeHost
@@ -60,8 +60,11 @@ class NodeHeartbeat(threading.Thread):
             **self._static,
             **self._load(),
         }
-        self._redis.hset(key, mapping=record)  # type: ignore[arg-type]
-        self._redis.expire(key, int(self._interval * 3) + 1)
+        pipe = self._redis.pipeline()
+        pipe.hset(key, mapping=record)  # type: ignore[arg-type]
+        pipe.expire(key, int(self._interval * 3) + 1)
+        pipe.sadd(NODE_NAMES, self._node)
+        pipe.execute()
 
     def run(self) -> None:
         while not self._stopped.wait(self._interval):

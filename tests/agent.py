@@ -24,7 +24,7 @@ from app.agent import AgentServer, advertised_url, build_agent, listen_socket
 from app.servers import module as servers
 from app.servers.infrastructure.java import discover_runtimes
 from app.settings import Settings
-from app.shared.nodes import node_key
+from app.shared.nodes import NODE_NAMES, node_key
 from app.worker import node_record
 
 
@@ -69,6 +69,7 @@ async def advertise(redis: Redis, settings: Settings, node: str, url: str) -> No
         "last_seen": time.time(),
     }
     await redis.hset(node_key(node), mapping=record)  # type: ignore[arg-type]
+    await redis.sadd(NODE_NAMES, node)
 
 
 @asynccontextmanager

@@ -15,10 +15,17 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
 import structlog
+from prometheus_client import Histogram
 
 from app.shared.domain import DomainEvent
 
 log = structlog.get_logger(__name__)
+
+COMMAND_SECONDS = Histogram(
+    "mcdash_command_seconds",
+    "Time of a command's handler (outermost commands; without the wait for projections)",
+    ["command"],
+)
 
 R = TypeVar("R")
 
@@ -92,7 +99,8 @@ class MessageBus:
         written: list[tuple[int, type[DomainEvent]]] = []
         token = _written.set(written)
         try:
-            result = cast(R, await handler(message))
+            with COMMAND_SECONDS.labels(type(message).__name__).time():
+                result = cast(R, await handler(message))
         finally:
             _written.reset(token)
         if written:

@@ -7,6 +7,9 @@ import enum
 from typing import Protocol
 
 NODE_KEY = "mcdash:nodes:{node}"
+NODE_NAMES = "mcdash:node-names"
+"""Every node that has sent a heartbeat: the set to read node records by, never a SCAN of the
+keyspace (which grows with the servers). A name whose record expired is dropped on reading."""
 PRIORITIES = ("high", "normal", "low")
 WEBHOOK_QUEUE = "webhooks"
 """Shared by every node worker, which takes from it after its own queues."""

@@ -1,21 +1,19 @@
 """Projections: read models kept current from the event store, each with a checkpoint of its own.
 
 A `Projection` names the event types it follows and applies a batch of them inside the
-transaction that moves its checkpoint; `Projector` tails the event store for one projection,
-`Projections` runs them all on one NOTIFY listener, and `ProjectionBarrier` lets a command wait
-until the projections of what it wrote have applied it (read-your-writes).
+transaction that moves its checkpoint; `Projections` runs them all in rounds on one NOTIFY
+listener (app/shared/barrier.py lets a command wait until they have applied what it wrote).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 import structlog
@@ -35,7 +33,6 @@ PROJECTED = Counter(
 DRAIN_SECONDS = Histogram(
     "mcdash_projection_drain_seconds", "Time of one projection batch", ["projection"]
 )
-_GAP_SCAN_LIMIT = 1000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,148 +84,42 @@ def event_names(*types: Iterable[type[DomainEvent]]) -> frozenset[str]:
     return frozenset(kind.event_type() for group in types for kind in group)
 
 
-class Projector:
-    """Tails the event store for one projection; safe with any number of API replicas.
-
-    Each drain is one transaction that holds the projection's checkpoint row (FOR UPDATE SKIP
-    LOCKED: a replica that finds it taken leaves the work to the one holding it), applies the
-    next events and moves the checkpoint, so a crash redoes a batch at most.
-
-    Positions come from an identity, handed out when a row is inserted, not when its
-    transaction commits: position 41 may become visible after 42. So the checkpoint row also
-    keeps `applied`, the positions above the checkpoint already applied; a drain takes the
-    events above the checkpoint that are not in it, and the checkpoint moves over a contiguous
-    run of applied positions. A gap blocks it until filled or until this process has seen it
-    open for `gap_seconds` (a rolled-back transaction leaves a gap for good; no appending
-    transaction stays open that long). The read model never waits for the checkpoint, only
-    the checkpoint waits; and a command waiting for its events looks at both.
-    """
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        projection: Projection,
-        *,
-        batch_size: int = 500,
-        gap_seconds: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._engine = engine
-        self.projection = projection
-        self._batch_size = batch_size
-        self._gap_seconds = gap_seconds
-        self._clock = clock
-        self._gaps: dict[int, float] = {}
-
-    @property
-    def name(self) -> str:
-        return self.projection.name
-
-    async def drain(self) -> int:
-        """Apply one batch; returns how many events were read (0 when another replica works)."""
-        name = self.projection.name
-        with DRAIN_SECONDS.labels(name).time():
-            async with self._engine.begin() as conn:
-                state = await lock_checkpoint(conn, name)
-                if state is None:
-                    return 0
-                checkpoint, applied = state
-                rows = await self._next(conn, checkpoint, applied)
-                followed = [row for row in rows if self.projection.follows(row.event_type)]
-                if followed:
-                    await self.projection.apply(conn, followed)
-                    PROJECTED.labels(name).inc(len(followed))
-                done = applied | {row.position for row in rows}
-                moved = await self._advance(conn, checkpoint, done)
-                kept = sorted(p for p in done if p > moved)
-                if moved != checkpoint or kept != sorted(applied):
-                    await conn.execute(
-                        projection_checkpoints.update()
-                        .where(projection_checkpoints.c.name == name)
-                        .values(position=moved, applied=kept, updated_at=sa.func.now())
-                    )
-        return len(rows)
-
-    async def _next(
-        self, conn: AsyncConnection, checkpoint: int, applied: set[int]
-    ) -> list[ProjectedEvent]:
-        events = domain_events.c
-        followed = list(self.projection.events)
-        # Events it does not follow only count as seen: their payload is not read.
-        wanted = sa.true() if not followed else events.event_type.in_(followed)
-        query = (
-            sa.select(
-                events.position,
-                events.id,
-                events.aggregate_type,
-                events.aggregate_id,
-                events.event_type,
-                sa.case((wanted, events.event_data), else_=sa.null()).label("data"),
-                sa.case((wanted, events.metadata), else_=sa.null()).label("meta"),
-                events.occurred_at,
-            )
-            .where(events.position > checkpoint)
-            .order_by(events.position)
-            .limit(self._batch_size)
-        )
-        if applied:
-            query = query.where(events.position.not_in(sorted(applied)))
-        return [
-            ProjectedEvent(
-                position=row.position,
-                id=row.id,
-                aggregate_type=row.aggregate_type,
-                aggregate_id=row.aggregate_id,
-                event_type=row.event_type,
-                data=row.data or {},
-                metadata=row.meta or {},
-                occurred_at=row.occurred_at,
-            )
-            for row in await conn.execute(query)
-        ]
-
-    async def _advance(self, conn: AsyncConnection, checkpoint: int, done: set[int]) -> int:
-        """The checkpoint after this batch: up to the first gap still young enough to fill."""
-        if not done:
-            return checkpoint
-        highest = max(done)
-        missing = (
-            await conn.execute(
-                sa.text(
-                    "SELECT s FROM generate_series(CAST(:low AS bigint), :high) AS s"
-                    " WHERE s <> ALL(CAST(:done AS bigint[])) ORDER BY s LIMIT :limit"
-                ),
-                {"low": checkpoint + 1, "high": highest, "done": sorted(done), "limit": 1000},
-            )
-        ).scalars()
-        now = self._clock()
-        moved = highest
-        for gap in missing:
-            first_seen = self._gaps.setdefault(gap, now)
-            if now - first_seen < self._gap_seconds:
-                moved = gap - 1
-                break
-        self._gaps = {gap: seen for gap, seen in self._gaps.items() if gap > moved}
-        return int(moved)
+class ProjectionFailed(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
-async def lock_checkpoint(conn: AsyncConnection, name: str) -> tuple[int, set[int]] | None:
-    """The checkpoint and applied positions of `name`, locked; None if another holds them."""
-    await conn.execute(
-        insert(projection_checkpoints).values(name=name, position=0).on_conflict_do_nothing()
-    )
-    row = (
-        await conn.execute(
-            sa.select(projection_checkpoints.c.position, projection_checkpoints.c.applied)
-            .where(projection_checkpoints.c.name == name)
-            .with_for_update(skip_locked=True)
-        )
-    ).first()
-    return None if row is None else (int(row.position), set(row.applied or ()))
+@dataclass(slots=True)
+class _State:
+    """A projection's checkpoint row as a round locked it, and what the round learns."""
+
+    position: int
+    applied: set[int]
+    stored: list[int] = field(default_factory=list)
+    seen_to: int | None = None
 
 
 class Projections:
-    """Every projection of a process, drained on one NOTIFY listener, and rebuilt by name."""
+    """Every projection of a process, drained in rounds, and rebuilt by name; safe with any
+    number of API replicas.
+
+    A round is one transaction: it locks the projections' checkpoint rows (FOR UPDATE SKIP
+    LOCKED: a replica that finds one taken leaves it to the replica holding it), reads the
+    events after them once for all the projections that stand together (one that lags, after
+    a rebuild say, reads on its own), applies each projection's share and moves the
+    checkpoints, so a crash redoes a batch at most. A projection whose apply fails is left out
+    of the round, which runs again without it; it is retried on the next round.
+
+    Positions come from an identity, handed out when a row is inserted, not when its
+    transaction commits: position 41 may become visible after 42. So a checkpoint row also
+    keeps `applied`, the positions above it already applied; a round applies the events above
+    the checkpoint not in it, and the checkpoint moves over a contiguous run of applied
+    positions. A gap blocks it until it is filled or until this process has seen it open for
+    `gap_seconds` (a rolled-back transaction leaves a gap for good; no appending transaction
+    stays open that long). A read model never waits for its checkpoint, only the checkpoint
+    waits; and a command waiting for its events looks at both (ProjectionBarrier).
+    """
 
     def __init__(
         self,
@@ -237,40 +128,35 @@ class Projections:
         *,
         batch_size: int = 500,
         poll_seconds: float = 1.0,
+        gap_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
             raise ValueError(f"projection names repeat: {names}")
         self._engine = engine
+        self.projections: Mapping[str, Projection] = {p.name: p for p in projections}
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
-        self.projectors: Mapping[str, Projector] = {
-            p.name: Projector(engine, p, batch_size=batch_size) for p in projections
-        }
+        self._gap_seconds = gap_seconds
+        self._clock = clock
+        self._gaps: dict[str, dict[int, float]] = {name: {} for name in names}
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()
 
     @property
     def names(self) -> list[str]:
-        return sorted(self.projectors)
+        return sorted(self.projections)
+
+    def only(self, name: str) -> Replayable:
+        """One projection's own drain (system sync replays a stuck one with it)."""
+        return _Only(self, name)
 
     def wake(self) -> None:
         self._wakeup.set()
 
-    async def drain(self) -> int:
-        """One batch of each projection; returns the most events one of them read."""
-        taken = 0
-        for projector in self.projectors.values():
-            try:
-                taken = max(taken, await projector.drain())
-            except Exception:
-                log.exception("projection_failed", projection=projector.name)
-        self._drained.set()
-        self._drained = asyncio.Event()
-        return taken
-
     def next_round(self) -> asyncio.Event:
-        """Set once this process's next round of drains (one per projection) has committed."""
+        """Set once this process's next round has committed."""
         return self._drained
 
     async def run(self) -> None:
@@ -283,12 +169,124 @@ class Projections:
             failure="projections_drain_failed",
         )
 
-    async def rebuild(self, name: str) -> None:
-        """Empty the read model and set its checkpoint to 0: the projector replays every event.
-        Waits for a drain that holds the checkpoint, so the two never interleave."""
-        projection = self.projectors[name].projection
+    async def drain(self, names: Iterable[str] | None = None, *, strict: bool = False) -> int:
+        """One round (of every projection, or of those named); returns the most events one
+        projection read (0 when there was nothing, or another replica holds them all). A
+        projection that fails is left out of the round, or with `strict` its error raised."""
+        wanted = set(self.projections if names is None else names)
+        try:
+            while wanted:
+                try:
+                    return await self._round(wanted)
+                except ProjectionFailed as failed:
+                    if strict and failed.__cause__ is not None:
+                        raise failed.__cause__ from None
+                    wanted.discard(failed.name)
+            return 0
+        finally:
+            self._drained.set()
+            self._drained = asyncio.Event()
+
+    async def _round(self, names: set[str]) -> int:
         async with self._engine.begin() as conn:
-            await lock_checkpoint(conn, name)
+            states = await _lock(conn, sorted(names))
+            taken = 0
+            for group in _together(states, self._batch_size):
+                events = await self._events(conn, group, states)
+                taken = max(taken, len(events))
+                for name in group:
+                    await self._apply(conn, name, states[name], events)
+            for name, state in states.items():
+                await self._advance(conn, name, state)
+        return taken
+
+    async def _events(
+        self, conn: AsyncConnection, group: list[str], states: Mapping[str, _State]
+    ) -> list[ProjectedEvent]:
+        """The events after the group's lowest checkpoint, but those all of it applied."""
+        events = domain_events.c
+        low = min(states[name].position for name in group)
+        everywhere = set.intersection(*(states[name].applied for name in group))
+        query = (
+            sa.select(
+                events.position,
+                events.id,
+                events.aggregate_type,
+                events.aggregate_id,
+                events.event_type,
+                events.event_data,
+                events.metadata,
+                events.occurred_at,
+            )
+            .where(events.position > low)
+            .order_by(events.position)
+            .limit(self._batch_size)
+        )
+        if everywhere:
+            query = query.where(events.position.not_in(sorted(everywhere)))
+        return [
+            ProjectedEvent(
+                position=row.position,
+                id=row.id,
+                aggregate_type=row.aggregate_type,
+                aggregate_id=row.aggregate_id,
+                event_type=row.event_type,
+                data=row.event_data,
+                metadata=row.metadata,
+                occurred_at=row.occurred_at,
+            )
+            for row in await conn.execute(query)
+        ]
+
+    async def _apply(
+        self, conn: AsyncConnection, name: str, state: _State, events: list[ProjectedEvent]
+    ) -> None:
+        projection = self.projections[name]
+        new = [e for e in events if e.position > state.position and e.position not in state.applied]
+        followed = [e for e in new if projection.follows(e.event_type)]
+        if followed:
+            try:
+                with DRAIN_SECONDS.labels(name).time():
+                    await projection.apply(conn, followed)
+            except Exception as exc:
+                log.exception("projection_failed", projection=name)
+                raise ProjectionFailed(name) from exc
+            PROJECTED.labels(name).inc(len(followed))
+        state.applied |= {e.position for e in new}
+        # Below the last position read, every committed event was read: a position missing
+        # there is a gap. Above it (a full batch), nothing is known yet.
+        state.seen_to = events[-1].position if len(events) >= self._batch_size else None
+
+    async def _advance(self, conn: AsyncConnection, name: str, state: _State) -> None:
+        """Move the checkpoint up to the first gap still young enough to fill, and store it."""
+        start, kept = state.position, sorted(state.applied)
+        read_to = state.seen_to if state.seen_to is not None else max(state.applied, default=start)
+        highest = max(start, read_to)
+        gaps = self._gaps[name]
+        now, moved = self._clock(), highest
+        for position in range(start + 1, highest + 1):
+            if position in state.applied:
+                continue
+            if now - gaps.setdefault(position, now) < self._gap_seconds:
+                moved = position - 1
+                break
+        self._gaps[name] = {p: seen for p, seen in gaps.items() if p > moved}
+        kept = [p for p in kept if p > moved]
+        if moved != start or kept != state.stored:
+            await conn.execute(
+                projection_checkpoints.update()
+                .where(projection_checkpoints.c.name == name)
+                .values(position=moved, applied=kept, updated_at=sa.func.now())
+            )
+
+    async def rebuild(self, name: str) -> None:
+        """Empty the read model and set its checkpoint to 0: the projection replays every
+        event. Waits for a round that holds the checkpoint, so the two never interleave."""
+        projection = self.projections[name]
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(projection_checkpoints).values(name=name).on_conflict_do_nothing()
+            )
             await conn.execute(
                 sa.select(projection_checkpoints.c.position)
                 .where(projection_checkpoints.c.name == name)
@@ -302,65 +300,52 @@ class Projections:
             )
 
 
-class ProjectionBarrier:
-    """Read-your-writes for the bus: waits until the projections that follow the events a
-    command wrote have applied them.
-
-    Whichever replica projects, an event is applied once its position is at or below the
-    projection's checkpoint or among its `applied` positions. This process's projectors say
-    when they have drained, so the check usually runs once; work done by another replica is
-    checked every `_POLL` seconds. After `within` seconds the command returns anyway, and the
-    read may lag.
-    """
-
-    def __init__(self, engine: AsyncEngine, projections: Projections, *, within: float = 5.0):
-        self._engine = engine
-        self._projections = projections
-        self._within = within
-
-    async def wait(self, written: Sequence[tuple[int, type[DomainEvent]]]) -> None:
-        wanted: dict[str, list[int]] = {}
-        for name, projector in self._projections.projectors.items():
-            if not projector.projection.awaited:
-                continue
-            follows = projector.projection.follows
-            positions = [p for p, kind in written if follows(kind.event_type())]
-            if positions:
-                wanted[name] = positions
-        if not wanted:
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._within
-        while True:
-            # Taken before the check: a round that commits during it is not waited for again.
-            next_round = self._projections.next_round()
-            wanted = await self._pending(wanted)
-            if not wanted:
-                return
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                log.warning("projection_wait_timed_out", projections=sorted(wanted))
-                return
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(remaining, _POLL)):
-                    await next_round.wait()
-
-    async def _pending(self, wanted: dict[str, list[int]]) -> dict[str, list[int]]:
-        checkpoints = projection_checkpoints.c
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(checkpoints.name, checkpoints.position, checkpoints.applied).where(
-                    checkpoints.name.in_(list(wanted))
-                )
-            )
-            state = {row.name: (row.position, set(row.applied or ())) for row in rows}
-        pending: dict[str, list[int]] = {}
-        for name, positions in wanted.items():
-            position, applied = state.get(name, (0, set()))
-            left = [p for p in positions if p > position and p not in applied]
-            if left:
-                pending[name] = left
-        return pending
+class Replayable(Protocol):
+    async def drain(self) -> int: ...
 
 
-_POLL = 0.05
+@dataclass(frozen=True, slots=True)
+class _Only:
+    projections: Projections
+    name: str
+
+    async def drain(self) -> int:
+        return await self.projections.drain([self.name], strict=True)
+
+
+async def _lock(conn: AsyncConnection, names: list[str]) -> dict[str, _State]:
+    """The checkpoint rows of `names` this round may take; missing ones are added first (a row
+    another replica holds is skipped, so it looks missing too: adding it changes nothing)."""
+    states = await _locked(conn, names)
+    if len(states) < len(names):
+        missing = [name for name in names if name not in states]
+        await conn.execute(
+            insert(projection_checkpoints).on_conflict_do_nothing(),
+            [{"name": name} for name in missing],
+        )
+        states.update(await _locked(conn, missing))
+    return states
+
+
+async def _locked(conn: AsyncConnection, names: list[str]) -> dict[str, _State]:
+    checkpoints = projection_checkpoints.c
+    rows = await conn.execute(
+        sa.select(checkpoints.name, checkpoints.position, checkpoints.applied)
+        .where(checkpoints.name.in_(names))
+        .order_by(checkpoints.name)
+        .with_for_update(skip_locked=True)
+    )
+    return {
+        row.name: _State(int(row.position), set(row.applied or ()), sorted(row.applied or ()))
+        for row in rows
+    }
+
+
+def _together(states: Mapping[str, _State], batch_size: int) -> list[list[str]]:
+    """Projections whose checkpoints lie within a batch of the furthest read their events
+    together; each one further behind reads alone."""
+    if not states:
+        return []
+    front = max(state.position for state in states.values())
+    close = [name for name, state in states.items() if front - state.position <= batch_size]
+    return [close, *([name] for name in states if name not in close)]

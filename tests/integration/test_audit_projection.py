@@ -12,7 +12,7 @@ import pytest
 
 from app.monitoring.infrastructure.audit_projection import AUDIT
 from app.shared.db import create_engine
-from app.shared.projections import Projections, Projector
+from app.shared.projections import Projections
 from tests.services import asyncpg_kwargs
 
 INSERT = (
@@ -45,8 +45,8 @@ async def append(conn: asyncpg.Connection, event_type: str = "ServerStarted", **
     )
 
 
-def AuditProjector(engine, **options) -> Projector:  # noqa: N802 - reads as the class it builds
-    return Projector(engine, AUDIT, **options)
+def AuditProjector(engine, **options) -> Projections:  # noqa: N802 - reads as a class
+    return Projections(engine, [AUDIT], **options)
 
 
 @pytest.fixture

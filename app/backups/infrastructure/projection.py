@@ -15,7 +15,7 @@ from app.shared.projections import ProjectedEvent, Projection, event_names
 # A server's events that add its row, rename it or remove it.
 _SERVER_EVENTS = event_names([ServerCreated, ServerConfigurationUpdated, ServerDeleted])
 
-_UPSERT = sa.text("""
+_UPSERT = """
 INSERT INTO backup_summary AS b (
     server_id, server_name, owner_id, backup_count, latest_backup, total_size, failed_count,
     success_rate)
@@ -37,11 +37,13 @@ ON CONFLICT (server_id) DO UPDATE SET
     total_size = EXCLUDED.total_size, failed_count = EXCLUDED.failed_count,
     success_rate = EXCLUDED.success_rate
 WHERE b IS DISTINCT FROM EXCLUDED
-""")
-_DELETE_GONE = sa.text(
+"""
+_DELETE_GONE = (
     "DELETE FROM backup_summary b WHERE b.server_id = ANY(:ids)"
     " AND NOT EXISTS (SELECT 1 FROM servers s WHERE s.id = b.server_id)"
 )
+# One round trip: the rows of servers that are gone go, the others are written.
+_PROJECT = sa.text(f"WITH gone AS ({_DELETE_GONE}) {_UPSERT}")
 
 
 def _server_ids(batch: Sequence[ProjectedEvent]) -> list[uuid.UUID]:
@@ -54,8 +56,7 @@ def _server_ids(batch: Sequence[ProjectedEvent]) -> list[uuid.UUID]:
 
 async def _apply(conn: AsyncConnection, batch: Sequence[ProjectedEvent]) -> None:
     ids = _server_ids(batch)
-    await conn.execute(_UPSERT, {"ids": ids})
-    await conn.execute(_DELETE_GONE, {"ids": ids})
+    await conn.execute(_PROJECT, {"ids": ids})
 
 
 async def _reset(conn: AsyncConnection) -> None:

@@ -12,7 +12,7 @@ from app.groups.domain import events
 from app.servers.domain.events import ServerDeleted
 from app.shared.projections import ProjectedEvent, Projection, event_names
 
-_UPSERT = sa.text("""
+_UPSERT = """
 INSERT INTO group_summary AS l (
     id, name, description, group_type, op_level, created_at, owner_id, owner_username,
     player_count, server_count)
@@ -30,11 +30,13 @@ ON CONFLICT (id) DO UPDATE SET
     owner_username = EXCLUDED.owner_username, player_count = EXCLUDED.player_count,
     server_count = EXCLUDED.server_count
 WHERE l IS DISTINCT FROM EXCLUDED
-""")
-_DELETE_GONE = sa.text(
+"""
+_DELETE_GONE = (
     "DELETE FROM group_summary l WHERE l.id = ANY(:ids)"
     " AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = l.id)"
 )
+# One round trip: the rows of groups that are gone go, the others are written.
+_PROJECT = sa.text(f"WITH gone AS ({_DELETE_GONE}) {_UPSERT}")
 # A deleted server's attachments went with it (cascade), and nothing says to which groups:
 # recount the groups attached to anything. Deleting a server is rare; this is not a hot path.
 _RECOUNT_SERVERS = sa.text(
@@ -49,8 +51,7 @@ _SERVER_DELETED = ServerDeleted.event_type()
 async def _apply(conn: AsyncConnection, batch: Sequence[ProjectedEvent]) -> None:
     ids: set[uuid.UUID] = {e.aggregate_id for e in batch if e.event_type != _SERVER_DELETED}
     if ids:
-        await conn.execute(_UPSERT, {"ids": sorted(ids)})
-        await conn.execute(_DELETE_GONE, {"ids": sorted(ids)})
+        await conn.execute(_PROJECT, {"ids": sorted(ids)})
     if any(e.event_type == _SERVER_DELETED for e in batch):
         await conn.execute(_RECOUNT_SERVERS)
 

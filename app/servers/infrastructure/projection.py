@@ -20,7 +20,7 @@ from app.shared.projections import ProjectedEvent, Projection, event_names
 # part of this list; the names are those stored in the event store).
 BACKUP_COUNT_EVENTS = frozenset({"BackupCompleted", "BackupFailed", "BackupDeleted"})
 
-_UPSERT = sa.text("""
+_UPSERT = """
 INSERT INTO server_list AS l (
     id, name, description, status, status_message, port, node, server_type, version,
     memory_mb, player_count, max_players, restart_required, created_at, owner_id,
@@ -47,11 +47,13 @@ ON CONFLICT (id) DO UPDATE SET
     owner_username = EXCLUDED.owner_username, backup_count = EXCLUDED.backup_count,
     latest_backup = EXCLUDED.latest_backup
 WHERE l IS DISTINCT FROM EXCLUDED
-""")
-_DELETE_GONE = sa.text(
+"""
+_DELETE_GONE = (
     "DELETE FROM server_list l WHERE l.id = ANY(:ids)"
     " AND NOT EXISTS (SELECT 1 FROM servers s WHERE s.id = l.id)"
 )
+# One round trip: the rows of servers that are gone go, the others are written.
+_PROJECT = sa.text(f"WITH gone AS ({_DELETE_GONE}) {_UPSERT}")
 
 
 def _server_ids(batch: Sequence[ProjectedEvent]) -> list[uuid.UUID]:
@@ -66,8 +68,7 @@ def _server_ids(batch: Sequence[ProjectedEvent]) -> list[uuid.UUID]:
 
 async def _apply(conn: AsyncConnection, batch: Sequence[ProjectedEvent]) -> None:
     ids = _server_ids(batch)
-    await conn.execute(_UPSERT, {"ids": ids})
-    await conn.execute(_DELETE_GONE, {"ids": ids})
+    await conn.execute(_PROJECT, {"ids": ids})
 
 
 async def _reset(conn: AsyncConnection) -> None:

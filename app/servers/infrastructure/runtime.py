@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from app.servers.domain.ports import ConsoleEntry, NodeInfo, ServerRuntime
 from app.shared.jobqueue import json_queue
-from app.shared.nodes import PRIORITIES, NodeJob, node_key, queue_names
+from app.shared.nodes import NODE_NAMES, PRIORITIES, NodeJob, node_key, queue_names
 
 NODE_CONSOLE_CHANNEL = "node:{node}:console"
 STATUS_KEY = "server:{server_id}:status"
@@ -83,13 +83,23 @@ class RedisNodeGateway:
         return str(queued.id)
 
     async def nodes(self) -> list[NodeInfo]:
-        """Every node whose worker's heartbeat is fresh (its record expires otherwise)."""
-        found = []
-        async for key in self._redis.scan_iter(match=node_key("*"), count=500):
-            record = cast(dict[str, Any], await self._redis.hgetall(key))
-            if record:
-                found.append(_node_info(str(key).removeprefix(node_key("")), record))
-        return found
+        """Every node whose worker's heartbeat is fresh (its record expires otherwise): one
+        round trip for the names, one for their records, however large the keyspace."""
+        names = sorted(str(name) for name in await self._redis.smembers(NODE_NAMES))
+        if not names:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.hgetall(node_key(name))
+            records = await pipe.execute()
+        gone = [name for name, record in zip(names, records, strict=True) if not record]
+        if gone:
+            await self._redis.srem(NODE_NAMES, *gone)
+        return [
+            _node_info(name, cast(dict[str, Any], record))
+            for name, record in zip(names, records, strict=True)
+            if record
+        ]
 
     async def console_listening(self, node: str) -> bool:
         """Whether the node's supervisor is subscribed right now (a heartbeat can outlive it)."""

@@ -1,0 +1,85 @@
+"""Read-your-writes: a command returns once the projections that follow its events applied them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import structlog
+from prometheus_client import Histogram
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.shared.db import projection_checkpoints
+from app.shared.domain import DomainEvent
+from app.shared.projections import Projections
+
+log = structlog.get_logger(__name__)
+
+WAIT_SECONDS = Histogram(
+    "mcdash_projection_wait_seconds",
+    "Time a command waited for its projections to apply its events (read-your-writes)",
+)
+_POLL = 0.05
+
+
+class ProjectionBarrier:
+    """Waits until the awaited projections following the events a command wrote applied them.
+
+    Whichever replica projects, an event is applied once its position is at or below the
+    projection's checkpoint or among its `applied` positions. This process's projections say
+    when a round has committed, so the check usually runs once or twice; work done by another
+    replica is checked every `_POLL` seconds. After `within` seconds the command returns
+    anyway, and the read may lag.
+    """
+
+    def __init__(self, engine: AsyncEngine, projections: Projections, *, within: float = 5.0):
+        self._engine = engine
+        self._projections = projections
+        self._within = within
+
+    async def wait(self, written: Sequence[tuple[int, type[DomainEvent]]]) -> None:
+        wanted: dict[str, list[int]] = {}
+        for name, projection in self._projections.projections.items():
+            if projection.awaited:
+                positions = [p for p, kind in written if projection.follows(kind.event_type())]
+                if positions:
+                    wanted[name] = positions
+        if wanted:
+            with WAIT_SECONDS.time():
+                await self._until_applied(wanted)
+
+    async def _until_applied(self, wanted: dict[str, list[int]]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._within
+        while True:
+            # Taken before the check: a round that commits during it is not waited for again.
+            next_round = self._projections.next_round()
+            wanted = await self._pending(wanted)
+            if not wanted:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("projection_wait_timed_out", projections=sorted(wanted))
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, _POLL)):
+                    await next_round.wait()
+
+    async def _pending(self, wanted: dict[str, list[int]]) -> dict[str, list[int]]:
+        checkpoints = projection_checkpoints.c
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(checkpoints.name, checkpoints.position, checkpoints.applied).where(
+                    checkpoints.name.in_(list(wanted))
+                )
+            )
+            state = {row.name: (row.position, set(row.applied or ())) for row in rows}
+        pending: dict[str, list[int]] = {}
+        for name, positions in wanted.items():
+            position, applied = state.get(name, (0, set()))
+            left = [p for p in positions if p > position and p not in applied]
+            if left:
+                pending[name] = left
+        return pending
