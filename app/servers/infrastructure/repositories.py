@@ -145,7 +145,7 @@ class SqlServerRepository(SqlRepository[Server]):
         await self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
     async def node_usage(self, node: str | None = None) -> dict[str, NodeUsage]:
-        memory = sa.cast(servers.c.configuration["memory_mb"].astext, sa.Integer)
+        memory = servers.c.memory_mb
         query = sa.select(servers.c.node, sa.func.count(), sa.func.sum(memory)).group_by(
             servers.c.node
         )

@@ -31,6 +31,12 @@ servers = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    # The heap, out of the JSON: a node's usage is summed from the index below alone.
+    sa.Column(
+        "memory_mb",
+        sa.Integer,
+        sa.Computed("((configuration ->> 'memory_mb'::text))::integer", persisted=True),
+    ),
     sa.CheckConstraint(
         "status IN ('stopped', 'starting', 'running', 'stopping', 'crashed')", name="status_known"
     ),
@@ -38,6 +44,7 @@ servers = sa.Table(
     sa.UniqueConstraint("node", "port"),
     sa.Index("idx_servers_owner_status", "owner_id", "status"),
     sa.Index("ix_servers_node_status", "node", "status"),
+    sa.Index("ix_servers_node_memory", "node", postgresql_include=["memory_mb"]),
     sa.Index(
         "ix_servers_owner_name_lower", "owner_id", sa.func.lower(sa.column("name")), unique=True
     ),
