@@ -9,6 +9,9 @@ more servers there were. They become tables of the same columns, kept row by row
 projections with checkpoints in projection_checkpoints, which gains `applied` (the positions
 above the checkpoint already applied, so positions that commit out of order are not skipped).
 The tables start from the views' contents and their checkpoints at the newest event.
+
+servers gains memory_mb, generated from its configuration, and an index of node with it, so
+placing a server sums a node's usage from the index instead of parsing every row's JSON.
 """
 
 from __future__ import annotations
@@ -137,6 +140,18 @@ _VIEW_INDEXES = (
 
 def upgrade() -> None:
     op.add_column(
+        "servers",
+        sa.Column(
+            "memory_mb",
+            sa.Integer(),
+            sa.Computed("((configuration ->> 'memory_mb'::text))::integer", persisted=True),
+            nullable=True,
+        ),
+    )
+    op.create_index(
+        "ix_servers_node_memory", "servers", ["node"], postgresql_include=["memory_mb"]
+    )
+    op.add_column(
         "projection_checkpoints",
         sa.Column(
             "applied",
@@ -227,3 +242,5 @@ def downgrade() -> None:
     op.drop_table("backup_summary")
     op.drop_table("server_list")
     op.drop_column("projection_checkpoints", "applied")
+    op.drop_index("ix_servers_node_memory", table_name="servers")
+    op.drop_column("servers", "memory_mb")
