@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     relay_max_attempts: int = Field(default=5, ge=1, le=100)
     relay_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
     permissions_cache_ttl_seconds: int = Field(default=15 * 60, ge=1)
+    # How long an API process serves a token's principal without asking Redis again (whether
+    # its session was revoked, the user's role and status): the staleness bound when a change's
+    # announcement is lost (app/users/infrastructure/principal_cache.py). 0: ask every time.
+    principal_cache_seconds: float = Field(default=1.0, ge=0, le=5)
     # server:code (custom jars, .jar files into plugins/ or mods/) for the `user` role too;
     # admins and operators always hold it.
     users_install_code: bool = False

@@ -6,15 +6,15 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
+from fastapi.security.utils import get_authorization_scheme_param
 
 from app.shared.bus import MessageBus
 from app.shared.context import set_actor
 from app.shared.domain import Forbidden, Unauthorized
 from app.shared.ratelimit import RateLimiter, address_key, user_key
 from app.shared.security import Authenticator, Permission, Principal
-
-_bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/v2/auth/login")
 
 
 async def get_bus(request: Request) -> MessageBus:
@@ -26,30 +26,44 @@ async def get_bus(request: Request) -> MessageBus:
 BusDep = Annotated[MessageBus, Depends(get_bus)]
 
 
-async def get_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("a bearer access token is required", reason="token-missing")
-    authenticator: Authenticator = request.app.state.authenticator
-    principal = await authenticator.authenticate(credentials.credentials)
-    set_actor(principal.user_id)
-    return principal
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+class BearerPrincipal(SecurityBase):
+    """The principal behind the request's bearer token, holding `permission` if one is named.
 
+    One dependency (documented as the `HTTPBearer` scheme) where reading the header, checking
+    the token and checking the permission were three: FastAPI's cost is per dependency, and
+    every authenticated route pays it.
+    """
 
-def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that lets the request through only if the principal holds `permission`."""
+    def __init__(self, permission: Permission | None = None) -> None:
+        self.model = HTTPBearerModel(description="Access token from POST /api/v2/auth/login")
+        self.scheme_name = "HTTPBearer"
+        self.permission = permission
 
-    async def check(principal: CurrentPrincipal) -> Principal:
-        if not principal.has(permission):
-            raise Forbidden(f"this action needs the {permission.value} permission")
+    async def __call__(self, request: Request) -> Principal:
+        scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+        if not token or scheme.lower() != "bearer":
+            raise Unauthorized("a bearer access token is required", reason="token-missing")
+        authenticator: Authenticator = request.app.state.authenticator
+        # Reads may be served by a check of the last second; a command checks afresh.
+        principal = await authenticator.authenticate(token, fresh=request.method not in _READS)
+        set_actor(principal.user_id)
+        if self.permission is not None and not principal.has(self.permission):
+            raise Forbidden(f"this action needs the {self.permission.value} permission")
         return principal
 
-    return check
+
+get_principal = BearerPrincipal()
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+_REQUIRED = {permission: BearerPrincipal(permission) for permission in Permission}
+
+
+def require(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency that lets the request through only if the principal holds `permission`
+    (one instance per permission, so FastAPI solves it once however often a route names it)."""
+    return _REQUIRED[permission]
 
 
 def rate_limit(bucket: str) -> Callable[[Request], Awaitable[None]]:

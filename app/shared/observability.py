@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -27,6 +28,18 @@ LATENCY = Histogram(
 IN_PROGRESS = Gauge("mcdash_http_requests_in_progress", "HTTP requests in progress", ["method"])
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@functools.lru_cache(maxsize=64)
+def _in_progress(method: str) -> Any:
+    return IN_PROGRESS.labels(method)
+
+
+@functools.lru_cache(maxsize=4096)
+def _route_metrics(method: str, template: str, status: int) -> tuple[Any, Any]:
+    """The children of a route's series: labels() takes a lock and builds keys every call.
+    Templates are the app's routes (or "unmatched"), so the keys are few."""
+    return REQUESTS.labels(method, template, str(status)), LATENCY.labels(method, template)
 
 
 def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
@@ -67,8 +80,11 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _bind(scope: Scope) -> tuple[str, str | None]:
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        given = ""
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         client = scope.get("client")
         client_addr = client[0] if client else None
@@ -100,16 +116,18 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        IN_PROGRESS.labels(method).inc()
+        in_progress = _in_progress(method)
+        in_progress.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            IN_PROGRESS.labels(method).dec()
+            in_progress.dec()
             elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            REQUESTS.labels(method, template, str(status)).inc()
-            LATENCY.labels(method, template).observe(elapsed)
+            requests, latency = _route_metrics(method, template, status)
+            requests.inc()
+            latency.observe(elapsed)
             if template not in ("/metrics", "/health"):
                 self.log.info(
                     "request",

@@ -49,8 +49,12 @@ def user_changed_notice(user_id: uuid.UUID) -> str:
 
 
 class SocketAuthenticator(Protocol):
-    async def authenticate(self, access_token: str) -> Principal: ...
+    async def authenticate(self, access_token: str, *, fresh: bool = False) -> Principal: ...
     def expires_at(self, access_token: str) -> float: ...
+    def forget(
+        self, *, user_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None
+    ) -> None:
+        """Drop what this process remembers of the session or the user (both None: all)."""
 
 
 class WatchedSocket:
@@ -76,7 +80,7 @@ class WatchedSocket:
         if self.ended.done():
             return False
         try:
-            principal = await self._authenticator.authenticate(self._token)
+            principal = await self._authenticator.authenticate(self._token, fresh=True)
             refusal = await self._allows(principal)
         except DomainError as exc:
             self.end(REVOKED, exc.detail[:120])
@@ -151,6 +155,7 @@ class PrincipalWatch:
                 self._recheck(self._affected(data))
                 continue
             log.warning("principal_notices_overflowed")
+            self._authenticator.forget()
             await self._hub.unsubscribe(subscription, kind="principals")
             subscription = await self._subscribe()
             self._recheck([s for sockets in self._by_session.values() for s in sockets])
@@ -171,16 +176,21 @@ class PrincipalWatch:
                 continue
             if delay > 0.5:
                 self.notices += 1
+                self._authenticator.forget()
                 self._recheck([s for sockets in self._by_session.values() for s in sockets])
             return subscription
 
     def _affected(self, data: str) -> list[WatchedSocket]:
+        """The sockets a notice concerns; first, the authenticator forgets what it kept of them
+        (a forged notice only costs a Redis round trip)."""
         try:
             notice: Any = json.loads(data)
             user_id, session_id = notice.get("user_id"), notice.get("session_id")
             if user_id:
+                self._authenticator.forget(user_id=uuid.UUID(user_id))
                 return list(self._by_user.get(uuid.UUID(user_id), ()))
             if session_id:
+                self._authenticator.forget(session_id=uuid.UUID(session_id))
                 return list(self._by_session.get(uuid.UUID(session_id), ()))
         except (ValueError, TypeError, AttributeError):
             log.warning("principal_notice_malformed", data=data[:200])

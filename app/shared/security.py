@@ -88,4 +88,6 @@ class Principal:
 
 
 class Authenticator(Protocol):
-    async def authenticate(self, access_token: str) -> Principal: ...
+    async def authenticate(self, access_token: str, *, fresh: bool = False) -> Principal:
+        """`fresh`: ask again, even if this process checked the token a moment ago."""
+        ...

@@ -12,6 +12,7 @@ from app.shared.wiring import Handlers
 from app.users.application import handlers
 from app.users.application import messages as m
 from app.users.domain import events
+from app.users.infrastructure.principal_cache import RecentPrincipals
 from app.users.infrastructure.repositories import SqlUserReadModel, SqlUsersUnitOfWork
 from app.users.infrastructure.security import (
     JwtAuthenticator,
@@ -66,6 +67,7 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Users
         access_ttl=settings.access_token_ttl_seconds,
         refresh_ttl=settings.refresh_token_ttl_seconds,
     )
+    recent = RecentPrincipals(ttl=settings.principal_cache_seconds)
     deps: dict[str, Any] = {
         "uow": infra.unit_of_work(SqlUsersUnitOfWork),
         "hasher": overrides.pop("hasher", None)
@@ -75,7 +77,7 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Users
         "tokens": tokens,
         "clock": infra.clock,
         "revocations": RedisSessionRevocations(
-            infra.redis, access_ttl=settings.access_token_ttl_seconds
+            infra.redis, access_ttl=settings.access_token_ttl_seconds, recent=recent
         ),
         "read_model": SqlUserReadModel(infra.read_engine),
         **overrides,
@@ -87,6 +89,7 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Users
         cache_key=derive_key(jwt_key, "permissions-cache"),
         cache_ttl=settings.permissions_cache_ttl_seconds,
         users_install_code=settings.users_install_code,
+        recent=recent,
     )
     return deps, Users(authenticator=authenticator, tokens=deps["tokens"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from app.shared.realtime import Subscription
 from app.shared.security import Principal
@@ -37,9 +38,10 @@ class FakeSocketAuthenticator:
     def __init__(self, *, ttl: float = 900.0) -> None:
         self.current: dict[str, Principal | Exception] = {}
         self.calls: list[str] = []
+        self.forgotten: list[tuple[uuid.UUID | None, uuid.UUID | None]] = []
         self.ttl = ttl
 
-    async def authenticate(self, access_token: str) -> Principal:
+    async def authenticate(self, access_token: str, *, fresh: bool = False) -> Principal:
         self.calls.append(access_token)
         outcome = self.current[access_token]
         if isinstance(outcome, Exception):
@@ -48,3 +50,8 @@ class FakeSocketAuthenticator:
 
     def expires_at(self, access_token: str) -> float:
         return time.time() + self.ttl
+
+    def forget(
+        self, *, user_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None
+    ) -> None:
+        self.forgotten.append((user_id, session_id))

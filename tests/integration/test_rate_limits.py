@@ -9,9 +9,12 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from limits import parse
+from redis.asyncio import Redis
 
 from app import cli
 from app.main import create_app
+from app.shared.ratelimit import RateLimited, RateLimiter
 from tests.agent import in_process
 from tests.conftest import PASSWORD, bearer, login, register
 from tests.integration.test_auth_api import assert_problem
@@ -218,3 +221,46 @@ def test_uvicorn_is_told_to_trust_no_forwarding_headers(monkeypatch, settings):
     assert cli.main(["api", "--port", "8123"]) == 0
     assert seen["proxy_headers"] is False
     assert "forwarded_allow_ips" not in seen
+
+
+async def test_leases_never_admit_more_than_the_limit_across_processes(settings, clean):
+    """Two limiters on one Redis, as two API processes: a key hammered through both leases
+    hits in bulk, yet together they admit exactly the limit in the window, no more."""
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        limiters = [RateLimiter(redis, {"api": "200/minute"}) for _ in range(2)]
+        key = f"user:{uuid.uuid4()}"
+        admitted = refused = 0
+        retry_after: set[int] = set()
+        for index in range(300):
+            try:
+                await limiters[index % 2].hit("api", key)
+                admitted += 1
+            except RateLimited as exc:
+                refused += 1
+                retry_after.add(exc.extra["retry_after"])
+        counted = int(await redis.get(parse("200/minute").key_for("api", key)) or 0)
+    finally:
+        await redis.aclose()
+    assert admitted <= 200
+    # What one process leased and never served is lost to the other: at most a twentieth each.
+    assert admitted >= 200 - 2 * 200 // 20
+    assert refused == 300 - admitted
+    assert all(1 <= seconds <= 60 for seconds in retry_after)
+    assert counted >= admitted
+
+
+async def test_a_small_limit_stays_exact(settings, clean):
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        limiters = [RateLimiter(redis, {"login": "5/minute"}) for _ in range(2)]
+        outcomes = []
+        for index in range(8):
+            try:
+                await limiters[index % 2].hit("login", "addr:10.0.0.1")
+                outcomes.append(True)
+            except RateLimited:
+                outcomes.append(False)
+    finally:
+        await redis.aclose()
+    assert outcomes == [True] * 5 + [False] * 3

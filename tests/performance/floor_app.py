@@ -1,4 +1,5 @@
-"""The floor for GET /servers: bare FastAPI + asyncpg running the same page query, nothing else."""
+"""The floor for GET /servers: bare FastAPI + asyncpg running the same page query (the same
+columns as the API's page), nothing else: no authentication, middleware, logging or limits."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 QUERY = """
 SELECT id, name, description, status, status_message, port, node, server_type, version,
        memory_mb, player_count, max_players, restart_required, created_at, owner_id,
-       owner_username, count(*) OVER () AS total
+       owner_username, backup_count, latest_backup, count(*) OVER () AS total
 FROM server_list
 ORDER BY created_at DESC, id
 LIMIT 20 OFFSET 0
@@ -37,7 +38,13 @@ async def servers() -> Response:
         rows = await conn.fetch(QUERY)
     items = [
         {
-            key: (str(value) if key in ("id", "owner_id", "created_at") else value)
+            key: (
+                str(value)
+                if key in ("id", "owner_id")
+                else value.isoformat()
+                if key in ("created_at", "latest_backup") and value is not None
+                else value
+            )
             for key, value in dict(row).items()
             if key != "total"
         }

@@ -23,6 +23,7 @@ from app.shared.principals import PRINCIPALS_CHANNEL, session_ended_notice, user
 from app.shared.security import Principal, Role, role_permissions
 from app.users.domain.model import User
 from app.users.domain.ports import RefreshClaims
+from app.users.infrastructure.principal_cache import RecentPrincipals
 from app.users.infrastructure.tables import users
 
 ACCESS, REFRESH = "access", "refresh"
@@ -170,19 +171,28 @@ def _revoked_key(session_id: uuid.UUID | str) -> str:
 
 
 class RedisSessionRevocations:
-    def __init__(self, redis: Redis, *, access_ttl: int) -> None:
+    def __init__(
+        self, redis: Redis, *, access_ttl: int, recent: RecentPrincipals | None = None
+    ) -> None:
         self._redis = redis
         self._access_ttl = access_ttl
+        self._recent = recent
 
     async def revoke_session(self, session_id: uuid.UUID) -> None:
-        """Mark the session revoked, then tell every API process to check its open sockets."""
+        """Mark the session revoked, then tell every API process to check its open sockets
+        (and to forget the principals it authenticated for it; this process forgets at once)."""
+        if self._recent is not None:
+            self._recent.forget(session_id=session_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(_revoked_key(session_id), "1", ex=self._access_ttl + 60)
             pipe.publish(PRINCIPALS_CHANNEL, session_ended_notice(session_id))
             await pipe.execute()
 
     async def forget_user(self, user_id: uuid.UUID) -> None:
-        """Drop the cached role and status, then tell every API process to check the sockets."""
+        """Drop the cached role and status, then tell every API process to check the sockets
+        (and to forget the user's principals; this process forgets at once)."""
+        if self._recent is not None:
+            self._recent.forget(user_id=user_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(_perms_key(user_id))
             pipe.publish(PRINCIPALS_CHANNEL, user_changed_notice(user_id))
@@ -236,7 +246,10 @@ class SignedPermissionsCache:
 
 
 class JwtAuthenticator:
-    """Checks an access token, its session's revocation, and the user's current role and status."""
+    """Checks an access token, its session's revocation, and the user's current role and status.
+
+    The answer for a token is kept for a second in `recent` (app/users/infrastructure/
+    principal_cache.py says how it is dropped when the session or the user changes)."""
 
     def __init__(
         self,
@@ -247,12 +260,20 @@ class JwtAuthenticator:
         cache_key: bytes,
         cache_ttl: int,
         users_install_code: bool = False,
+        recent: RecentPrincipals | None = None,
     ) -> None:
         self._tokens = tokens
         self._redis = redis
         self._engine = engine
         self._cache = SignedPermissionsCache(redis, cache_key, ttl=cache_ttl)
         self._users_install_code = users_install_code
+        self.recent = recent or RecentPrincipals()
+
+    def forget(
+        self, *, user_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None
+    ) -> None:
+        """A session or a user changed (both None: anything may have): ask Redis again."""
+        self.recent.forget(user_id=user_id, session_id=session_id)
 
     def identify(self, access_token: str) -> uuid.UUID | None:
         """The subject of a valid access token, without asking Redis: for rate-limit keys."""
@@ -265,8 +286,19 @@ class JwtAuthenticator:
         """When a valid access token expires (epoch seconds): open sockets close then."""
         return float(self._tokens.decode(access_token, ACCESS)["exp"])
 
-    async def authenticate(self, access_token: str) -> Principal:
+    async def authenticate(self, access_token: str, *, fresh: bool = False) -> Principal:
+        """The token's principal now; within a second of the last check of this token it is
+        served from memory, unless `fresh` (commands, a socket's re-checks) asks Redis again."""
         claims = self._tokens.decode(access_token, ACCESS)
+        recent = None if fresh else self.recent.get(access_token)
+        if recent is not None:
+            return recent
+        epoch = self.recent.epoch
+        principal = await self._check(claims)
+        self.recent.put(access_token, principal, epoch=epoch)
+        return principal
+
+    async def _check(self, claims: dict[str, Any]) -> Principal:
         user_id = uuid.UUID(claims["sub"])
         revoked, cached = await self._redis.mget(_revoked_key(claims["sid"]), _perms_key(user_id))
         if revoked is not None:
