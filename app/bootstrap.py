@@ -87,7 +87,7 @@ def bootstrap(
     files_deps = files.wire(infra, **own("files"))
     backups_deps, backups_exports = backups.wire(infra, nodes=nodes, **own("backups"))
     projections = Projections(
-        infra.engine,
+        infra.projection_engine,
         [projection for context in CONTEXTS for projection in context.HANDLERS.projections],
         batch_size=settings.projection_batch_size,
         poll_seconds=settings.relay_poll_seconds,

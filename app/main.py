@@ -74,7 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for work in monitoring.background(infra, container.deps["monitoring"]):
                 tasks.append(asyncio.create_task(work(), name=work.__qualname__))
             # A client's next read sees its write: commands wait for their projections.
-            container.bus.barrier = ProjectionBarrier(infra.engine, container.projections)
+            container.bus.barrier = ProjectionBarrier(
+                infra.projection_engine, container.projections
+            )
         log.info("api_started", environment=settings.environment)
         try:
             yield

@@ -56,7 +56,11 @@ class ProjectionBarrier:
         while True:
             # Taken before the check: a round that commits during it is not waited for again.
             next_round = self._projections.next_round()
-            wanted = await self._pending(wanted)
+            try:
+                wanted = await self._pending(wanted)
+            except Exception:  # the command is committed: a read that may lag, not a 500
+                log.warning("projection_wait_failed", exc_info=True)
+                return
             if not wanted:
                 return
             remaining = deadline - loop.time()

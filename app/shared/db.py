@@ -133,6 +133,28 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
     )
 
 
+def create_projection_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
+    """The engine of the projections and of commands waiting for them.
+
+    A round commits without waiting for its WAL to reach the disk (synchronous_commit off; it
+    is visible at once all the same): a crash loses at most the last rounds, their checkpoints
+    with them, so they are applied again. No pre-ping: a round that meets a dropped connection
+    fails and runs again, and a wait that meets one gives up waiting.
+    """
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=2 * pool_size,  # commands' waits come in bursts
+        pool_recycle=300,
+        connect_args={
+            "server_settings": {
+                "application_name": "mcdash-projections",
+                "synchronous_commit": "off",
+            }
+        },
+    )
+
+
 def create_read_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """The engine for read models: autocommit (no BEGIN/ROLLBACK round trips) and no pre-ping.
 

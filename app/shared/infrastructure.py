@@ -17,7 +17,7 @@ from app.settings import Settings
 from app.shared.agent import AgentClient, NodeTokens, RedisNodeDirectory
 from app.shared.bus import MessageBus
 from app.shared.cache import CacheService
-from app.shared.db import ReadPool, create_engine, create_read_engine
+from app.shared.db import ReadPool, create_engine, create_projection_engine, create_read_engine
 from app.shared.domain import Clock, DomainEvent, SystemClock
 from app.shared.events import EventCodec
 from app.shared.relay import EventRelay
@@ -38,6 +38,7 @@ class Infrastructure:
     engine: AsyncEngine
     read_engine: AsyncEngine
     read_pool: ReadPool
+    projection_engine: AsyncEngine
     redis: Redis
     sync_redis: SyncRedis
     http: httpx.AsyncClient
@@ -66,6 +67,7 @@ class Infrastructure:
             engine=engine,
             read_engine=create_read_engine(database_url, **pool),
             read_pool=ReadPool(database_url, size=settings.db_pool_size),
+            projection_engine=create_projection_engine(database_url),
             redis=redis,
             sync_redis=SyncRedis.from_url(redis_url),
             http=httpx.AsyncClient(
@@ -112,3 +114,4 @@ class Infrastructure:
         await self.engine.dispose()
         await self.read_engine.dispose()
         await self.read_pool.close()
+        await self.projection_engine.dispose()

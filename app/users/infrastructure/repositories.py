@@ -84,6 +84,11 @@ class SqlUserRepository(SqlRepository[User]):
         return None
 
     async def claim_first_user(self) -> bool:
+        """Whether this registration is the first. Once any user exists (committed, so it
+        stays) none can be, and registrations run side by side; only while there is none do
+        they take the lock, so exactly one of them becomes the first."""
+        if await self.conn.scalar(sa.select(sa.exists().select_from(users))):
+            return False
         await self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_REGISTRATION_LOCK)))
         return not (await self.conn.scalar(sa.select(sa.exists().select_from(users))))
 
