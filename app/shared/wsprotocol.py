@@ -125,3 +125,5 @@ class FanoutWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.close_sent and message["type"] in ("websocket.send", "websocket.close"):
             raise ClientDisconnected
         await super().send(message)
+        if message["type"] == "websocket.accept" and hasattr(self, "response"):
+            del self.request, self.response  # the handshake's headers: not needed once open
