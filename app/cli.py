@@ -59,6 +59,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
+    from app.shared.wsprotocol import FanoutWebSocketProtocol
 
     settings = _settings(args)
     settings.require_database_url()
@@ -72,6 +73,8 @@ def cmd_api(args: argparse.Namespace) -> int:
         proxy_headers=False,
         log_config=None,
         access_log=False,
+        # Console fan-out: shared frames, deflate without context takeover (wsprotocol.py).
+        ws=FanoutWebSocketProtocol,
         ws_max_size=64 * 1024,
     )
     return 0

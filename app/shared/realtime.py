@@ -1,10 +1,17 @@
-"""Fan-out of Redis pub/sub channels to local WebSocket viewers over one Redis connection."""
+"""Fan-out of Redis pub/sub channels to local WebSocket viewers over one Redis connection.
+
+Messages of a channel that arrive within `batch_seconds` of each other are handed on together,
+as one `Batch`, to each of the channel's sinks: a `Subscription` (a bounded queue that a task
+reads) or a live feed that pushes to its socket at once (app/shared/fanout.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import structlog
 from prometheus_client import Counter, Gauge
@@ -14,6 +21,31 @@ log = structlog.get_logger(__name__)
 
 VIEWERS = Gauge("mcdash_websocket_connections", "Open WebSocket viewers", ["channel"])
 DROPPED = Counter("mcdash_websocket_slow_viewers_total", "Viewers dropped for falling behind")
+
+
+BATCH_SECONDS = 0.005
+
+
+class Batch:
+    """Messages of one channel, in the order published; encoded once for all its viewers."""
+
+    __slots__ = ("_encoded", "items")
+
+    def __init__(self, items: Sequence[str]) -> None:
+        self.items = items
+        self._encoded: dict[Callable[[Sequence[str]], Any], Any] = {}
+
+    def encoded[T](self, encode: Callable[[Sequence[str]], T]) -> T:
+        """`encode(items)`, computed by the first viewer that asks and shared with the rest."""
+        try:
+            return self._encoded[encode]  # type: ignore[no-any-return]
+        except KeyError:
+            result = self._encoded[encode] = encode(self.items)
+            return result
+
+
+class Sink(Protocol):
+    def deliver(self, batch: Batch) -> None: ...
 
 
 class Subscription:
@@ -33,6 +65,10 @@ class Subscription:
             DROPPED.inc()
             self.overflowed.set()
 
+    def deliver(self, batch: Batch) -> None:
+        for data in batch.items:
+            self.offer(data)
+
     async def next(self) -> str | None:
         """The next message, or None once the viewer has fallen too far behind.
 
@@ -48,37 +84,47 @@ class Subscription:
 class PubSubHub:
     """One subscriber connection per API process, however many viewers watch a channel."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, batch_seconds: float = BATCH_SECONDS) -> None:
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
-        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        self._sinks: dict[str, set[Sink]] = defaultdict(set)
         self._lock = asyncio.Lock()
         self._active = asyncio.Event()
+        self._batch_seconds = batch_seconds
+        self._pending: dict[str, list[str]] = {}
+        self._flush: asyncio.TimerHandle | None = None
 
     async def subscribe(self, channel: str, *, size: int, kind: str) -> Subscription:
         subscription = Subscription(channel, size)
-        async with self._lock:
-            if not self._subscribers[channel]:
-                await self._pubsub.subscribe(channel)
-            self._subscribers[channel].add(subscription)
-            self._active.set()
-        VIEWERS.labels(kind).inc()
+        await self.attach(channel, subscription, kind=kind)
         return subscription
 
     async def unsubscribe(self, subscription: Subscription, *, kind: str) -> None:
-        VIEWERS.labels(kind).dec()
+        await self.detach(subscription.channel, subscription, kind=kind)
+
+    async def attach(self, channel: str, sink: Sink, *, kind: str) -> None:
+        """Hand `sink` every batch of `channel` published from now on."""
         async with self._lock:
-            viewers = self._subscribers.get(subscription.channel)
-            if viewers is None:
-                return
-            viewers.discard(subscription)
-            if not viewers:
-                del self._subscribers[subscription.channel]
-                await self._pubsub.unsubscribe(subscription.channel)
+            if not self._sinks[channel]:
+                await self._pubsub.subscribe(channel)
+            self._sinks[channel].add(sink)
+            self._active.set()
+        VIEWERS.labels(kind).inc()
+
+    async def detach(self, channel: str, sink: Sink, *, kind: str) -> None:
+        VIEWERS.labels(kind).dec()
+        sinks = self._sinks.get(channel)
+        if sinks is None or sink not in sinks:
+            return
+        sinks.discard(sink)  # at once: no batch reaches it after this
+        async with self._lock:
+            if not sinks and self._sinks.get(channel) is sinks:
+                del self._sinks[channel]
+                await self._pubsub.unsubscribe(channel)
 
     async def run(self) -> None:
         try:
             while True:
-                if not self._subscribers:
+                if not self._sinks:
                     self._active.clear()
                     await self._active.wait()
                 try:
@@ -87,12 +133,29 @@ class PubSubHub:
                     log.warning("pubsub_read_failed", exc_info=True)
                     await asyncio.sleep(0.5)
                     continue
-                if message is None:
-                    continue
-                channel = message["channel"]
-                data = message["data"]
-                for subscription in tuple(self._subscribers.get(channel, ())):
-                    subscription.offer(data)
+                if message is not None:
+                    self._add(message["channel"], message["data"])
         finally:
+            if self._flush is not None:
+                self._flush.cancel()
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _add(self, channel: str, data: str) -> None:
+        pending = self._pending.get(channel)
+        if pending is None:
+            self._pending[channel] = [data]
+        else:
+            pending.append(data)
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(self._batch_seconds, self._deliver)
+
+    def _deliver(self) -> None:
+        pending, self._pending, self._flush = self._pending, {}, None
+        for channel, items in pending.items():
+            batch = Batch(items)
+            for sink in tuple(self._sinks.get(channel, ())):
+                try:
+                    sink.deliver(batch)
+                except Exception:
+                    log.warning("websocket_deliver_failed", channel=channel, exc_info=True)

@@ -193,6 +193,53 @@ async def drain(websocket: WebSocket, socket: WatchedSocket) -> None:
         await receive(websocket, socket)
 
 
+async def serve_inline(
+    websocket: WebSocket,
+    socket: WatchedSocket,
+    work: Awaitable[None],
+    *ends: asyncio.Future[tuple[int, str]],
+) -> None:
+    """Run `work` in this task until it ends, or until the principal's watch or one of `ends`
+    ends the socket (it is then cancelled); close with the code the socket ended with.
+
+    No task of its own: with live messages pushed by the hub, a viewer costs one task, uvicorn's.
+    """
+    watch: PrincipalWatch = websocket.app.state.principals
+    ends = (socket.ended, *ends)
+    task = asyncio.current_task()
+    assert task is not None
+    interrupted = False
+
+    def interrupt(_: object) -> None:
+        nonlocal interrupted
+        if not interrupted and serving:
+            interrupted = True
+            task.cancel()
+
+    serving = True
+    for end in ends:
+        end.add_done_callback(interrupt)
+    try:
+        await work
+    except asyncio.CancelledError:
+        if not interrupted or task.uncancel() > 0:
+            raise
+    except WebSocketDisconnect:
+        pass
+    except Exception as exc:  # noqa: BLE001 - logged like serve's tasks, and the socket closed
+        log.warning("websocket_failed", error=repr(exc))
+    finally:
+        serving = False
+        for end in ends:
+            end.remove_done_callback(interrupt)
+        watch.close(socket)
+        if websocket.client_state is WebSocketState.CONNECTED:
+            ended = [end.result() for end in ends if end.done()]
+            code, reason = ended[0] if ended else (1000, "")
+            with contextlib.suppress(Exception):
+                await websocket.close(code=code, reason=reason)
+
+
 async def serve(websocket: WebSocket, socket: WatchedSocket, *tasks: Any) -> None:
     """Run the socket's tasks until one ends or the principal's watch ends the socket."""
     watch: PrincipalWatch = websocket.app.state.principals

@@ -61,3 +61,44 @@ async def test_channel_is_unsubscribed_when_the_last_viewer_leaves(hub):
     again = await hub.subscribe("server:z:status", size=10, kind="status")
     await publisher.publish("server:z:status", "{}")
     await wait_for(lambda: again.queue.qsize() == 1)
+
+
+class Recorder:
+    """A live sink: what the hub hands it, batch by batch."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def deliver(self, batch) -> None:
+        self.batches.append(list(batch.items))
+
+
+async def test_messages_arriving_together_reach_sinks_as_one_batch_in_order(redis_url, clean):
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    publisher = Redis.from_url(redis_url, decode_responses=True)
+    hub = PubSubHub(redis, batch_seconds=0.2)
+    task = asyncio.create_task(hub.run())
+    try:
+        live, other = Recorder(), Recorder()
+        queued = await hub.subscribe("server:b:console", size=100, kind="console")
+        await hub.attach("server:b:console", live, kind="console")
+        await hub.attach("server:c:console", other, kind="console")
+        async with publisher.pipeline(transaction=False) as pipe:
+            for index in range(5):
+                pipe.publish("server:b:console", f"m{index}")
+            pipe.publish("server:c:console", "elsewhere")
+            await pipe.execute()
+        await wait_for(lambda: live.batches and other.batches)
+        assert live.batches == [[f"m{index}" for index in range(5)]]
+        assert other.batches == [["elsewhere"]]
+        assert [queued.queue.get_nowait() for _ in range(5)] == [f"m{i}" for i in range(5)]
+        await hub.detach("server:b:console", live, kind="console")
+        await publisher.publish("server:b:console", "after")
+        assert await asyncio.wait_for(queued.next(), 5) == "after"
+        assert live.batches == [[f"m{index}" for index in range(5)]], "detached: no more"
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await publisher.aclose()
+        await redis.aclose()

@@ -6,8 +6,10 @@ documented aliases (README, "WebSockets and streams").
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket
@@ -17,19 +19,19 @@ from app.servers.application.messages import GetConsoleLog, GetServer, SendConso
 from app.servers.infrastructure.runtime import CONSOLE_CHANNEL, STATUS_CHANNEL
 from app.shared.dependencies import CurrentPrincipal
 from app.shared.domain import DomainError
+from app.shared.fanout import SharedText, Skip, Viewer, wire_of
 from app.shared.principals import WatchedSocket
 from app.shared.ratelimit import RateLimiter, user_key
-from app.shared.realtime import PubSubHub
+from app.shared.realtime import Batch, PubSubHub
 from app.shared.security import Permission, Principal
 from app.shared.websockets import (
-    TOO_SLOW,
     SocketTickets,
     Visible,
     drain,
     open_socket,
     receive,
     send_error,
-    serve,
+    serve_inline,
 )
 
 router = APIRouter(tags=["websockets"])
@@ -68,47 +70,76 @@ def _stream_id(value: str) -> tuple[int, int]:
     return int(millis), int(seq or 0)
 
 
-async def _pump(
-    websocket: WebSocket, socket: WatchedSocket, channel: str, kind: str, *, backlog: int
+def console_messages(items: Sequence[str]) -> tuple[SharedText, ...]:
+    """The published batches (JSON arrays of lines) as one `lines` message, joined undecoded."""
+    parts = [inner for item in items if (inner := item.strip()[1:-1].strip())]
+    if not parts:
+        return ()
+    return (SharedText('{"type":"lines","lines":[' + ",".join(parts) + "]}"),)
+
+
+def status_messages(items: Sequence[str]) -> tuple[SharedText, ...]:
+    return tuple(SharedText(f'{{"type":"status","data":{item}}}') for item in items)
+
+
+def _after(last_seen: tuple[int, int]) -> Skip:
+    """Live lines may repeat the end of the backlog until one goes past it: leave those out."""
+
+    def skip(batch: Batch) -> Batch | None:
+        lines = [line for item in batch.items for line in json.loads(item)]
+        fresh = [line for line in lines if _stream_id(line["id"]) > last_seen]
+        if len(fresh) == len(lines):
+            return batch
+        return Batch([json.dumps(fresh)]) if fresh else None
+
+    return skip
+
+
+async def _send_backlog(
+    websocket: WebSocket, socket: WatchedSocket, server_id: uuid.UUID, limit: int
+) -> Skip | None:
+    """The last `limit` lines, oldest first; what the live lines must skip after them."""
+    page = GetConsoleLog(actor=socket.principal, server_id=server_id, before=None, limit=limit)
+    entries = list(await websocket.app.state.bus.handle(page))
+    if not entries:
+        return None
+    entries.reverse()
+    lines = [{"id": e.id, "line": e.line, "at": e.at} for e in entries]
+    await websocket.send_text(json.dumps({"type": "backlog", "lines": lines}))
+    return _after(_stream_id(entries[-1].id))
+
+
+async def _watch(
+    websocket: WebSocket,
+    socket: WatchedSocket,
+    server_id: uuid.UUID,
+    kind: str,
+    receive: Callable[[], Awaitable[None]],
 ) -> None:
-    """Send the backlog, then live messages, until the viewer leaves or falls too far behind."""
+    """Serve one socket: the backlog, then live messages pushed by the hub as they come, while
+    `receive` reads what the viewer sends; until the viewer leaves or falls too far behind."""
     app = websocket.app
     hub: PubSubHub = app.state.hub
-    subscription = await hub.subscribe(
-        channel, size=app.state.settings.websocket_queue_size, kind=kind
-    )
-    try:
-        last_seen = (0, 0)
-        if backlog:
-            server_id = uuid.UUID(channel.split(":")[1])
-            page = GetConsoleLog(
-                actor=socket.principal, server_id=server_id, before=None, limit=backlog
+    if kind == "console":
+        channel, encode = CONSOLE_CHANNEL.format(server_id=server_id), console_messages
+        backlog = app.state.settings.console_backlog_lines
+    else:
+        channel, encode = STATUS_CHANNEL.format(server_id=server_id), status_messages
+        backlog = 0
+    viewer = Viewer(wire_of(websocket), encode, limit=app.state.settings.websocket_queue_size)
+
+    async def follow() -> None:
+        await hub.attach(channel, viewer, kind=kind)
+        try:
+            viewer.go_live(
+                await _send_backlog(websocket, socket, server_id, backlog) if backlog else None
             )
-            entries = list(await app.state.bus.handle(page))
-            entries.reverse()
-            if entries:
-                last_seen = _stream_id(entries[-1].id)
-                lines = [{"id": e.id, "line": e.line, "at": e.at} for e in entries]
-                await websocket.send_text(json.dumps({"type": "backlog", "lines": lines}))
-        # Live messages may repeat the end of the backlog until one goes past it; after that
-        # the published JSON is wrapped as it is, without decoding it again for every viewer.
-        overlapping = last_seen > (0, 0)
-        while True:
-            data = await subscription.next()
-            if data is None:
-                await websocket.close(code=TOO_SLOW, reason="viewer fell behind; reconnect")
-                return
-            if kind != "console":
-                await websocket.send_text(f'{{"type":"{kind}","data":{data}}}')
-            elif not overlapping:
-                await websocket.send_text(f'{{"type":"lines","lines":{data}}}')
-            else:
-                lines = [line for line in json.loads(data) if _stream_id(line["id"]) > last_seen]
-                if lines:
-                    overlapping = False
-                    await websocket.send_text(json.dumps({"type": "lines", "lines": lines}))
-    finally:
-        await hub.unsubscribe(subscription, kind=kind)
+            await receive()
+        finally:
+            await hub.detach(channel, viewer, kind=kind)
+            viewer.stop()
+
+    await serve_inline(websocket, socket, follow(), viewer.ended)
 
 
 async def _receive_commands(
@@ -154,44 +185,24 @@ async def _receive_commands(
 @router.websocket("/ws/servers/{server_id}/console")
 async def console_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     socket = await _open(websocket, server_id, Permission.SERVER_CONSOLE)
-    if socket is None:
-        return
-    backlog = websocket.app.state.settings.console_backlog_lines
-    channel = CONSOLE_CHANNEL.format(server_id=server_id)
-    await serve(
-        websocket,
-        socket,
-        _pump(websocket, socket, channel, "console", backlog=backlog),
-        _receive_commands(websocket, socket, server_id),
-    )
+    if socket is not None:
+        receive = functools.partial(_receive_commands, websocket, socket, server_id)
+        await _watch(websocket, socket, server_id, "console", receive)
 
 
 @router.websocket("/api/v2/ws/servers/{server_id}/logs")
 @router.websocket("/ws/servers/{server_id}/logs")
 async def logs_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     socket = await _open(websocket, server_id, Permission.SERVER_READ)
-    if socket is None:
-        return
-    backlog = websocket.app.state.settings.console_backlog_lines
-    channel = CONSOLE_CHANNEL.format(server_id=server_id)
-    await serve(
-        websocket,
-        socket,
-        _pump(websocket, socket, channel, "console", backlog=backlog),
-        drain(websocket, socket),
-    )
+    if socket is not None:
+        receive = functools.partial(drain, websocket, socket)
+        await _watch(websocket, socket, server_id, "console", receive)
 
 
 @router.websocket("/api/v2/ws/servers/{server_id}/status")
 @router.websocket("/ws/servers/{server_id}/status")
 async def status_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     socket = await _open(websocket, server_id, Permission.SERVER_READ)
-    if socket is None:
-        return
-    channel = STATUS_CHANNEL.format(server_id=server_id)
-    await serve(
-        websocket,
-        socket,
-        _pump(websocket, socket, channel, "status", backlog=0),
-        drain(websocket, socket),
-    )
+    if socket is not None:
+        receive = functools.partial(drain, websocket, socket)
+        await _watch(websocket, socket, server_id, "status", receive)
