@@ -27,6 +27,7 @@ class Managed:
     ready: bool
     memory_mb: int = 0  # the heap it was given, what it commits of the node's memory
     offset: int = 0
+    saved_offset: int | None = None  # in console.offset: unchanged, it is not rewritten
     partial: bytes = b""  # at most LINE_MAX_BYTES: a longer line is cut and sent at once
     dropping: bool = False  # the rest of a cut line, up to its newline, is dropped
     popen: Any = None

@@ -13,7 +13,7 @@ from app.servers.domain.model import Server, ServerState
 from app.servers.domain.ports import NodeHooks
 from app.servers.infrastructure.files import ServerDirectory
 from app.servers.infrastructure.managed import Managed
-from app.servers.infrastructure.process import ProcessIdentity, find_jvm, is_alive
+from app.servers.infrastructure.process import ProcessIdentity, find_jvm, is_alive, runs_java
 from app.servers.infrastructure.supervisor.tail import saved_offset
 from app.shared.bus import MessageBus
 
@@ -49,8 +49,10 @@ async def adopt(
 
 def _watched(server: Server, identity: ProcessIdentity, directory: ServerDirectory) -> Managed:
     """The running JVM as its predecessor left it: readiness, players, a stop under way."""
-    # Launched by an older worker that recorded the wrapper shell: watch the JVM.
-    identity = find_jvm(identity.pid) or identity
+    # Launched by an older worker that recorded the wrapper shell: watch the JVM. (Looking
+    # below a JVM reads the whole process table, so it is done only when it is not one.)
+    if not runs_java(identity):
+        identity = find_jvm(identity.pid) or identity
     managed = Managed(
         server_id=server.id,
         directory=directory,

@@ -15,12 +15,13 @@ from app.servers.application.messages import RecordPlayers
 from app.servers.domain.model import ServerState
 from app.servers.domain.ports import NodeHooks, ServerRuntime
 from app.servers.infrastructure.managed import Managed
-from app.servers.infrastructure.process import resource_usage
+from app.servers.infrastructure.process import resource_usage_all
 from app.servers.infrastructure.runtime import STATUS_CHANNEL, STATUS_KEY, status_json
 from app.settings import Settings
 from app.shared.bus import MessageBus
 
 log = structlog.get_logger(__name__)
+_PINGS_AT_ONCE = 64
 
 
 class Sampler:
@@ -42,27 +43,66 @@ class Sampler:
         self._managed = managed
 
     async def run(self) -> None:
+        """A round every status interval, at a fixed rate whatever a round takes."""
+        interval = self._settings.status_interval_seconds
+        due = time.monotonic() + interval
         while True:
-            await asyncio.sleep(self._settings.status_interval_seconds)
-            for managed in list(self._managed.values()):
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            due = max(due + interval, time.monotonic())
+            try:
+                await self.sample_all()
+            except Exception:
+                log.exception("sample_round_failed")
+
+    async def sample_all(self) -> None:
+        """Every server at once: one scan of the process table (in a thread), the pings side by
+        side, and every status to Redis in one round trip."""
+        managed = list(self._managed.values())
+        if not managed:
+            return
+        usages = await asyncio.to_thread(
+            resource_usage_all, [(m.identity, m.usage) for m in managed]
+        )
+        semaphore = asyncio.Semaphore(_PINGS_AT_ONCE)
+
+        async def answer(one: Managed) -> Any:
+            if not one.ready:
+                return None
+            async with semaphore:
+                return await ping(one.port)
+
+        statuses = await asyncio.gather(*(answer(one) for one in managed))
+        runtimes = []
+        for one, (cpu, rss), status in zip(managed, usages, statuses, strict=True):
+            try:
+                runtimes.append((one, await self._runtime(one, cpu, rss, status)))
+            except Exception:
+                log.exception("sample_failed", server_id=str(one.server_id))
+        await self._publish_many([(one.server_id, runtime) for one, runtime in runtimes])
+        for one, runtime in runtimes:
+            for hook in self._hooks.after_sample:
                 try:
-                    await self._sample(managed)
+                    hook(one.server_id, runtime)
                 except Exception:
-                    log.exception("sample_failed", server_id=str(managed.server_id))
+                    log.exception("sample_hook_failed", server_id=str(one.server_id))
 
     async def publish(self, server_id: uuid.UUID, runtime: ServerRuntime) -> None:
         """The status key (it expires when no worker refreshes it) and its channel."""
-        payload = status_json(runtime)
+        await self._publish_many([(server_id, runtime)])
+
+    async def _publish_many(self, runtimes: list[tuple[uuid.UUID, ServerRuntime]]) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.set(
-            STATUS_KEY.format(server_id=server_id), payload, ex=self._settings.status_ttl_seconds
-        )
-        pipe.publish(STATUS_CHANNEL.format(server_id=server_id), payload)
+        for server_id, runtime in runtimes:
+            payload = status_json(runtime)
+            pipe.set(
+                STATUS_KEY.format(server_id=server_id),
+                payload,
+                ex=self._settings.status_ttl_seconds,
+            )
+            pipe.publish(STATUS_CHANNEL.format(server_id=server_id), payload)
         await pipe.execute()
 
-    async def _sample(self, managed: Managed) -> None:
-        cpu, rss = await asyncio.to_thread(resource_usage, managed.identity, managed.usage)
-        status = await ping(managed.port) if managed.ready else None
+    async def _runtime(self, managed: Managed, cpu: float, rss: int, status: Any) -> ServerRuntime:
         players_max = None
         if status is not None:
             players_max = status.players.max
@@ -79,7 +119,7 @@ class Sampler:
             if managed.stop_requested_at
             else (ServerState.RUNNING if managed.ready else ServerState.STARTING)
         )
-        runtime = ServerRuntime(
+        return ServerRuntime(
             state=state.value,
             pid=managed.identity.pid,
             uptime_seconds=round(time.time() - managed.identity.started_at, 1),
@@ -90,12 +130,6 @@ class Sampler:
             rss_bytes=rss,
             sampled_at=time.time(),
         )
-        await self.publish(managed.server_id, runtime)
-        for hook in self._hooks.after_sample:
-            try:
-                hook(managed.server_id, runtime)
-            except Exception:
-                log.exception("sample_hook_failed", server_id=str(managed.server_id))
 
 
 async def ping(port: int) -> Any:
