@@ -190,15 +190,23 @@ def write_console(directory: ServerDirectory, command: str) -> None:
         os.close(fd)
 
 
-def resource_usage_all(
-    trees: list[tuple[ProcessIdentity, dict[int, psutil.Process]]],
-) -> list[tuple[float, int]]:
-    """Blocking: CPU percent since the last call and resident memory of each process tree, from
-    one scan of the process table (a tree's own scan reads every process's stat file: with
-    hundreds of servers, that was most of the worker's time)."""
+def process_children() -> dict[int, list[int]]:
+    """Blocking: each process's children, from one scan of the process table."""
     children: dict[int, list[int]] = {}
     for process in psutil.process_iter(["ppid"]):
         children.setdefault(process.info["ppid"], []).append(process.pid)
+    return children
+
+
+def resource_usage_all(
+    trees: list[tuple[ProcessIdentity, dict[int, psutil.Process]]],
+    children: dict[int, list[int]] | None = None,
+) -> list[tuple[float, int]]:
+    """Blocking: CPU percent since the last call and resident memory of each process tree, from
+    one scan of the process table, or `children` from an earlier one (a tree's own scan reads
+    every process's stat file: with hundreds of servers, that was most of the worker's time)."""
+    if children is None:
+        children = process_children()
     return [_tree_usage(identity.pid, cache, children) for identity, cache in trees]
 
 

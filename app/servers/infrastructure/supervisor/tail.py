@@ -24,6 +24,9 @@ from app.shared.bus import MessageBus
 FAST_POLL, SLOW_POLL, FAST_WINDOW = 0.005, 0.2, 3.0  # for a log inotify cannot watch
 _IDLE_WAKE = 0.25  # how soon a server new to the supervisor has its log watched
 _PUBLISH_BATCH = 200  # servers' lines per Redis round trip
+# How often the offsets are saved: each is a file write, and a restarted worker that resumes
+# from an older one sends viewers again at most the lines of that time.
+_SAVE_EVERY = 10.0
 CONSOLE_LOG, OFFSET_FILE = "console.log", "console.offset"
 CONSOLE_LINES = Counter("mcdash_console_lines", "Console lines read from the game servers")
 
@@ -55,7 +58,7 @@ class ConsoleTail:
         """Read the logs the kernel says grew, poll those it cannot watch; save the offsets
         at times, so that a restarted worker resumes where this one stopped."""
         watching = self._watch.start()
-        save_at = time.monotonic() + self._settings.status_interval_seconds
+        save_at = time.monotonic() + max(self._settings.status_interval_seconds, _SAVE_EVERY)
         polled: list[Managed] = []
         follow_at = 0.0
         try:
@@ -74,8 +77,8 @@ class ConsoleTail:
                 )
                 await self._read([*grown, *due], now, polled=set(due))
                 if now >= save_at:
-                    self.save_offsets()
-                    save_at = now + self._settings.status_interval_seconds
+                    await asyncio.to_thread(self.save_offsets)
+                    save_at = now + max(self._settings.status_interval_seconds, _SAVE_EVERY)
                 await self._sleep(polled, now)
         finally:
             self._watch.close()
@@ -123,8 +126,8 @@ class ConsoleTail:
             await self._publish([(managed, remaining)])
 
     def save_offsets(self) -> None:
-        """Where each log was read up to, so that a restarted worker resumes there."""
-        for managed in self._managed.values():
+        """Blocking: where each log was read up to, so that a restarted worker resumes there."""
+        for managed in list(self._managed.values()):
             if managed.offset == managed.saved_offset:
                 continue
             with contextlib.suppress(OSError):
