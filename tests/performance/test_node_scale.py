@@ -112,7 +112,7 @@ def stack_env(stack_env: dict[str, str], standin_home: Path) -> dict[str, str]:
         "MCDASH_SERVER_PORT_RANGE_END": str(PORT_BASE + SERVERS + 99),
         "MCDASH_PLACEMENT_MEMORY_RATIO": str(round(SERVERS * 512 / memory_mb + 0.5, 1)),
         "MCDASH_STATUS_INTERVAL_SECONDS": "2",  # the default, not the e2e tests' 0.5
-        "MCDASH_LOG_LEVEL": "WARNING",
+        "MCDASH_LOG_LEVEL": "INFO",  # the worker logs how long its adoption took
     }
 
 
@@ -343,6 +343,9 @@ async def test_500_servers_on_one_node(dashboard, start_worker, stack_env):
     print("| what | measured | target | met |\n| --- | --- | --- | --- |")
     for what, measured, target, met in rows:
         print(f"| {what} | {measured} | {target} | {'yes' if met else 'NO'} |")
+    for line in successor.log_path.read_text().splitlines():
+        if "servers_adopted" in line:
+            print(f"successor worker: {line.strip()}")
     missed = [row[0] for row in rows if not row[3]]
     assert not missed, f"targets missed: {missed}"
 
