@@ -315,7 +315,7 @@ async def test_500_servers_on_one_node(dashboard, start_worker, stack_env):
             "< 25%",
             busy_cpu < 25,
         ),
-        ("worker CPU, idle, after adoption", f"{adopted_cpu:.1f}% of a core", "< 5%", True),
+        ("worker CPU, idle, after adoption", f"{adopted_cpu:.1f}% of a core", "-", True),
         (
             "oldest status in Redis (idle / chatter / adopted)",
             f"{idle_age:.1f} / {busy_age:.1f} / {adopted_age:.1f} s",
