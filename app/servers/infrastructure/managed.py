@@ -27,6 +27,7 @@ class Managed:
     ready: bool
     memory_mb: int = 0  # the heap it was given, what it commits of the node's memory
     offset: int = 0
+    saved_offset: int | None = None  # in console.offset: unchanged, it is not rewritten
     partial: bytes = b""  # at most LINE_MAX_BYTES: a longer line is cut and sent at once
     dropping: bool = False  # the rest of a cut line, up to its newline, is dropped
     popen: Any = None
@@ -36,7 +37,9 @@ class Managed:
     fast_until: float = 0.0
     stop_requested_at: float | None = None
     term_sent_at: float | None = None
-    last_ping: float = 0.0
+    last_ping: float = 0.0  # the watcher's, while it waits for readiness
+    last_status_ping: float = float("-inf")  # the sampler's
+    players_max: int | None = None
     players: set[str] = field(default_factory=set)
     last_lines: deque[str] = field(default_factory=lambda: deque(maxlen=15))
     exited: asyncio.Event = field(default_factory=asyncio.Event)

@@ -98,11 +98,13 @@ def launch(
 def _await_jvm(process: subprocess.Popen[bytes], java: str) -> ProcessIdentity | None:
     """The JVM below the wrapper (and bubblewrap), once it has been exec'd."""
     deadline = time.monotonic() + _JVM_APPEARS_WITHIN
+    pause = 0.01  # growing: each look reads the whole process table, long with 500 servers
     while time.monotonic() < deadline and process.poll() is None:
         found = find_jvm(process.pid, java)
         if found is not None:
             return found
-        time.sleep(0.01)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
     return None
 
 
@@ -122,6 +124,15 @@ def find_jvm(root_pid: int, java: str | None = None) -> ProcessIdentity | None:
 
 def _is_java(executable: str) -> bool:
     return Path(executable).name == "java"
+
+
+def runs_java(identity: ProcessIdentity) -> bool:
+    """Whether the process is a JVM (its executable is named `java`)."""
+    try:
+        command = psutil.Process(identity.pid).cmdline()
+    except psutil.Error:
+        return False
+    return bool(command) and _is_java(command[0])
 
 
 def is_alive(identity: ProcessIdentity) -> bool:
@@ -179,19 +190,40 @@ def write_console(directory: ServerDirectory, command: str) -> None:
         os.close(fd)
 
 
-def resource_usage(
-    identity: ProcessIdentity, cache: dict[int, psutil.Process]
+def process_children() -> dict[int, list[int]]:
+    """Blocking: each process's children, from one scan of the process table."""
+    children: dict[int, list[int]] = {}
+    for process in psutil.process_iter(["ppid"]):
+        children.setdefault(process.info["ppid"], []).append(process.pid)
+    return children
+
+
+def resource_usage_all(
+    trees: list[tuple[ProcessIdentity, dict[int, psutil.Process]]],
+    children: dict[int, list[int]] | None = None,
+) -> list[tuple[float, int]]:
+    """Blocking: CPU percent since the last call and resident memory of each process tree, from
+    one scan of the process table, or `children` from an earlier one (a tree's own scan reads
+    every process's stat file: with hundreds of servers, that was most of the worker's time)."""
+    if children is None:
+        children = process_children()
+    return [_tree_usage(identity.pid, cache, children) for identity, cache in trees]
+
+
+def _tree_usage(
+    root: int, cache: dict[int, psutil.Process], children: dict[int, list[int]]
 ) -> tuple[float, int]:
-    """CPU percent since the last call and resident memory of the process tree."""
     cpu, rss = 0.0, 0
-    try:
-        root = psutil.Process(identity.pid)
-        tree = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return cpu, rss
-    for process in tree:
-        tracked = cache.setdefault(process.pid, process)
-        with contextlib.suppress(psutil.Error):
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, ()))
+    for pid in tree:
+        try:
+            tracked = cache.get(pid) or cache.setdefault(pid, psutil.Process(pid))
             cpu += tracked.cpu_percent(None)
             rss += tracked.memory_info().rss
+        except psutil.Error:
+            cache.pop(pid, None)
     return cpu, rss

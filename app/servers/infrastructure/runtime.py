@@ -7,7 +7,7 @@ import json
 import socket
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any, cast
 
 from redis import Redis as SyncRedis
@@ -175,8 +175,13 @@ class RedisRuntimeStore:
         )
 
 
+_RUNTIME_FIELDS = tuple(field.name for field in fields(ServerRuntime))
+
+
 def status_json(runtime: ServerRuntime) -> str:
-    return json.dumps(asdict(runtime))
+    """The runtime as JSON; its fields are flat (asdict's deep copy was a fifth of an idle
+    worker's time with 500 servers)."""
+    return json.dumps({name: getattr(runtime, name) for name in _RUNTIME_FIELDS})
 
 
 class SocketPortProbe:

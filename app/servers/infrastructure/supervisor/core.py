@@ -103,10 +103,10 @@ class Supervisor:
 
     async def run(self) -> None:
         await asyncio.to_thread(self._prepare_root)
-        await self.adopt()
         loops = [self._tail.run, self._watcher.run, self._sampler.run, self._console.run]
         tasks = [asyncio.create_task(loop()) for loop in loops]
         try:
+            await self.adopt()  # the loops take each adopted server as it is added
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:

@@ -143,15 +143,20 @@ class Lifecycle:
             wrapper=launched.wrapper,
         )
         managed.fast_until = time.monotonic() + FAST_WINDOW
-        self._managed[server.id] = managed
-        await self._bus.handle(
-            RecordProcessLaunched(
-                server_id=server.id,
-                pid=identity.pid,
-                process_started_at=identity.started_at,
-                java=f"Java {runtime.major} ({runtime.path})",
+        # Recorded before the tail may read the log: a server ready at once (its "Done" read
+        # first) was recorded running and its launch then refused, its pid never kept, so no
+        # later worker could adopt it. Managed whatever the record does.
+        try:
+            await self._bus.handle(
+                RecordProcessLaunched(
+                    server_id=server.id,
+                    pid=identity.pid,
+                    process_started_at=identity.started_at,
+                    java=f"Java {runtime.major} ({runtime.path})",
+                )
             )
-        )
+        finally:
+            self._managed[server.id] = managed
         log.info("server_launched", server_id=str(server.id), pid=identity.pid)
 
     async def _resolve(self, server: Server) -> tuple[Path, JavaRuntime]:
