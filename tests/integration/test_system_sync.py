@@ -205,7 +205,7 @@ async def test_a_stuck_audit_projection_is_reported_and_replayed(api, db):
         " AND details->>'username' = 'late1'"
     )
     again = (await http.post(SYNC, headers=admin)).json()
-    assert not [r for r in again["repairs"] if r["kind"] == "projection"]
+    assert not [r for r in again["repairs"] if r["target"] == "audit"]
 
 
 async def test_a_replay_that_fails_says_why(api, db):
