@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import structlog
 from prometheus_client import Histogram
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.shared.db import projection_checkpoints
@@ -76,7 +77,7 @@ class ProjectionBarrier:
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 sa.select(checkpoints.name, checkpoints.position, checkpoints.applied).where(
-                    checkpoints.name.in_(list(wanted))
+                    checkpoints.name == sa.any_(sa.cast(sorted(wanted), ARRAY(sa.String)))
                 )
             )
             state = {row.name: (row.position, set(row.applied or ())) for row in rows}

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter, Histogram
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.shared.db import domain_events, projection_checkpoints
@@ -231,8 +231,9 @@ class Projections:
             .order_by(events.position)
             .limit(self._batch_size)
         )
-        if everywhere:
-            query = query.where(events.position.not_in(sorted(everywhere)))
+        if everywhere:  # one statement text whatever the count, so it stays prepared
+            applied = sa.cast(sorted(everywhere), ARRAY(sa.BigInteger))
+            query = query.where(events.position != sa.all_(applied))
         return [
             ProjectedEvent(
                 position=row.position,
