@@ -84,6 +84,44 @@ def event_names(*types: Iterable[type[DomainEvent]]) -> frozenset[str]:
     return frozenset(kind.event_type() for group in types for kind in group)
 
 
+KeyOf = Callable[[ProjectedEvent], "uuid.UUID | None"]
+
+
+def keyed(
+    name: str,
+    *,
+    events: frozenset[str],
+    table: str,
+    key: str,
+    source: str,
+    upsert: str,
+    key_of: KeyOf,
+    also: Apply | None = None,
+) -> Projection:
+    """A read model of one row per row of `source` (by its `id`, `table`'s `key`): a batch
+    rewrites the rows of the keys its events name (`key_of`; None names none) with `upsert`, SQL
+    taking them as `:ids`, and deletes those whose source row is gone, in one statement. So
+    applying an event twice or out of order changes nothing, and a command costs the same
+    whatever the size of the table. `also` runs after, on the whole batch."""
+    delete = (
+        f"DELETE FROM {table} t WHERE t.{key} = ANY(:ids)"  # noqa: S608 - names are constants
+        f" AND NOT EXISTS (SELECT 1 FROM {source} s WHERE s.id = t.{key})"
+    )
+    statement = sa.text(f"WITH gone AS ({delete}) {upsert}")
+
+    async def apply(conn: AsyncConnection, batch: Sequence[ProjectedEvent]) -> None:
+        ids = sorted({k for k in map(key_of, batch) if k is not None})
+        if ids:
+            await conn.execute(statement, {"ids": ids})
+        if also is not None:
+            await also(conn, batch)
+
+    async def reset(conn: AsyncConnection) -> None:
+        await conn.execute(sa.text(f"TRUNCATE {table}"))
+
+    return Projection(name=name, events=events, apply=apply, reset=reset)
+
+
 class ProjectionFailed(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)

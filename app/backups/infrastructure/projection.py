@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.backups.domain import events
 from app.servers.domain.events import ServerConfigurationUpdated, ServerCreated, ServerDeleted
-from app.shared.projections import ProjectedEvent, Projection, event_names
+from app.shared.projections import ProjectedEvent, event_names, keyed
 
 # A server's events that add its row, rename it or remove it.
 _SERVER_EVENTS = event_names([ServerCreated, ServerConfigurationUpdated, ServerDeleted])
@@ -38,34 +34,18 @@ ON CONFLICT (server_id) DO UPDATE SET
     success_rate = EXCLUDED.success_rate
 WHERE b IS DISTINCT FROM EXCLUDED
 """
-_DELETE_GONE = (
-    "DELETE FROM backup_summary b WHERE b.server_id = ANY(:ids)"
-    " AND NOT EXISTS (SELECT 1 FROM servers s WHERE s.id = b.server_id)"
-)
-# One round trip: the rows of servers that are gone go, the others are written.
-_PROJECT = sa.text(f"WITH gone AS ({_DELETE_GONE}) {_UPSERT}")
 
 
-def _server_ids(batch: Sequence[ProjectedEvent]) -> list[uuid.UUID]:
-    ids = {
-        event.aggregate_id if event.event_type in _SERVER_EVENTS else event.uuid_of("server_id")
-        for event in batch
-    }
-    return sorted(i for i in ids if i is not None)
+def _server_of(event: ProjectedEvent) -> uuid.UUID | None:
+    return event.aggregate_id if event.event_type in _SERVER_EVENTS else event.uuid_of("server_id")
 
 
-async def _apply(conn: AsyncConnection, batch: Sequence[ProjectedEvent]) -> None:
-    ids = _server_ids(batch)
-    await conn.execute(_PROJECT, {"ids": ids})
-
-
-async def _reset(conn: AsyncConnection) -> None:
-    await conn.execute(sa.text("TRUNCATE backup_summary"))
-
-
-BACKUP_SUMMARY = Projection(
-    name="backup_summary",
+BACKUP_SUMMARY = keyed(
+    "backup_summary",
     events=event_names(events.REFRESHING_EVENTS) | _SERVER_EVENTS,
-    apply=_apply,
-    reset=_reset,
+    table="backup_summary",
+    key="server_id",
+    source="servers",
+    upsert=_UPSERT,
+    key_of=_server_of,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -10,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.groups.domain import events
 from app.servers.domain.events import ServerDeleted
-from app.shared.projections import ProjectedEvent, Projection, event_names
+from app.shared.projections import ProjectedEvent, event_names, keyed
 
 _UPSERT = """
 INSERT INTO group_summary AS l (
@@ -31,12 +30,6 @@ ON CONFLICT (id) DO UPDATE SET
     server_count = EXCLUDED.server_count
 WHERE l IS DISTINCT FROM EXCLUDED
 """
-_DELETE_GONE = (
-    "DELETE FROM group_summary l WHERE l.id = ANY(:ids)"
-    " AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = l.id)"
-)
-# One round trip: the rows of groups that are gone go, the others are written.
-_PROJECT = sa.text(f"WITH gone AS ({_DELETE_GONE}) {_UPSERT}")
 # A deleted server's attachments went with it (cascade), and nothing says to which groups:
 # recount the groups attached to anything. Deleting a server is rare; this is not a hot path.
 _RECOUNT_SERVERS = sa.text(
@@ -48,21 +41,20 @@ _RECOUNT_SERVERS = sa.text(
 _SERVER_DELETED = ServerDeleted.event_type()
 
 
-async def _apply(conn: AsyncConnection, batch: Sequence[ProjectedEvent]) -> None:
-    ids: set[uuid.UUID] = {e.aggregate_id for e in batch if e.event_type != _SERVER_DELETED}
-    if ids:
-        await conn.execute(_PROJECT, {"ids": sorted(ids)})
+async def _recount_after_server_deletions(
+    conn: AsyncConnection, batch: Sequence[ProjectedEvent]
+) -> None:
     if any(e.event_type == _SERVER_DELETED for e in batch):
         await conn.execute(_RECOUNT_SERVERS)
 
 
-async def _reset(conn: AsyncConnection) -> None:
-    await conn.execute(sa.text("TRUNCATE group_summary"))
-
-
-GROUP_SUMMARY = Projection(
-    name="group_summary",
+GROUP_SUMMARY = keyed(
+    "group_summary",
     events=event_names(events.GROUP_EVENTS, [ServerDeleted]),
-    apply=_apply,
-    reset=_reset,
+    table="group_summary",
+    key="id",
+    source="groups",
+    upsert=_UPSERT,
+    key_of=lambda e: None if e.event_type == _SERVER_DELETED else e.aggregate_id,
+    also=_recount_after_server_deletions,
 )

@@ -8,13 +8,9 @@ command costs the same with 50 servers as with 5,000.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.servers.domain import events
-from app.shared.projections import ProjectedEvent, Projection, event_names
+from app.shared.projections import ProjectedEvent, event_names, keyed
 
 # The backups context's events that change a server's completed backups (its read model is
 # part of this list; the names are those stored in the event store).
@@ -48,37 +44,23 @@ ON CONFLICT (id) DO UPDATE SET
     latest_backup = EXCLUDED.latest_backup
 WHERE l IS DISTINCT FROM EXCLUDED
 """
-_DELETE_GONE = (
-    "DELETE FROM server_list l WHERE l.id = ANY(:ids)"
-    " AND NOT EXISTS (SELECT 1 FROM servers s WHERE s.id = l.id)"
-)
-# One round trip: the rows of servers that are gone go, the others are written.
-_PROJECT = sa.text(f"WITH gone AS ({_DELETE_GONE}) {_UPSERT}")
 
 
-def _server_ids(batch: Sequence[ProjectedEvent]) -> list[uuid.UUID]:
-    ids = {
-        event.aggregate_id
-        if event.event_type not in BACKUP_COUNT_EVENTS
-        else event.uuid_of("server_id")
-        for event in batch
-    }
-    return sorted(i for i in ids if i is not None)
+def _server_of(event: ProjectedEvent) -> uuid.UUID | None:
+    return (
+        event.uuid_of("server_id")
+        if event.event_type in BACKUP_COUNT_EVENTS
+        else event.aggregate_id
+    )
 
 
-async def _apply(conn: AsyncConnection, batch: Sequence[ProjectedEvent]) -> None:
-    ids = _server_ids(batch)
-    await conn.execute(_PROJECT, {"ids": ids})
-
-
-async def _reset(conn: AsyncConnection) -> None:
-    await conn.execute(sa.text("TRUNCATE server_list"))
-
-
-SERVER_LIST = Projection(
-    name="server_list",
+SERVER_LIST = keyed(
+    "server_list",
     events=event_names([e for e in events.SERVER_EVENTS if e is not events.ConsoleCommandExecuted])
     | BACKUP_COUNT_EVENTS,
-    apply=_apply,
-    reset=_reset,
+    table="server_list",
+    key="id",
+    source="servers",
+    upsert=_UPSERT,
+    key_of=_server_of,
 )
