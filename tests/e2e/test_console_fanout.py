@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from app.servers.infrastructure.runtime import CONSOLE_CHANNEL, CONSOLE_STREAM
-from app.shared.nodes import node_key
+from app.shared.nodes import NODE_NAMES, node_key
 from tests.e2e.test_websocket_revocation import ws_url
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +33,7 @@ async def watched(dashboard, stack_env):
     """A server on a stand-in node record (no worker) and a Redis client to write its console."""
     redis = Redis.from_url(stack_env["MCDASH_REDIS_URL"], decode_responses=True)
     await redis.hset(node_key("fanout"), mapping={"host": "127.0.0.1", "last_seen": time.time()})
+    await redis.sadd(NODE_NAMES, "fanout")
     await redis.expire(node_key("fanout"), 600)
     created = await dashboard.http.post(
         "/api/v2/servers/",

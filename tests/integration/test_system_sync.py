@@ -26,7 +26,8 @@ SYNC = "/api/v2/admin/system/sync"
 
 @pytest.fixture
 async def api(settings, clean, db):
-    app = create_app(settings)
+    # Every read asks the permissions cache (the cache stats test counts its lookups).
+    app = create_app(settings.model_copy(update={"principal_cache_seconds": 0}))
     async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

@@ -47,7 +47,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.servers.infrastructure.runtime import CONSOLE_CHANNEL, CONSOLE_STREAM
-from app.shared.nodes import node_key
+from app.shared.nodes import NODE_NAMES, node_key
 
 pytestmark = [pytest.mark.performance, pytest.mark.e2e]
 
@@ -378,6 +378,7 @@ async def _ask(conns: list[Any], message: Any) -> list[Any]:
 async def _create_servers(dashboard: Any, redis: Redis, count: int) -> list[str]:
     """Servers on a stand-in node record: no worker runs, the benchmark writes their consoles."""
     await redis.hset(node_key("bench"), mapping={"host": "127.0.0.1", "last_seen": time.time()})
+    await redis.sadd(NODE_NAMES, "bench")
     await redis.expire(node_key("bench"), 3600)
     ids = []
     for index in range(count):

@@ -267,7 +267,7 @@ class JwtAuthenticator:
         self._engine = engine
         self._cache = SignedPermissionsCache(redis, cache_key, ttl=cache_ttl)
         self._users_install_code = users_install_code
-        self.recent = recent or RecentPrincipals()
+        self.recent = recent if recent is not None else RecentPrincipals()  # empty is falsy
 
     def forget(
         self, *, user_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None
