@@ -349,7 +349,9 @@ class Projections:
 
 
 class Replayable(Protocol):
-    async def drain(self) -> int: ...
+    async def drain(self) -> int:
+        """Project one batch; the number of events read (0: nothing, or another replica)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from app.monitoring.domain.sync import (
 from app.servers.application.messages import ListNodes, RecordProcessExit
 from app.shared.bus import Command, MessageBus, Query
 from app.shared.domain import DomainError, DomainEvent, Forbidden
+from app.shared.projections import Replayable
 from app.shared.security import Permission, Principal
 from app.shared.wiring import Handler
 
@@ -35,12 +36,6 @@ class SystemProbe(Protocol):
     async def retry_failed_events(self) -> int: ...
 
     async def cache_stats(self) -> Mapping[str, Any]: ...
-
-
-class Replayable(Protocol):
-    async def drain(self) -> int:
-        """Project one batch; the number of events read (0: nothing, or another replica)."""
-        ...
 
 
 # How much of a stuck projection one repair replays; the rest is the projector's again.
