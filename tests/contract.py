@@ -38,8 +38,15 @@ def closed_port() -> int:
 
 @contextmanager
 def serve_in_thread(app: FastAPI, settings: Settings) -> Iterator[str]:
-    """The API on a real uvicorn, with node `local` online: its agent served on the same loop."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=closed_port(), log_level="warning")
+    """The API on a real uvicorn, with node `local` online: its agent served on the same loop.
+
+    The listening socket is bound here and handed to uvicorn: a port picked, closed and bound
+    again later can be taken in between (an outgoing connection of the other test worker)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    config = uvicorn.Config(app, log_level="warning")
     server = uvicorn.Server(config)
 
     async def serve() -> None:
@@ -49,7 +56,7 @@ def serve_in_thread(app: FastAPI, settings: Settings) -> Iterator[str]:
                 await advertise(redis, settings, "local", agent_url)
             finally:
                 await redis.aclose()
-            await server.serve()
+            await server.serve(sockets=[sock])
 
     thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
     thread.start()
@@ -59,10 +66,11 @@ def serve_in_thread(app: FastAPI, settings: Settings) -> Iterator[str]:
             raise RuntimeError("the API did not start")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{config.port}"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        sock.close()
 
 
 def world_archive() -> bytes:
