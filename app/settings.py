@@ -146,6 +146,13 @@ class Settings(BaseSettings):
 
     mojang_manifest_url: str = "https://piston-meta.mojang.com/mc/game/version_manifest_v2.json"
     paper_api_url: str = "https://fill.papermc.io/v3"
+    fabric_meta_url: str = "https://meta.fabricmc.net"
+    forge_maven_url: str = "https://maven.minecraftforge.net"
+    forge_promotions_url: str = (
+        "https://files.minecraftforge.net/net/minecraftforge/forge/promotions_slim.json"
+    )
+    neoforge_maven_url: str = "https://maven.neoforged.net/releases"
+    loader_install_timeout_seconds: float = Field(default=900.0, gt=0, le=7200)
     download_user_agent: str = "mcdash/0.1 (self-hosted Minecraft dashboard; admin@localhost)"
     download_timeout_seconds: float = Field(default=120.0, gt=0)
     catalog_cache_ttl_seconds: int = Field(default=3600, ge=1)

@@ -92,6 +92,10 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
         mojang_manifest_url=settings.mojang_manifest_url,
         paper_api_url=settings.paper_api_url,
         cache_ttl=settings.catalog_cache_ttl_seconds,
+        fabric_meta_url=settings.fabric_meta_url,
+        forge_maven_url=settings.forge_maven_url,
+        forge_promotions_url=settings.forge_promotions_url,
+        neoforge_maven_url=settings.neoforge_maven_url,
     )
     exports = Servers(
         catalog=catalog,

@@ -309,6 +309,13 @@ class FakeReleaseCheck:
         if (server_type, version) in self.unknown:
             raise UnknownVersion(f"Minecraft {version} is not in the {server_type} catalog")
 
+    async def check_loader(
+        self, server_type: ServerType, version: str, loader_version: str | None
+    ) -> str:
+        """Any loader version fits; none asked for gets `recommended-<version>`."""
+        await self.check_version(server_type, version)
+        return loader_version or f"recommended-{version}"
+
     async def check_java(self, node: str, version: str) -> None:
         if node not in self.java:
             return

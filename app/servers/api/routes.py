@@ -125,6 +125,7 @@ async def create_server(body: CreateServerRequest, actor: Writer, bus: BusDep) -
             description=body.description,
             server_type=body.server_type,
             version=body.version,
+            loader_version=body.loader_version,
             memory_mb=body.memory_mb,
             port=body.port,
             max_players=body.max_players,
@@ -360,7 +361,7 @@ async def console_log(
 
 @versions_router.get(
     "/{server_type}",
-    summary="Installable versions of vanilla or paper",
+    summary="Installable versions of a server type (loader versions for fabric, forge, neoforge)",
     responses=problems({502: UPSTREAM}),
 )
 async def list_versions(
@@ -372,7 +373,12 @@ async def list_versions(
     versions = await bus.handle(ListVersions(actor=actor, server_type=server_type, limit=limit))
     return [
         VersionResponse(
-            server_type=v.server_type, version=v.version, kind=v.kind, released_at=v.released_at
+            server_type=v.server_type,
+            version=v.version,
+            kind=v.kind,
+            released_at=v.released_at,
+            loader_versions=list(v.loader_versions),
+            recommended_loader=v.recommended_loader,
         )
         for v in versions
     ]

@@ -56,6 +56,11 @@ class CreateServerRequest(Strict):
     description: SafeText | None = Field(default=None, max_length=500)
     server_type: ServerType = Field(default=ServerType.VANILLA, strict=False)
     version: str = VERSION
+    loader_version: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",
+        description="fabric, forge and neoforge: the loader build; default the recommended one",
+    )
     memory_mb: Memory
     port: Port | None = OPTIONAL_PORT
     max_players: Players = 20
@@ -128,6 +133,7 @@ class ServerResponse(BaseModel):
     whitelist: bool
     eula_accepted: bool
     jar_sha256: str | None
+    loader_version: str | None
     restart_policy: RestartPolicyResponse
     status: str
     status_message: str | None
@@ -155,6 +161,7 @@ class ServerResponse(BaseModel):
             whitelist=config.whitelist,
             eula_accepted=server.eula_accepted,
             jar_sha256=config.jar_sha256,
+            loader_version=config.loader_version,
             restart_policy=RestartPolicyResponse(
                 mode=config.restart.mode,
                 max_restarts=config.restart.max_restarts,
@@ -228,6 +235,10 @@ class VersionResponse(BaseModel):
     version: str
     kind: str
     released_at: str | None
+    loader_versions: list[str] = Field(
+        default_factory=list, description="fabric, forge, neoforge: newest first"
+    )
+    recommended_loader: str | None = None
 
 
 class TicketResponse(BaseModel):

@@ -7,9 +7,15 @@ import uuid
 from app.servers.application.handlers import ReleaseCheck, ServerPolicy, UowFactory
 from app.servers.application.messages import CreateServer
 from app.servers.application.placement import NodeRaced, place
-from app.servers.domain.model import Server, ServerConfig, ServerType, validate_name
+from app.servers.domain.model import (
+    LOADER_TYPES,
+    Server,
+    ServerConfig,
+    ServerType,
+    validate_name,
+)
 from app.servers.domain.ports import NodeGateway
-from app.shared.domain import Clock, Conflict, Forbidden, new_id
+from app.shared.domain import Clock, Conflict, Forbidden, InvalidInput, new_id
 
 PLACEMENT_ATTEMPTS = 5
 
@@ -27,6 +33,15 @@ async def handle_create_server(
     policy.check_limits(cmd.owner, memory_mb=cmd.memory_mb)
     if cmd.node is not None and not cmd.owner.sees_everything():
         raise Forbidden("only operators and admins choose a server's node", field="node")
+    loader_version = None
+    if cmd.server_type in LOADER_TYPES:
+        loader_version = await releases.check_loader(
+            cmd.server_type, cmd.version, cmd.loader_version
+        )
+    elif cmd.loader_version is not None:
+        raise InvalidInput(
+            f"a {cmd.server_type.value} server has no loader version", field="loader_version"
+        )
     config = ServerConfig(
         server_type=cmd.server_type,
         version=cmd.version,
@@ -35,6 +50,7 @@ async def handle_create_server(
         motd=cmd.motd,
         online_mode=cmd.online_mode,
         whitelist=cmd.whitelist,
+        loader_version=loader_version,
         restart=cmd.restart,
     )
     if cmd.server_type is not ServerType.CUSTOM:

@@ -54,6 +54,11 @@ class ReleaseCheck(Protocol):
 
     async def check_version(self, server_type: ServerType, version: str) -> None: ...
     async def check_java(self, node: str, version: str) -> None: ...
+    async def check_loader(
+        self, server_type: ServerType, version: str, loader_version: str | None
+    ) -> str:
+        """The loader version that fits (422 naming the valid ones), else the recommended."""
+        ...
 
 
 class NodeCapacity(Protocol):
@@ -141,6 +146,9 @@ async def handle_update_server(
             and config.server_type is not ServerType.CUSTOM
         ):
             await releases.check_version(config.server_type, config.version)
+            if config.loader_version is not None:  # a new game needs its own loader build
+                loader = await releases.check_loader(config.server_type, config.version, None)
+                config = replace(config, loader_version=loader)
         if new_port is not None:
             await work.servers.lock_node(server.node)
             taken = await work.servers.ports_in_use(server.node)

@@ -22,6 +22,7 @@ class CreateServer(Command[uuid.UUID]):
     server_type: ServerType
     version: str
     memory_mb: int
+    loader_version: str | None = None
     port: int | None = None
     max_players: int = 20
     motd: str = "A Minecraft Server"

@@ -29,6 +29,7 @@ class ServerCreated(ServerEvent):
     server_type: str
     version: str
     memory_mb: int
+    loader_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,7 +8,6 @@ import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
 
 from app.servers.domain.errors import InvalidTransition
 from app.servers.domain.events import (
@@ -45,6 +44,9 @@ class ServerState(enum.StrEnum):
 class ServerType(enum.StrEnum):
     VANILLA = "vanilla"
     PAPER = "paper"
+    FABRIC = "fabric"
+    FORGE = "forge"
+    NEOFORGE = "neoforge"
     CUSTOM = "custom"
 
 
@@ -53,6 +55,7 @@ class RestartMode(enum.StrEnum):
     ON_FAILURE = "on-failure"
 
 
+LOADER_TYPES = frozenset({ServerType.FABRIC, ServerType.FORGE, ServerType.NEOFORGE})
 ACTIVE_STATES = frozenset({ServerState.STARTING, ServerState.RUNNING, ServerState.STOPPING})
 
 
@@ -105,6 +108,7 @@ class ServerConfig:
     online_mode: bool = True
     whitelist: bool = False
     jar_sha256: str | None = None
+    loader_version: str | None = None
     restart: RestartPolicy = field(default_factory=RestartPolicy)
 
     def __post_init__(self) -> None:
@@ -123,16 +127,9 @@ class ServerConfig:
                 f"motd must be at most {MOTD_MAX} characters on one line", field="motd"
             )
 
-    RESTART_KEYS: ClassVar[tuple[str, ...]] = (
-        "server_type",
-        "version",
-        "memory_mb",
-        "max_players",
-        "motd",
-        "online_mode",
-        "whitelist",
-        "jar_sha256",
-    )
+
+RESTART_KEYS = frozenset(ServerConfig.__dataclass_fields__) - {"restart"}
+"""What the JVM reads at start: a change applies at the next one (the restart policy does not)."""
 
 
 @dataclass(kw_only=True, eq=False)
@@ -194,6 +191,7 @@ class Server(Aggregate):
                 server_type=config.server_type.value,
                 version=config.version,
                 memory_mb=config.memory_mb,
+                loader_version=config.loader_version,
             )
         )
         return server
@@ -238,7 +236,7 @@ class Server(Aggregate):
         if not changed:
             return changed
         needs_restart = self.is_active and (
-            "port" in changed or any(key in ServerConfig.RESTART_KEYS for key in changed)
+            "port" in changed or any(key in RESTART_KEYS for key in changed)
         )
         self.restart_required = self.restart_required or needs_restart
         self.record(

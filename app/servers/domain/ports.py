@@ -68,6 +68,9 @@ class VersionInfo:
     version: str
     kind: str
     released_at: str | None
+    loader_versions: tuple[str, ...] = ()
+    """For a mod loader type: the loader versions that fit this Minecraft version, newest first."""
+    recommended_loader: str | None = None
 
 
 class VersionCatalog(Protocol):

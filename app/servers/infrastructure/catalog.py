@@ -17,14 +17,16 @@ import httpx
 from app.servers.domain.errors import DownloadFailed, JavaRuntimeMissing, UnknownVersion
 from app.servers.domain.model import ServerType
 from app.servers.domain.ports import VersionInfo
+from app.servers.infrastructure.loaders import LOADER_TYPES, LoaderCatalog
 from app.servers.infrastructure.runtime import RedisNodeGateway
 from app.shared.cache import CacheService
 
-SERVER_TYPES = ("vanilla", "paper")
+SERVER_TYPES = ("vanilla", "paper", *LOADER_TYPES)
 _PREFERRED_PAPER_CHANNELS = {"STABLE", "RECOMMENDED"}
 _SAFE_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _RELEASE_VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
 _WEEKLY_SNAPSHOT = re.compile(r"^(\d{2})w(\d{2})[a-z]$")
+ARTIFACT_MAX_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,7 +36,8 @@ class JarSpec:
     server_type: str
     version: str
     url: str
-    size: int
+    size: int | None
+    """None when upstream publishes none (loader artifacts): bounded by ARTIFACT_MAX_BYTES."""
     sha1: str | None
     sha256: str | None
     java_major: int
@@ -76,12 +79,25 @@ class VersionCatalog:
         mojang_manifest_url: str,
         paper_api_url: str,
         cache_ttl: int,
+        fabric_meta_url: str = "https://meta.fabricmc.net",
+        forge_maven_url: str = "https://maven.minecraftforge.net",
+        forge_promotions_url: str = (
+            "https://files.minecraftforge.net/net/minecraftforge/forge/promotions_slim.json"
+        ),
+        neoforge_maven_url: str = "https://maven.neoforged.net/releases",
     ) -> None:
         self._http = http
         self._cache = cache
         self._manifest_url = mojang_manifest_url
         self._paper_url = paper_api_url.rstrip("/")
         self._ttl = cache_ttl
+        self.loaders = LoaderCatalog(
+            self._cached,
+            fabric_meta_url=fabric_meta_url,
+            forge_maven_url=forge_maven_url,
+            forge_promotions_url=forge_promotions_url,
+            neoforge_maven_url=neoforge_maven_url,
+        )
 
     async def versions(self, server_type: str) -> list[VersionInfo]:
         if server_type == "vanilla":
@@ -110,6 +126,8 @@ class VersionCatalog:
                 for _, versions in ordered
                 for version in versions
             ]
+        if server_type in LOADER_TYPES:
+            return await self.loaders.versions(server_type)
         raise _unknown_type(server_type)
 
     async def resolve(self, server_type: str, version: str) -> JarSpec:
@@ -117,6 +135,8 @@ class VersionCatalog:
             return await self._resolve_vanilla(version)
         if server_type == "paper":
             return await self._resolve_paper(version)
+        if server_type == "fabric":
+            return await self._resolve_vanilla(version)  # the launcher runs the vanilla jar
         raise _unknown_type(server_type)
 
     async def _resolve_vanilla(self, version: str) -> JarSpec:
@@ -170,12 +190,18 @@ class VersionCatalog:
         return families
 
     async def _cached(
-        self, key: str, url: str, extract: Callable[[Any], Any], *, missing: bool = False
+        self,
+        key: str,
+        url: str,
+        extract: Callable[[Any], Any],
+        *,
+        missing: bool = False,
+        text: bool = False,
     ) -> Any:
         """What `extract` keeps of the document at `url`, from the cache when it is there."""
         value = await self._cache.get(key)
         if value is None:
-            document = await self._get_json(url, missing_ok=missing)
+            document = await self._get_json(url, missing_ok=missing, text=text)
             if document is None:
                 return None
             try:
@@ -185,7 +211,7 @@ class VersionCatalog:
             await self._cache.set(key, value, ttl_seconds=self._ttl)
         return value
 
-    async def _get_json(self, url: str, *, missing_ok: bool = False) -> Any:
+    async def _get_json(self, url: str, *, missing_ok: bool = False, text: bool = False) -> Any:
         """The decoded body; None for a 404 when `missing_ok`, DownloadFailed for other failures."""
         try:
             response = await self._http.get(url)
@@ -195,6 +221,8 @@ class VersionCatalog:
             return None
         if not response.is_success:
             raise bad_status(url, response.status_code)
+        if text:
+            return response.text
         try:
             return response.json()
         except ValueError as exc:
@@ -260,7 +288,15 @@ class CatalogReleaseCheck:
         self._nodes = nodes
 
     async def check_version(self, server_type: ServerType, version: str) -> None:
+        if server_type.value in LOADER_TYPES and server_type is not ServerType.FABRIC:
+            return  # the installer brings the game; check_loader checks the version
         await self._catalog.resolve(server_type.value, version)
+
+    async def check_loader(
+        self, server_type: ServerType, version: str, loader_version: str | None
+    ) -> str:
+        """The loader version a new server gets: the one asked for, or the recommended."""
+        return await self._catalog.loaders.choose(server_type.value, version, loader_version)
 
     async def check_java(self, node: str, version: str) -> None:
         """Compare with the runtimes the node's worker advertises; unknown when it is offline."""

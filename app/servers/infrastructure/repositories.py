@@ -38,6 +38,7 @@ def config_to_json(config: ServerConfig) -> dict[str, Any]:
         "online_mode": config.online_mode,
         "whitelist": config.whitelist,
         "jar_sha256": config.jar_sha256,
+        "loader_version": config.loader_version,
         "restart": {
             "mode": config.restart.mode.value,
             "max_restarts": config.restart.max_restarts,
@@ -57,6 +58,7 @@ def config_from_json(data: dict[str, Any]) -> ServerConfig:
         online_mode=bool(data.get("online_mode", True)),
         whitelist=bool(data.get("whitelist", False)),
         jar_sha256=data.get("jar_sha256"),
+        loader_version=data.get("loader_version"),
         restart=RestartPolicy(
             mode=RestartMode(restart.get("mode", "off")),
             max_restarts=int(restart.get("max_restarts", 3)),
