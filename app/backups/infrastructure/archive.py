@@ -27,7 +27,10 @@ log = structlog.get_logger(__name__)
 BUFFER = 1 << 20
 # The worker's runtime files (console FIFO, wrapper logs, exit code) and the jar, which every
 # start installs again from the verified jar cache: neither belongs in a world backup.
-EXCLUDED = frozenset({".mcdash", "server.jar", ".server.jar.tmp"})
+EXCLUDED = frozenset(
+    {".mcdash", "server.jar", ".server.jar.tmp"}
+    | {"fabric-server-launch.jar", ".fabric-server-launch.jar.tmp"}  # Fabric's launcher jar
+)
 _GZIP_MAGIC, _ZSTD_MAGIC = b"\x1f\x8b", b"\x28\xb5\x2f\xfd"
 
 Progress = Callable[[int], None]

@@ -62,9 +62,10 @@ class RestoreWorkspace:
         """Blocking: the staged tree becomes the server directory; on failure nothing changed."""
         had_dir = self.server_dir.exists()
         if had_dir:
-            jar = self.server_dir / "server.jar"
-            if jar.exists():
-                _link_or_copy(jar, self.staging / "server.jar")
+            for name in ("server.jar", "fabric-server-launch.jar"):  # jars of the jar cache
+                jar = self.server_dir / name
+                if jar.exists():
+                    _link_or_copy(jar, self.staging / name)
             os.rename(self.server_dir, self.old)
         moved: list[str] = []
         try:

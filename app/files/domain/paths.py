@@ -11,7 +11,7 @@ MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255
 CONTROL_DIRECTORY = ".mcdash"
 TEMP_PREFIX = ".mcdash-tmp-"
-PROTECTED_FILES = frozenset({"server.jar"})
+PROTECTED_FILES = frozenset({"server.jar", "fabric-server-launch.jar"})  # linked from the jar cache
 # Where a game server loads code from: Bukkit/Paper plugins, Forge/Fabric mods.
 CODE_DIRECTORIES = frozenset({"plugins", "mods"})
 _ENCODED = re.compile(r"%(2e|2f|5c|25|00)", re.IGNORECASE)

@@ -147,17 +147,17 @@ class ServerDirectory:
             eula = "# Accepted through mcdash by the server's owner\neula=true\n"
             write_atomically(self.path / "eula.txt", eula.encode())
 
-    def install_jar(self, source: Path) -> None:
+    def install_jar(self, source: Path, *, name: str = "server.jar") -> None:
         """Blocking: hard-link the cached jar (copy across file systems); the game server can
         replace its link but never write into the cached file."""
-        tmp = self.path / ".server.jar.tmp"
+        tmp = self.path / f".{name}.tmp"
         tmp.unlink(missing_ok=True)
         try:
             os.link(source, tmp)
         except OSError:
             shutil.copyfile(source, tmp)
         os.chmod(tmp, 0o644)  # readable by the server's account, writable by nobody but us
-        os.replace(tmp, self.jar)
+        os.replace(tmp, self.path / name)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -19,7 +20,7 @@ from typing import BinaryIO
 import httpx
 
 from app.servers.domain.errors import DownloadFailed, InvalidJar, JarTooLarge
-from app.servers.infrastructure.catalog import JarSpec, bad_status
+from app.servers.infrastructure.catalog import ARTIFACT_MAX_BYTES, JarSpec, bad_status
 
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -54,6 +55,21 @@ class JarCache:
             cached = await asyncio.to_thread(self._cached, spec)
             return cached or await self._download(spec)
 
+    async def fetch_pinned(self, spec: JarSpec) -> Path:
+        """For an artifact with no published digest (Fabric's launcher): the SHA-256 of its
+        first download is pinned under its URL, and every later download must match it."""
+        pin = self._root / "pins" / hashlib.sha256(spec.url.encode()).hexdigest()
+        lock = self._locks.setdefault(pin.name, asyncio.Lock())
+        async with lock:
+            pinned = await asyncio.to_thread(_read_pin, pin)
+            if pinned is not None:
+                spec = dataclasses.replace(spec, sha256=pinned, sha1=None)
+                cached = await asyncio.to_thread(self._cached, spec)
+                return cached or await self._download(spec)
+            path = await self._download(dataclasses.replace(spec, sha256=None, sha1=None))
+            await asyncio.to_thread(_write_pin, pin, path.stem)
+            return path
+
     async def store_upload(self, chunks: AsyncIterable[bytes]) -> tuple[str, int]:
         """Store a custom jar after checking its size and that it names a Main-Class."""
         tmp, out = await asyncio.to_thread(self._open_temp, ".upload-")
@@ -85,19 +101,22 @@ class JarCache:
             index = self._root / "sha1" / spec.sha1
             sha256 = index.read_text().strip() if index.is_file() else None
         path = self.path_for(sha256) if sha256 else None
-        return path if path is not None and path.stat().st_size == spec.size else None
+        if path is None or spec.size is None:
+            return path
+        return path if path.stat().st_size == spec.size else None
 
     async def _download(self, spec: JarSpec) -> Path:
         tmp, out = await asyncio.to_thread(self._open_temp, ".download-")
         try:
             sha1, sha256, size = hashlib.sha1(usedforsecurity=False), hashlib.sha256(), 0
+            limit = ARTIFACT_MAX_BYTES if spec.size is None else spec.size
             try:
                 async with self._http.stream("GET", spec.url) as response:
                     if not response.is_success:
                         raise bad_status(spec.url, response.status_code)
                     async for chunk in response.aiter_bytes():
                         size += len(chunk)
-                        if size > spec.size:
+                        if size > limit:
                             break
                         sha1.update(chunk)
                         sha256.update(chunk)
@@ -106,10 +125,10 @@ class JarCache:
                 raise DownloadFailed(
                     f"could not download {spec.url}: {exc!r}", url=spec.url
                 ) from exc
-            if size != spec.size:
+            if size > limit or (spec.size is not None and size != spec.size):
                 raise DownloadFailed(
-                    f"{spec.url}: size mismatch: expected {spec.size} bytes, got"
-                    f" {'more' if size > spec.size else size}",
+                    f"{spec.url}: size mismatch: expected {spec.size or f'at most {limit}'}"
+                    f" bytes, got {'more' if size > limit else size}",
                     url=spec.url,
                 )
             _verify(spec, "sha256", spec.sha256, sha256.hexdigest())
@@ -147,6 +166,19 @@ class JarCache:
         with os.fdopen(fd, "w") as out:
             out.write(sha256)
         os.replace(name, index / sha1)
+
+
+def _read_pin(pin: Path) -> str | None:
+    value = pin.read_text().strip() if pin.is_file() else ""
+    return value if _SHA256.match(value) else None
+
+
+def _write_pin(pin: Path, sha256: str) -> None:
+    pin.parent.mkdir(exist_ok=True, mode=0o700)
+    fd, name = tempfile.mkstemp(dir=pin.parent, prefix=".pin-")
+    with os.fdopen(fd, "w") as out:
+        out.write(sha256)
+    os.replace(name, pin)
 
 
 def _identifying_checksum(spec: JarSpec) -> str:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +57,9 @@ def launch(
     memory_mb: int,
     isolation: Isolation,
     account: tuple[int, int] | None,
+    arguments: Sequence[str] = ("-jar", "server.jar", "nogui"),
 ) -> Launched:
-    """Blocking: start `java -jar server.jar nogui` confined, as `account` (see
+    """Blocking: start `java <heap> <arguments>` confined, as `account` (see
     Isolation.prepare), in its own session, console on a FIFO; returns once the JVM process
     exists (or the wrapper has already ended)."""
     directory.ensure_private()
@@ -69,7 +71,7 @@ def launch(
     plan = isolation.plan(
         directory.path,
         executable,
-        [*heap, "-jar", "server.jar", "nogui"],
+        [*heap, *arguments],
         account=account,
         source_env=os.environ,
     )

@@ -32,7 +32,9 @@ DEPTH = 8
 """Chunks in flight between the event loop and the tar thread."""
 TRAILER_MAX = 1024 * 1024
 """What may follow the end of the archive (its zero blocks and padding)."""
-_LEFT_OUT = frozenset({"server.jar", ".server.jar.tmp"})
+_LEFT_OUT = frozenset(
+    {"server.jar", ".server.jar.tmp", "fabric-server-launch.jar", ".fabric-server-launch.jar.tmp"}
+)
 
 
 class UnsafeTree(InvalidInput):

@@ -65,6 +65,7 @@ class Supervisor:
             hooks=self.hooks,
             managed=self._managed,
             directory=self.directory,
+            install_timeout=settings.loader_install_timeout_seconds,
         )
         self._console = Console(node=node, redis=redis, managed=self._managed)
         self._tail = ConsoleTail(bus=bus, redis=redis, settings=settings, managed=self._managed)

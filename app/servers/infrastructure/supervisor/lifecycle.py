@@ -7,7 +7,6 @@ import signal
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import structlog
 
@@ -22,6 +21,7 @@ from app.servers.domain.model import Server, ServerState, ServerType
 from app.servers.domain.ports import NodeHooks
 from app.servers.infrastructure.catalog import VersionCatalog, required_java_major
 from app.servers.infrastructure.files import ServerDirectory
+from app.servers.infrastructure.installer import Artifacts, fetch_artifacts, install
 from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntime, JavaRuntimes
 from app.servers.infrastructure.managed import Managed
@@ -55,6 +55,7 @@ class Lifecycle:
         hooks: NodeHooks,
         managed: dict[uuid.UUID, Managed],
         directory: Callable[[uuid.UUID], ServerDirectory],
+        install_timeout: float = 900.0,
     ) -> None:
         self._node = node
         self._bus = bus
@@ -65,6 +66,7 @@ class Lifecycle:
         self._hooks = hooks
         self._managed = managed
         self._directory = directory
+        self._install_timeout = install_timeout
         self._busy: set[uuid.UUID] = set()
 
     async def start(self, server_id: uuid.UUID) -> None:
@@ -117,11 +119,12 @@ class Lifecycle:
 
     async def _launch(self, server: Server) -> None:
         directory = self._directory(server.id)
-        jar, runtime = await self._resolve(server)
+        artifacts, runtime = await self._resolve(server)
         if not await asyncio.to_thread(SocketPortProbe().is_free, server.port):
             raise DomainError(f"port {server.port} is already in use on node {self._node}")
-        account = await self._prepare(server, directory, jar)
+        await asyncio.to_thread(directory.ensure_private)
         offset = await asyncio.to_thread(directory.private_size, CONSOLE_LOG)
+        account = await self._prepare(server, directory, artifacts, runtime)
         launched = await asyncio.to_thread(
             launch,
             directory,
@@ -129,6 +132,7 @@ class Lifecycle:
             memory_mb=server.config.memory_mb,
             isolation=self._isolation,
             account=account,
+            arguments=artifacts.arguments(),
         )
         identity = launched.jvm
         managed = Managed(
@@ -159,25 +163,35 @@ class Lifecycle:
             self._managed[server.id] = managed
         log.info("server_launched", server_id=str(server.id), pid=identity.pid)
 
-    async def _resolve(self, server: Server) -> tuple[Path, JavaRuntime]:
-        """The server's jar (uploaded, or fetched for its type and version) and its Java."""
+    async def _resolve(self, server: Server) -> tuple[Artifacts, JavaRuntime]:
+        """The server's jars (uploaded, or fetched for its type and version) and its Java."""
         config = server.config
         if config.server_type is ServerType.CUSTOM:
             jar = self._jars.path_for(config.jar_sha256 or "")
             if jar is None:
                 raise DomainError("the uploaded jar is missing from this node's jar cache")
-            java_major = required_java_major(config.version)
+            artifacts = Artifacts(server_jar=jar, java_major=required_java_major(config.version))
         else:
-            spec = await self._catalog.resolve(config.server_type.value, config.version)
-            jar = await self._jars.fetch(spec)
-            java_major = spec.java_major
-        return jar, await self._java.for_version(config.version, java_major)
+            artifacts = await fetch_artifacts(config, catalog=self._catalog, jars=self._jars)
+        return artifacts, await self._java.for_version(config.version, artifacts.java_major)
 
     async def _prepare(
-        self, server: Server, directory: ServerDirectory, jar: Path
+        self,
+        server: Server,
+        directory: ServerDirectory,
+        artifacts: Artifacts,
+        runtime: JavaRuntime,
     ) -> Account | None:
-        """The directory, confined for the server's account, with its settings, jar and hooks."""
+        """The directory, confined for the server's account, with its settings, jars (or its
+        loader's install) and hooks."""
         await asyncio.to_thread(directory.path.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(
+            install,
+            directory,
+            artifacts,
+            java=runtime.path,
+            timeout=self._install_timeout,
+        )
         account = await asyncio.to_thread(self._isolation.prepare, directory.path)
         await asyncio.to_thread(
             directory.write_settings,
@@ -185,7 +199,8 @@ class Lifecycle:
             port=server.port,
             eula_accepted=server.eula_accepted,
         )
-        await asyncio.to_thread(directory.install_jar, jar)
+        if artifacts.server_jar is not None:
+            await asyncio.to_thread(directory.install_jar, artifacts.server_jar)
         for hook in self._hooks.before_launch:
             await hook(server, directory.path)
         return account
