@@ -57,6 +57,7 @@ import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.LocalDate;
+import java.time.LocalDateTime;
 import java.time.LocalTime;
 import java.time.ZoneId;
 import java.time.ZonedDateTime;
@@ -270,7 +271,18 @@ public final class FakeServer {
             StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
 
+    // -Dfake.logStyle=neoforge (set by the stand-in installer's unix_args.txt): the log4j
+    // pattern of Forge and NeoForge, [01Dec2026 16:39:44.123] [Server thread/INFO] [logger/]: m
+    static final boolean FORGE_STYLE = "neoforge".equals(System.getProperty("fake.logStyle"));
+    static final DateTimeFormatter FORGE_TIME =
+        DateTimeFormatter.ofPattern("ddMMMyyyy HH:mm:ss.SSS", Locale.ROOT);
+
     static void log(String thread, String level, String message) {
+        if (FORGE_STYLE) {
+            raw("[" + LocalDateTime.now().format(FORGE_TIME) + "] [" + thread + "/" + level
+                + "] [net.minecraft.server.dedicated.DedicatedServer/]: " + message);
+            return;
+        }
         raw("[" + LocalTime.now().format(TIME) + "] [" + thread + "/" + level + "]: " + message);
     }
 

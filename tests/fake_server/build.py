@@ -19,6 +19,7 @@ from pathlib import Path
 
 SOURCE = Path(__file__).with_name("FakeServer.java")
 HOSTILE = Path(__file__).with_name("HostileProbe.java")
+INSTALLER = Path(__file__).with_name("FakeInstaller.java")
 
 
 def _tool(name: str) -> str:
@@ -54,8 +55,30 @@ def build_hostile_jar(out_dir: Path) -> Path:
     return _build(out_dir, "hostile", [SOURCE, HOSTILE], main="HostileProbe")
 
 
-def _build(out_dir: Path, name: str, sources: list[Path], *, main: str) -> Path:
-    digest = hashlib.sha256(b"".join(source.read_bytes() for source in sources)).hexdigest()[:12]
+def build_fake_installer(out_dir: Path, *, unix_args: str, minecraft: str, fail: bool) -> Path:
+    """A stand-in Forge/NeoForge installer (FakeInstaller.java) that installs the fake server
+    under `unix_args`'s directory, or fails half way."""
+    settings = f"unix_args={unix_args}\nminecraft={minecraft}\nfail={str(fail).lower()}\n"
+    return _build(
+        out_dir,
+        "installer",
+        [SOURCE, INSTALLER],
+        main="FakeInstaller",
+        resources={"fake-installer.properties": settings},
+    )
+
+
+def _build(
+    out_dir: Path,
+    name: str,
+    sources: list[Path],
+    *,
+    main: str,
+    resources: dict[str, str] | None = None,
+) -> Path:
+    resources = resources or {}
+    packed_in = b"".join(source.read_bytes() for source in sources) + repr(resources).encode()
+    digest = hashlib.sha256(packed_in).hexdigest()[:12]
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}-{digest}.jar"
     if target.is_file():
@@ -66,6 +89,8 @@ def _build(out_dir: Path, name: str, sources: list[Path], *, main: str) -> Path:
         classes.mkdir()
         compile_ = [javac, "--release", "17", "-encoding", "UTF-8", "-d", str(classes)]
         _run([*compile_, *map(str, sources)])
+        for resource, text in resources.items():
+            (classes / resource).write_text(text)
         packed = Path(work) / "server.jar"
         _run(
             [jar, "--create", "--file", str(packed), "--main-class", main, "-C", str(classes), "."]
