@@ -541,8 +541,10 @@ class TestReady:
             '[2024-06-01 16:39:44] [Server thread/INFO]: Done (12.5s)! For help, type "help"',
             '[Server thread/INFO]: Done (0.9s)! For help, type "help"',
             'Done (3.152s)! For help, type "help"',
+            '[16:39:44] [Server thread/INFO] [minecraft/DedicatedServer]: Done (9.8s)! For help, type "help"',
+            '[01Dec2026 16:39:44.123] [Server thread/INFO] [net.minecraft.server.dedicated.DedicatedServer/]: Done (21.4s)! For help, type "help"',
         ],
-        ids=["standard", "date-prefix", "no-timestamp", "bare"],
+        ids=["standard", "date-prefix", "no-timestamp", "bare", "forge", "neoforge"],
     )
     def test_done_line_is_ready(self, text: str) -> None:
         assert ConsoleLine.parse(text).is_ready is True
@@ -556,8 +558,19 @@ class TestReady:
             "[16:39:44] [Server thread/INFO]: RCON running on 0.0.0.0:25575",
             "[16:39:40] [ServerMain/WARN]: You need to agree to the EULA in order to run the server. Go to eula.txt for more info.",
             '[16:39:44] [Server thread/INFO]: Done (s)! For help, type "help"',
+            "[16:39:41] [main/INFO] (FabricLoader/GameProvider) Loading Minecraft 1.21.4 with Fabric Loader 0.16.10",
+            "[installer] The server installed successfully",
         ],
-        ids=["starting-version", "starting-port", "preparing", "rcon", "eula", "no-seconds"],
+        ids=[
+            "starting-version",
+            "starting-port",
+            "preparing",
+            "rcon",
+            "eula",
+            "no-seconds",
+            "fabric-loader",
+            "installer-output",
+        ],
     )
     def test_other_lines_are_not_ready(self, text: str) -> None:
         assert ConsoleLine.parse(text).is_ready is False
@@ -571,8 +584,10 @@ class TestPlayers:
             "[16:40:00] [Server thread/INFO]: Alice joined the game",
             "[16:40:00] [Server thread/INFO]: System chat: Alice joined the game",
             "[2024-06-01 16:40:00] [Server thread/INFO]: Alice joined the game",
+            "[16:40:00] [Server thread/INFO] [minecraft/MinecraftServer]: Alice joined the game",
+            "[01Dec2026 16:40:00.004] [Server thread/INFO] [net.minecraft.server.MinecraftServer/]: Alice joined the game",
         ],
-        ids=["no-timestamp", "timestamp", "system-chat-prefix", "date-prefix"],
+        ids=["no-timestamp", "timestamp", "system-chat-prefix", "date-prefix", "forge", "neoforge"],
     )
     def test_joined(self, text: str) -> None:
         line = ConsoleLine.parse(text)

@@ -217,6 +217,34 @@ class TestCreateServer:
 
         assert list(world.db.servers) == [custom]
 
+    async def test_a_loader_server_records_the_chosen_loader_version(self, world: FakeApp) -> None:
+        recommended = await create(world, server_type=ServerType.FABRIC, name="fabric-a")
+        asked = await create(
+            world, server_type=ServerType.NEOFORGE, name="neo-b", loader_version="21.4.10"
+        )
+
+        assert world.db.servers[recommended].config.loader_version == "recommended-1.21.4"
+        assert world.db.servers[asked].config.loader_version == "21.4.10"
+        [_, created] = world.events.of(ServerCreated)
+        assert (created.server_type, created.loader_version) == ("neoforge", "21.4.10")
+
+    async def test_a_loader_version_on_a_type_without_a_loader_is_refused(
+        self, world: FakeApp
+    ) -> None:
+        with pytest.raises(InvalidInput, match="no loader version") as refused:
+            await create(world, server_type=ServerType.PAPER, loader_version="0.16.10")
+
+        assert refused.value.extra["field"] == "loader_version"
+        assert world.db.servers == {}
+
+    async def test_a_new_game_version_rechooses_the_loader(self, world: FakeApp) -> None:
+        server_id = await create(world, server_type=ServerType.FORGE, loader_version="54.0.16")
+
+        await world.bus.handle(UpdateServer(actor=ALICE, server_id=server_id, version="1.20.4"))
+
+        config = world.db.servers[server_id].config
+        assert (config.version, config.loader_version) == ("1.20.4", "recommended-1.20.4")
+
 
 class TestUpdateServer:
     async def test_returns_the_changes_and_asks_the_node_to_rewrite_the_files(
