@@ -206,7 +206,8 @@ async def test_neoforge_installer_runs_in_staging_and_installs_once(
     ]
     assert {"user_jvm_args.txt", "run.sh"} <= set(files)
     assert "installer.jar" not in files
-    assert not (tmp_path / "servers" / "installs" / "neo").exists(), "staging is removed"
+    assert not (tmp_path / "installs" / "neo").exists(), "staging is removed"
+    assert (tmp_path / "installs").is_dir()
     assert directory.read_private(INSTALLED_MARKER, limit=100) == b"neoforge 21.1.77 1.21.1"
     console = directory.read_private("console.log", limit=1 << 20).decode()
     assert "[installer] Downloading libraries" in console

@@ -9,8 +9,10 @@ only a complete install is moved into the server directory, which a failure leav
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -178,7 +180,7 @@ def _run(
 
         def give_up() -> None:
             timed_out.set()
-            process.kill()
+            _kill_group(process)
 
         timer = threading.Timer(timeout, give_up)
         timer.start()
@@ -193,12 +195,18 @@ def _run(
         finally:
             timer.cancel()
             if process.poll() is None:
-                process.kill()
+                _kill_group(process)
                 process.wait()
         if timed_out.is_set():
             code = None
         log.write(f"[mcdash] installer finished: {_exit(code)}\n".encode())
     return code, list(tail)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """The installer and whatever it started (they could hold its output open)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _move_in(staging: Path, server_dir: Path) -> None:
