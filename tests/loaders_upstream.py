@@ -29,7 +29,13 @@ FABRIC_INSTALLERS = [
     {"url": "https://maven.fabricmc.net/y.jar", "maven": "net.fabricmc:fabric-installer:1.0.1",
      "version": "1.0.1", "stable": True},
 ]  # fmt: skip
-FORGE_VERSIONS = ["1.20.1-47.3.0", "1.20.4-49.1.0", "1.20.4-49.0.30", "1.21.4-54.0.16"]
+FORGE_VERSIONS = [
+    "1.16.5-36.2.39",
+    "1.20.1-47.3.0",
+    "1.20.4-49.1.0",
+    "1.20.4-49.0.30",
+    "1.21.4-54.0.16",
+]
 FORGE_PROMOS = {
     "1.20.1-recommended": "47.3.0",
     "1.20.1-latest": "47.3.0",

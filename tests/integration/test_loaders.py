@@ -28,6 +28,7 @@ from app.shared.cache import CacheService
 from tests.fake_server.build import build_fake_installer
 from tests.loaders_upstream import (
     fabric_launcher_path,
+    forge_installer_path,
     loader_settings,
     neoforge_installer_path,
     serve_artifact,
@@ -138,9 +139,10 @@ async def test_choose_defaults_to_the_recommended_and_keeps_a_fitting_one(catalo
         ("neoforge", "1.21.1", "21.4.10-beta", "21.1.77"),
         ("fabric", "1.21.4", "9.9.9", "0.16.11, 0.16.10, 0.16.9"),
         ("neoforge", "1.19.2", None, "1.21.4, 1.21.1, 1.20.4"),  # no loader for that game
+        ("forge", "1.16.5", None, "1.21.4, 1.20.4, 1.20.1"),  # starts from its own jar
     ],
     ids=["forge-build-of-another-mc", "neoforge-beta-of-another-mc", "fabric-unknown-loader",
-         "neoforge-unsupported-mc"],
+         "neoforge-unsupported-mc", "forge-before-1.17"],
 )  # fmt: skip
 async def test_a_loader_that_does_not_fit_is_refused_naming_the_valid_ones(
     catalog, server_type, version, loader, named
@@ -176,7 +178,7 @@ async def test_fabric_installs_the_pinned_launcher_beside_the_vanilla_jar(
     assert artifacts.launcher is not None
     artifacts.launcher.unlink()
     serve_artifact(upstream, fabric_launcher_path("1.21.4", "0.16.10"), build_jar("Evil"))
-    with pytest.raises(DownloadFailed, match="sha256 checksum mismatch"):
+    with pytest.raises(DownloadFailed, match=r"sha256 checksum mismatch.*pinned at its first"):
         await fetch_artifacts(
             config(ServerType.FABRIC, "1.21.4", "0.16.10"), catalog=catalog, jars=jars
         )
@@ -217,6 +219,24 @@ async def test_neoforge_installer_runs_in_staging_and_installs_once(
     install(directory, artifacts, java=JAVA, timeout=60)
     assert (directory.path / "user_jvm_args.txt").read_text() == "-XX:+UseG1GC\n"
     assert directory.private_size("console.log") == len(console.encode()), "not run again"
+
+
+async def test_forge_installs_its_recommended_build_for_the_unix_args_launch(
+    catalog, jars, upstream, tmp_path
+):
+    args = "libraries/net/minecraftforge/forge/1.20.4-49.0.30/unix_args.txt"
+    installer = build_fake_installer(tmp_path, unix_args=args, minecraft="1.20.4", fail=False)
+    serve_artifact(upstream, forge_installer_path("1.20.4-49.0.30"), installer.read_bytes())
+    artifacts = await fetch_artifacts(
+        config(ServerType.FORGE, "1.20.4", "49.0.30"), catalog=catalog, jars=jars
+    )
+    assert artifacts.java_major == 17
+    assert artifacts.arguments() == ["@user_jvm_args.txt", f"@{args}", "nogui"]
+    directory = ServerDirectory(tmp_path / "servers" / "forge")
+    directory.path.mkdir(parents=True)
+    install(directory, artifacts, java=JAVA, timeout=60)
+    assert (directory.path / args).is_file()
+    assert directory.read_private(INSTALLED_MARKER, limit=100) == b"forge 49.0.30 1.20.4"
 
 
 async def test_an_installer_failing_half_way_leaves_the_directory_as_it_was(

@@ -65,7 +65,12 @@ class JarCache:
             if pinned is not None:
                 spec = dataclasses.replace(spec, sha256=pinned, sha1=None)
                 cached = await asyncio.to_thread(self._cached, spec)
-                return cached or await self._download(spec)
+                try:
+                    return cached or await self._download(spec)
+                except DownloadFailed as exc:
+                    raise DownloadFailed(
+                        f"{exc.detail} (the SHA-256 pinned at its first download)", url=spec.url
+                    ) from exc
             path = await self._download(dataclasses.replace(spec, sha256=None, sha1=None))
             await asyncio.to_thread(_write_pin, pin, path.stem)
             return path

@@ -16,6 +16,8 @@ LOADER_TYPES = ("fabric", "forge", "neoforge")
 LOADERS_LISTED = 50
 """Loader versions listed per Minecraft version (newest first); older ones still resolve."""
 NAMED_IN_ERRORS = 10
+FORGE_OLDEST = (1, 17)
+"""Older Forge builds start from their own jar, not from `@unix_args.txt`: not offered."""
 _MAVEN_VERSION = re.compile(r"<version>\s*([A-Za-z0-9][A-Za-z0-9._+-]{0,99})\s*</version>")
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 _SHA1 = re.compile(r"^[0-9a-fA-F]{40}\b")
@@ -213,7 +215,7 @@ class LoaderCatalog:
         grouped: dict[str, list[str]] = {}
         for entry in versions:
             minecraft, _, forge = entry.partition("-")
-            if forge:
+            if forge and _version_key(minecraft) >= FORGE_OLDEST:
                 grouped.setdefault(minecraft, []).append(forge)
         result: dict[str, tuple[str, LoaderChoice]] = {}
         for minecraft in sorted(grouped, key=_version_key, reverse=True):
