@@ -153,7 +153,7 @@ async def test_unknown_versions_and_types(catalog, server_type, version, message
 
 async def test_unknown_type_has_no_version_list(catalog):
     with pytest.raises(UnknownVersion, match="unknown server type"):
-        await catalog.versions("fabric")
+        await catalog.versions("quilt")
 
 
 async def test_catalogue_answers_come_from_the_cache(http, cache, upstream):
