@@ -438,7 +438,7 @@ async def test_versions_catalogue(api):
     assert [v["version"] for v in vanilla][:2] == ["1.21.4", "1.20.4"]
     paper = (await http.get("/api/v2/versions/paper", headers=users["owner"])).json()
     assert paper[0]["version"] == "1.21.4"
-    assert_problem(await http.get("/api/v2/versions/forge", headers=users["owner"]), 422)
+    assert_problem(await http.get("/api/v2/versions/quilt", headers=users["owner"]), 422)
 
 
 async def test_a_start_no_worker_claims_expires_visibly(api, db):
