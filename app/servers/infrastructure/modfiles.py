@@ -65,7 +65,8 @@ class NodeModFiles:
         try:
             top = os.open(root, _DIR_FLAGS)
         except FileNotFoundError:
-            raise NotFound("the server's directory does not exist on its node yet") from None
+            yield -1  # never started and nothing installed: an empty directory
+            return
         try:
             try:
                 fd = os.open(directory, _DIR_FLAGS, dir_fd=top)
