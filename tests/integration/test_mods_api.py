@@ -154,6 +154,10 @@ async def test_install_with_dependency_update_disable_and_remove(api, modrinth) 
     assert problem(again, 409)["detail"].endswith("already installed")
 
     assert (await api.call("GET", "/updates")).json() == []
+    disabled = await api.call("POST", "/squaremap-1.0.0.jar/disable", json={})
+    assert disabled.json() == {"file_name": "squaremap-1.0.0.jar.disabled"}
+    listed = {m["file_name"]: m for m in (await api.call("GET")).json()}
+    assert listed["squaremap-1.0.0.jar"]["enabled"] is False
     modrinth.version(
         "map-2", "P-map", "2.0.0", deps=[{"project_id": "P-lib", "dependency_type": "required"}]
     )
@@ -161,16 +165,12 @@ async def test_install_with_dependency_update_disable_and_remove(api, modrinth) 
     assert [(u["from_version_id"], u["to_version_id"]) for u in updates] == [("map-1", "map-2")]
     updated = await api.call("POST", "/update", json={})
     assert updated.status_code == 200, updated.text
-    assert "squaremap-1.0.0.jar" not in api.plugins()
-    assert api.plugins()["squaremap-2.0.0.jar"] == sha512_of(modrinth, "map-2")
-
-    disabled = await api.call("POST", "/squaremap-2.0.0.jar/disable", json={})
-    assert disabled.json() == {"file_name": "squaremap-2.0.0.jar.disabled"}
-    assert "squaremap-2.0.0.jar.disabled" in api.plugins()
-    listed = {m["file_name"]: m for m in (await api.call("GET")).json()}
-    assert listed["squaremap-2.0.0.jar"]["enabled"] is False
+    plugins = api.plugins()
+    assert "squaremap-1.0.0.jar.disabled" not in plugins
+    assert plugins["squaremap-2.0.0.jar.disabled"] == sha512_of(modrinth, "map-2")  # still off
     enabled = await api.call("POST", "/squaremap-2.0.0.jar/enable", json={})
     assert enabled.json() == {"file_name": "squaremap-2.0.0.jar"}
+    assert "squaremap-2.0.0.jar" in api.plugins()
     removed = await api.call("DELETE", "/worldlib-1.0.0.jar")
     assert removed.status_code == 200, removed.text
     assert "worldlib-1.0.0.jar" not in api.plugins()
@@ -179,8 +179,8 @@ async def test_install_with_dependency_update_disable_and_remove(api, modrinth) 
     assert [e["version_id"] for e in await api.events("ModInstalled")] == ["map-1", "lib-1"]
     assert {e["actor_id"] for e in await api.events("ModInstalled")} == {owner_id}
     assert [e["change"] for e in await api.events("ModUpdated")] == [
-        "version",
         "disabled",
+        "version",
         "enabled",
     ]
     assert [e["file_name"] for e in await api.events("ModRemoved")] == ["worldlib-1.0.0.jar"]

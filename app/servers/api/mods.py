@@ -75,7 +75,7 @@ class ModUpdateResponse(BaseModel):
 
 class InstallRequest(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"example": {"project": "fabric-api", "backup": False}}
+        extra="forbid", json_schema_extra={"examples": [{"project": "fabric-api", "backup": False}]}
     )
 
     project: ProjectRef = Field(description="a Modrinth project id or slug")
@@ -95,7 +95,7 @@ class InstalledVersionResponse(BaseModel):
 
 
 class UpdateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"backup": False}})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"backup": False}]})
 
     project_ids: list[ProjectRef] | None = Field(
         default=None, max_length=MAX_PLAN, description="the projects to update; all when absent"
@@ -104,7 +104,7 @@ class UpdateRequest(BaseModel):
 
 
 class ChangeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"backup": False}})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"backup": False}]})
 
     backup: bool = False
 

@@ -264,6 +264,10 @@ async def handle_update_mods(
             [p.version.file for p in plan],
             replace=[jar.file_name + ("" if jar.enabled else DISABLED)],
         )
+        if not jar.enabled:  # an update keeps a disabled mod disabled
+            await mod_files.change(
+                server.node, server.id, target.directory, new.file.file_name, "disable"
+            )
         now = clock.now()
         events: list[ServerEvent] = [
             ModUpdated(
