@@ -39,6 +39,20 @@ def modrinth():
             deps=[{"project_id": "P-map", "dependency_type": "incompatible"}],
         )
         fake.version("liar-1", "P-liar", "1.0.0", lie_about_hash=True)
+        fake.project("P-yin", "yin")
+        fake.project("P-yang", "yang")
+        fake.version(
+            "yin-1",
+            "P-yin",
+            "1.0.0",
+            deps=[{"project_id": "P-yang", "dependency_type": "required"}],
+        )
+        fake.version(
+            "yang-1",
+            "P-yang",
+            "1.0.0",
+            deps=[{"project_id": "P-yin", "dependency_type": "required"}],
+        )
         yield fake
 
 
@@ -208,6 +222,21 @@ async def test_an_incompatible_dependency_is_refused_with_its_reason(api) -> Non
     body = problem(await api.call("POST", json={"project": "badmod"}), 409)
     assert "incompatible with" in body["detail"]
     assert "badmod-1.0.0.jar" not in api.plugins()
+
+
+async def test_two_versions_of_one_project_are_refused(api, modrinth) -> None:
+    assert (await api.call("POST", json={"project": "squaremap"})).status_code == 201
+    modrinth.version("map-2", "P-map", "2.0.0")
+    second = await api.call("POST", json={"project": "squaremap", "version_id": "map-2"})
+    assert "two versions of one project" in problem(second, 409)["detail"]
+    assert sorted(api.plugins()) == ["squaremap-1.0.0.jar", "worldlib-1.0.0.jar"]
+
+
+async def test_a_dependency_cycle_installs_each_project_once(api) -> None:
+    installed = await api.call("POST", json={"project": "yin"})
+    assert installed.status_code == 201, installed.text
+    assert [v["version_id"] for v in installed.json()] == ["yin-1", "yang-1"]
+    assert sorted(api.plugins()) == ["yang-1.0.0.jar", "yin-1.0.0.jar"]
 
 
 async def test_a_client_only_project_is_flagged_and_refused(api) -> None:
