@@ -314,3 +314,21 @@ async def test_others_see_no_mods_and_users_without_code_cannot_install(api) -> 
 async def test_bad_parameters_are_422(api, method, path, kwargs) -> None:
     response = await api.call(method, path, **kwargs)
     assert problem(response, 422)["status"] == 422
+
+
+async def test_a_download_is_cached_and_shared_between_servers(api, modrinth) -> None:
+    other = api.sids["vanilla"]
+    await api.db.execute(
+        "UPDATE servers SET configuration = jsonb_set(configuration, '{server_type}', '\"paper\"')"
+        " WHERE id = $1",
+        uuid.UUID(other),
+    )
+    assert (await api.call("POST", json={"project": "worldlib"})).status_code == 201
+    second = await api.http.post(
+        f"/api/v2/servers/{other}/mods", headers=api.users["owner"], json={"project": "worldlib"}
+    )
+    assert second.status_code == 201, second.text
+    blob = next(path for path in modrinth.blobs if "/lib-1/" in path)
+    assert modrinth.hits[f"GET {blob}"] == 1
+    copy = api.data / "servers" / other / "plugins" / "worldlib-1.0.0.jar"
+    assert hashlib.sha512(copy.read_bytes()).hexdigest() == sha512_of(modrinth, "lib-1")
