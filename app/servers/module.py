@@ -8,7 +8,15 @@ from typing import Any
 import httpx
 from fastapi import APIRouter
 
-from app.servers.application import creation, handlers, mod_handlers, moves, observations, queries
+from app.servers.application import (
+    creation,
+    handlers,
+    mod_handlers,
+    mod_queries,
+    moves,
+    observations,
+    queries,
+)
 from app.servers.application import messages as m
 from app.servers.application import mods as mods_messages
 from app.servers.application import nodes as nodes_handlers
@@ -71,9 +79,9 @@ HANDLERS = Handlers(
         m.GetNode: nodes_handlers.handle_get_node,
         m.CordonNode: nodes_handlers.handle_cordon_node,
         m.ListVersions: queries.handle_list_versions,
-        mods_messages.SearchMods: mod_handlers.handle_search_mods,
-        mods_messages.ListMods: mod_handlers.handle_list_mods,
-        mods_messages.CheckModUpdates: mod_handlers.handle_check_mod_updates,
+        mods_messages.SearchMods: mod_queries.handle_search_mods,
+        mods_messages.ListMods: mod_queries.handle_list_mods,
+        mods_messages.CheckModUpdates: mod_queries.handle_check_mod_updates,
         mods_messages.InstallMod: mod_handlers.handle_install_mod,
         mods_messages.UpdateMods: mod_handlers.handle_update_mods,
         mods_messages.ChangeMod: mod_handlers.handle_change_mod,

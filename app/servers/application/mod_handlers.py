@@ -6,25 +6,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from app.servers.application.handlers import UowFactory, visible
+from app.servers.application.handlers import UowFactory
+from app.servers.application.mod_queries import installed_jars, server_of, update_view, updates_of
 from app.servers.application.mods import (
     ChangeMod,
-    CheckModUpdates,
-    InstalledMod,
     InstallMod,
-    ListMods,
     ModUpdate,
     PlannedVersion,
-    SearchHit,
-    SearchMods,
-    SearchPage,
     UpdateMods,
     installed_by_project,
     resolve,
     root_version,
 )
 from app.servers.domain.events import ServerEvent
-from app.servers.domain.model import Server
 from app.servers.domain.mods import (
     DISABLED,
     ClientOnlyMod,
@@ -35,30 +29,13 @@ from app.servers.domain.mods import (
     ModNotFound,
     ModRemoved,
     ModrinthUnavailable,
-    ModTarget,
     ModUpdated,
-    ModVersion,
     NodeJar,
     SafetyBackups,
     mod_target,
-    side_of,
     validate_file_name,
 )
 from app.shared.domain import Clock, ConcurrencyConflict, Conflict
-from app.shared.security import Principal
-
-
-async def _server(uow: UowFactory, actor: Principal, server_id: uuid.UUID) -> Server:
-    async with uow() as work:
-        return visible(await work.servers.get(server_id), actor, server_id)
-
-
-async def _installed(
-    server: Server, target: ModTarget, files: ModFiles, catalog: ModCatalog
-) -> tuple[list[NodeJar], dict[str, ModVersion]]:
-    jars = await files.list(server.node, server.id, target.directory)
-    identified = await catalog.identify([jar.sha512 for jar in jars]) if jars else {}
-    return jars, identified
 
 
 async def _record(
@@ -80,93 +57,6 @@ async def _record(
                 raise
 
 
-async def handle_search_mods(
-    query: SearchMods, *, uow: UowFactory, mod_catalog: ModCatalog
-) -> SearchPage:
-    server = await _server(uow, query.actor, query.server_id)
-    target = mod_target(server.config.server_type.value)
-    hits, total = await mod_catalog.search(
-        query.query, target, server.config.version, limit=query.limit, offset=query.offset
-    )
-    items = []
-    for hit in hits:
-        side = side_of(str(hit.get("client_side", "")), str(hit.get("server_side", "")))
-        items.append(
-            SearchHit(
-                project_id=str(hit.get("project_id", "")),
-                slug=str(hit.get("slug", "")),
-                title=str(hit.get("title", "")),
-                description=str(hit.get("description", "")),
-                downloads=int(str(hit.get("downloads", 0))),
-                side=side,
-                installable=side != "client-only",
-            )
-        )
-    return SearchPage(items=items, total=total, limit=query.limit, offset=query.offset)
-
-
-async def handle_list_mods(
-    query: ListMods, *, uow: UowFactory, mod_catalog: ModCatalog, mod_files: ModFiles
-) -> list[InstalledMod]:
-    server = await _server(uow, query.actor, query.server_id)
-    target = mod_target(server.config.server_type.value)
-    jars, identified = await _installed(server, target, mod_files, mod_catalog)
-    listed = []
-    for jar in jars:
-        version = identified.get(jar.sha512)
-        listed.append(
-            InstalledMod(
-                file_name=jar.file_name,
-                enabled=jar.enabled,
-                size=jar.size,
-                sha512=jar.sha512,
-                project_id=version.project_id if version else None,
-                version_id=version.id if version else None,
-                name=version.name if version else None,
-                version_number=version.version_number if version else None,
-            )
-        )
-    return listed
-
-
-async def _updates(
-    server: Server, target: ModTarget, files: ModFiles, catalog: ModCatalog
-) -> tuple[list[tuple[NodeJar, ModVersion, ModVersion]], dict[str, ModVersion]]:
-    jars, identified = await _installed(server, target, files, catalog)
-    known = [jar for jar in jars if jar.sha512 in identified]
-    newer = (
-        await catalog.updates([j.sha512 for j in known], target, server.config.version)
-        if known
-        else {}
-    )
-    found = [
-        (jar, identified[jar.sha512], newer[jar.sha512])
-        for jar in known
-        if jar.sha512 in newer and newer[jar.sha512].id != identified[jar.sha512].id
-    ]
-    return found, identified
-
-
-def _update_view(jar: NodeJar, old: ModVersion, new: ModVersion) -> ModUpdate:
-    return ModUpdate(
-        file_name=jar.file_name,
-        project_id=old.project_id,
-        from_version_id=old.id,
-        from_version_number=old.version_number,
-        to_version_id=new.id,
-        to_version_number=new.version_number,
-    )
-
-
-async def handle_check_mod_updates(
-    query: CheckModUpdates, *, uow: UowFactory, mod_catalog: ModCatalog, mod_files: ModFiles
-) -> list[ModUpdate]:
-    server = await _server(uow, query.actor, query.server_id)
-    target = mod_target(server.config.server_type.value)
-    found, _ = await _updates(server, target, mod_files, mod_catalog)
-    return [_update_view(jar, old, new) for jar, old, new in found]
-
-
 async def handle_install_mod(
     cmd: InstallMod,
     *,
@@ -176,7 +66,7 @@ async def handle_install_mod(
     mod_files: ModFiles,
     safety_backups: SafetyBackups,
 ) -> list[PlannedVersion]:
-    server = await _server(uow, cmd.actor, cmd.server_id)
+    server = await server_of(uow, cmd.actor, cmd.server_id)
     target = mod_target(server.config.server_type.value)
     game = server.config.version
     project = await mod_catalog.project(cmd.project)
@@ -194,7 +84,7 @@ async def handle_install_mod(
         root = root_version(
             await mod_catalog.newest_version(project.id, target, game), project.slug
         )
-    _, identified = await _installed(server, target, mod_files, mod_catalog)
+    _, identified = await installed_jars(server, target, mod_files, mod_catalog)
     installed = installed_by_project(identified)
     if project.id in installed:
         have = installed[project.id]
@@ -242,9 +132,9 @@ async def handle_update_mods(
     mod_files: ModFiles,
     safety_backups: SafetyBackups,
 ) -> list[ModUpdate]:
-    server = await _server(uow, cmd.actor, cmd.server_id)
+    server = await server_of(uow, cmd.actor, cmd.server_id)
     target = mod_target(server.config.server_type.value)
-    found, identified = await _updates(server, target, mod_files, mod_catalog)
+    found, identified = await updates_of(server, target, mod_files, mod_catalog)
     if cmd.project_ids is not None:
         found = [f for f in found if f[1].project_id in cmd.project_ids]
     if not found:
@@ -296,7 +186,7 @@ async def handle_update_mods(
         ]
         await _record(uow, server.id, events, f"{target.directory}/{new.file.file_name}")
         identified = {**identified, new.file.sha512: new}
-        done.append(_update_view(jar, old, new))
+        done.append(update_view(jar, old, new))
     return done
 
 
@@ -319,7 +209,7 @@ async def handle_change_mod(
     mod_files: ModFiles,
     safety_backups: SafetyBackups,
 ) -> str:
-    server = await _server(uow, cmd.actor, cmd.server_id)
+    server = await server_of(uow, cmd.actor, cmd.server_id)
     target = mod_target(server.config.server_type.value)
     name = validate_file_name(cmd.file_name).removesuffix(DISABLED)
     jars = await mod_files.list(server.node, server.id, target.directory)
