@@ -24,6 +24,8 @@ from app.shared.domain import InvalidInput
 
 OUTAGE_RETRY_SECONDS = 30
 RETRY_MAX_SECONDS = 3600
+CALL_TIMEOUT_SECONDS = 15.0
+"""A silent Modrinth is an outage after this long, not a request held for minutes."""
 
 
 def _unavailable(response: httpx.Response | None, reason: str) -> ModrinthUnavailable:
@@ -87,7 +89,12 @@ class ModrinthCatalog:
     ) -> Any:
         try:
             response = await self._http.request(
-                method, f"{self._base}{path}", params=params, json=body, headers=self._headers
+                method,
+                f"{self._base}{path}",
+                params=params,
+                json=body,
+                headers=self._headers,
+                timeout=CALL_TIMEOUT_SECONDS,
             )
         except httpx.HTTPError as exc:
             raise _unavailable(None, f"Modrinth cannot be reached ({type(exc).__name__})") from exc
