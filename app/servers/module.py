@@ -172,7 +172,8 @@ def node_routers(
     settings: Settings, jars: JarCache, tokens: NodeTokens, node: str
 ) -> list[APIRouter]:
     """The routes this context adds to a node's agent: custom jars into the node's cache (what
-    a dead worker's cut uploads left there is cleared first), and trees of moving servers."""
+    a dead worker's cut uploads left there is cleared first), trees of moving servers, and the
+    mods and plugins of its servers (with their cache's cut downloads cleared too)."""
     from app.servers.api.agent import agent_router
     from app.servers.api.mods_agent import mods_agent_router
 
@@ -184,6 +185,7 @@ def node_routers(
         max_bytes=settings.max_mod_bytes,
         user_agent=settings.modrinth_user_agent,
     )
+    mod_files.discard_partials()
     return [agent_router(jars, trees, tokens, node), mods_agent_router(mod_files, tokens, node)]
 
 

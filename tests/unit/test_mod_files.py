@@ -143,3 +143,13 @@ async def test_a_safety_backup_that_never_ends_times_out() -> None:
     backups = BusSafetyBackups(FakeBus([]), timeout=0.05, poll=0.01)  # type: ignore[arg-type]
     with pytest.raises(Conflict, match="did not complete"):
         await backups.take(ACTOR, SID, "before x")
+
+
+def test_cut_downloads_are_discarded_at_start(node, tmp_path) -> None:
+    files, _ = node
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / ".mcdash-mod-0123").write_bytes(b"half")
+    kept = tmp_path / "cache" / f"{'0' * 128}.jar"
+    kept.write_bytes(b"whole")
+    files.discard_partials()
+    assert list((tmp_path / "cache").iterdir()) == [kept]

@@ -55,6 +55,12 @@ class NodeModFiles:
         self._user_agent = user_agent
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def discard_partials(self) -> None:
+        """Downloads a dead worker cut off; none of them ever became a cached jar."""
+        if self._cache.is_dir():
+            for partial in self._cache.glob(f"{_TEMP}*"):
+                partial.unlink(missing_ok=True)
+
     @contextlib.contextmanager
     def _directory(self, server_id: uuid.UUID, directory: str, *, create: bool) -> Iterator[int]:
         if directory not in DIRECTORIES:
