@@ -168,7 +168,7 @@ async def test_install_with_dependency_update_disable_and_remove(api, modrinth) 
     assert problem(again, 409)["detail"].endswith("already installed")
 
     assert (await api.call("GET", "/updates")).json() == []
-    disabled = await api.call("POST", "/squaremap-1.0.0.jar/disable", json={})
+    disabled = await api.call("POST", "/jars/squaremap-1.0.0.jar/disable", json={})
     assert disabled.json() == {"file_name": "squaremap-1.0.0.jar.disabled"}
     listed = {m["file_name"]: m for m in (await api.call("GET")).json()}
     assert listed["squaremap-1.0.0.jar"]["enabled"] is False
@@ -182,10 +182,10 @@ async def test_install_with_dependency_update_disable_and_remove(api, modrinth) 
     plugins = api.plugins()
     assert "squaremap-1.0.0.jar.disabled" not in plugins
     assert plugins["squaremap-2.0.0.jar.disabled"] == sha512_of(modrinth, "map-2")  # still off
-    enabled = await api.call("POST", "/squaremap-2.0.0.jar/enable", json={})
+    enabled = await api.call("POST", "/jars/squaremap-2.0.0.jar/enable", json={})
     assert enabled.json() == {"file_name": "squaremap-2.0.0.jar"}
     assert "squaremap-2.0.0.jar" in api.plugins()
-    removed = await api.call("DELETE", "/worldlib-1.0.0.jar")
+    removed = await api.call("DELETE", "/jars/worldlib-1.0.0.jar")
     assert removed.status_code == 200, removed.text
     assert "worldlib-1.0.0.jar" not in api.plugins()
 
@@ -294,7 +294,7 @@ async def test_others_see_no_mods_and_users_without_code_cannot_install(api) -> 
         ("POST", "", {"json": {"project": "ok", "version_id": "a/b"}}),
         ("POST", "", {"json": {"project": "ok", "surprise": 1}}),
         ("POST", "/update", {"json": {"project_ids": ["p"] * 33}}),
-        ("POST", "/not-a-jar.txt/disable", {"json": {}}),
+        ("POST", "/jars/not-a-jar.txt/disable", {"json": {}}),
     ],
     ids=[
         "limit-zero",

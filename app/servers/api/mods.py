@@ -243,7 +243,9 @@ async def _change(
 CHANGE_PROBLEMS = problems({404: "no such jar", 409: NO_MODS, 503: "the node is offline"})
 
 
-@router.post("/{file_name}/disable", summary="Rename to .jar.disabled", responses=CHANGE_PROBLEMS)
+@router.post(
+    "/jars/{file_name}/disable", summary="Rename to .jar.disabled", responses=CHANGE_PROBLEMS
+)
 async def disable_mod(
     server_id: uuid.UUID, file_name: FileName, body: ChangeRequest, actor: Writer, bus: BusDep
 ) -> ChangedResponse:
@@ -251,7 +253,7 @@ async def disable_mod(
 
 
 @router.post(
-    "/{file_name}/enable",
+    "/jars/{file_name}/enable",
     summary="Enable a disabled jar (needs server:code)",
     responses=CHANGE_PROBLEMS,
 )
@@ -266,7 +268,7 @@ async def enable_mod(
     return await _change(server_id, file_name, "enable", body.backup, actor, bus)
 
 
-@router.delete("/{file_name}", summary="Remove a jar", responses=CHANGE_PROBLEMS)
+@router.delete("/jars/{file_name}", summary="Remove a jar", responses=CHANGE_PROBLEMS)
 async def remove_mod(
     server_id: uuid.UUID,
     file_name: FileName,
