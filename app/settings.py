@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     loader_install_timeout_seconds: float = Field(default=900.0, gt=0, le=7200)
     download_user_agent: str = "mcdash/0.1 (self-hosted Minecraft dashboard; admin@localhost)"
     download_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Mods and plugins (issue 14): Modrinth's API v2, which wants a User-Agent naming us.
+    modrinth_api_url: str = "https://api.modrinth.com/v2"
+    modrinth_user_agent: str = "mcdash/0.1 (self-hosted Minecraft dashboard; admin@localhost)"
+    max_mod_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     catalog_cache_ttl_seconds: int = Field(default=3600, ge=1)
     java_paths: list[Path] = Field(default_factory=list)
     max_jar_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)

@@ -8,13 +8,23 @@ from typing import Any
 import httpx
 from fastapi import APIRouter
 
-from app.servers.application import creation, handlers, moves, observations, queries
+from app.servers.application import (
+    creation,
+    handlers,
+    mod_handlers,
+    mod_queries,
+    moves,
+    observations,
+    queries,
+)
 from app.servers.application import messages as m
+from app.servers.application import mods as mods_messages
 from app.servers.application import nodes as nodes_handlers
 from app.servers.application.handlers import ServerPolicy
 from app.servers.application.placement import PlacementRules
 from app.servers.domain import events
 from app.servers.domain.console import ConsolePolicy
+from app.servers.domain.mods import MOD_EVENTS
 from app.servers.domain.ports import NodeHooks
 from app.servers.infrastructure.catalog import (
     CatalogReleaseCheck,
@@ -23,6 +33,9 @@ from app.servers.infrastructure.catalog import (
 )
 from app.servers.infrastructure.jars import JarCache
 from app.servers.infrastructure.java import JavaRuntimes
+from app.servers.infrastructure.mod_agent import AgentModFiles, BusSafetyBackups
+from app.servers.infrastructure.modfiles import NodeModFiles
+from app.servers.infrastructure.modrinth import ModrinthCatalog
 from app.servers.infrastructure.projection import SERVER_LIST
 from app.servers.infrastructure.remote import AgentJarStore, AgentServerTrees
 from app.servers.infrastructure.repositories import SqlServerListReadModel, SqlServersUnitOfWork
@@ -36,7 +49,7 @@ from app.shared.agent import NodeTokens
 from app.shared.infrastructure import Infrastructure
 from app.shared.wiring import Handlers
 
-EVENTS = events.SERVER_EVENTS
+EVENTS = events.SERVER_EVENTS + MOD_EVENTS
 HANDLERS = Handlers(
     messages={
         m.CreateServer: creation.handle_create_server,
@@ -66,6 +79,12 @@ HANDLERS = Handlers(
         m.GetNode: nodes_handlers.handle_get_node,
         m.CordonNode: nodes_handlers.handle_cordon_node,
         m.ListVersions: queries.handle_list_versions,
+        mods_messages.SearchMods: mod_queries.handle_search_mods,
+        mods_messages.ListMods: mod_queries.handle_list_mods,
+        mods_messages.CheckModUpdates: mod_queries.handle_check_mod_updates,
+        mods_messages.InstallMod: mod_handlers.handle_install_mod,
+        mods_messages.UpdateMods: mod_handlers.handle_update_mods,
+        mods_messages.ChangeMod: mod_handlers.handle_change_mod,
     },
     projections=[SERVER_LIST],
 )
@@ -125,6 +144,13 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
         "jars": AgentJarStore(infra.agents),
         "trees": AgentServerTrees(infra.agents),
         "catalog": catalog,
+        "mod_catalog": ModrinthCatalog(
+            infra.http,
+            base_url=settings.modrinth_api_url,
+            user_agent=settings.modrinth_user_agent,
+        ),
+        "mod_files": AgentModFiles(infra.agents),
+        "safety_backups": BusSafetyBackups(infra.bus),
         **overrides,
     }
     # Built on whatever node gateway and catalog the handlers get, overridden or not.
@@ -134,7 +160,7 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
 
 
 def routers() -> list[APIRouter]:
-    from app.servers.api import nodes, routes, websockets
+    from app.servers.api import mods, nodes, routes, websockets
 
     return [
         routes.router,
@@ -142,6 +168,7 @@ def routers() -> list[APIRouter]:
         websockets.tickets_router,
         websockets.router,
         nodes.router,
+        mods.router,
     ]
 
 
@@ -149,12 +176,21 @@ def node_routers(
     settings: Settings, jars: JarCache, tokens: NodeTokens, node: str
 ) -> list[APIRouter]:
     """The routes this context adds to a node's agent: custom jars into the node's cache (what
-    a dead worker's cut uploads left there is cleared first), and trees of moving servers."""
+    a dead worker's cut uploads left there is cleared first), trees of moving servers, and the
+    mods and plugins of its servers (with their cache's cut downloads cleared too)."""
     from app.servers.api.agent import agent_router
+    from app.servers.api.mods_agent import mods_agent_router
 
     jars.discard_partials()
     trees = NodeTrees(settings.resolved_data_dir / "servers")
-    return [agent_router(jars, trees, tokens, node)]
+    mod_files = NodeModFiles(
+        settings.resolved_data_dir / "servers",
+        settings.resolved_data_dir / "mods-cache",
+        max_bytes=settings.max_mod_bytes,
+        user_agent=settings.modrinth_user_agent,
+    )
+    mod_files.discard_partials()
+    return [agent_router(jars, trees, tokens, node), mods_agent_router(mod_files, tokens, node)]
 
 
 def jar_cache(settings: Settings, http: httpx.AsyncClient) -> JarCache:

@@ -20,12 +20,23 @@ NOTCH = "069a79f444e94726a5befca90e38aaf5"
 PATHS: dict[str, Any] = {
     "PUT /api/v2/servers/{server_id}/files/{file_path}": lambda s: {"file_path": "welcome.txt"},
     "POST /api/v2/groups/{group_id}/servers/{server_id}": lambda s: {"server_id": s.server()},
+    "POST /api/v2/servers/{server_id}/mods/jars/{file_name}/disable": lambda s: {
+        "file_name": "a.jar"
+    },
+    "POST /api/v2/servers/{server_id}/mods/jars/{file_name}/enable": lambda s: {
+        "file_name": "a.jar"
+    },
 }
 # The examples that cannot succeed on their own: a console command needs a running server.
 PRECONDITION = {
     "POST /api/v2/servers/{server_id}/console": (409, "need it running"),
     # A fresh install has one node: a move needs another one online.
     "POST /api/v2/servers/{server_id}/move": (503, "a move needs the workers of both nodes"),
+    # The fresh install's server is a custom one, which takes no mods or plugins.
+    **{
+        f"POST /api/v2/servers/{{server_id}}/mods{tail}": (409, "takes no mods")
+        for tail in ("", "/update", "/jars/{file_name}/disable", "/jars/{file_name}/enable")
+    },
 }
 
 

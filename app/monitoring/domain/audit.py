@@ -37,6 +37,9 @@ ACTIVITY_ACTIONS: frozenset[str] = frozenset(
         "BackupScheduleRemoved",
         "GroupAttachedToServer",
         "GroupDetachedFromServer",
+        "ModInstalled",
+        "ModUpdated",
+        "ModRemoved",
     }
 )
 
@@ -133,6 +136,15 @@ _SUMMARIES: dict[str, Summarize] = {
         f"{_who(c)} scheduled backups of {_server(c, d)} ({d.get('cron_expression')})"
     ),
     "BackupScheduleRemoved": lambda c, d: f"{_who(c)} removed a backup schedule of {_server(c, d)}",
+    "ModInstalled": lambda c, d: (
+        f"{_who(c)} installed {d.get('file_name')} on {_server(c, d)}"
+        + (" (a dependency)" if d.get("dependency_of") else "")
+    ),
+    "ModUpdated": lambda c, d: (
+        f"{_who(c)} {'updated' if d.get('change') == 'version' else d.get('change')}"
+        f" {d.get('file_name')} on {_server(c, d)}"
+    ),
+    "ModRemoved": lambda c, d: f"{_who(c)} removed {d.get('file_name')} from {_server(c, d)}",
     "GroupCreated": lambda c, d: f"{_who(c)} created group {d.get('name')}",
     "GroupUpdated": lambda c, d: f"{_who(c)} changed {_fields(d)} of a group",
     "GroupDeleted": lambda c, d: f"{_who(c)} deleted a group",
