@@ -6,6 +6,7 @@ second here (MCDASH_SCHEDULE_WARNING_MINUTE_SECONDS), so a cron firing every min
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -106,7 +107,7 @@ async def test_a_restart_schedule_warns_in_order_then_restarts(
     status = await wait_restarted(dashboard, sid, before["started_at"])
 
     (run,) = runs
-    assert run["event_data"]["outcome"] == "requested", run
+    assert json.loads(run["event_data"])["outcome"] == "requested", run
     assert run["occurred_at"] >= planned
     assert status["state"] == "running"
     lines = await console_lines(dashboard, sid)
