@@ -85,7 +85,9 @@ def bootstrap(
     nodes = servers_deps["nodes"]
     groups_deps = groups.wire(infra, nodes=nodes, **own("groups"))
     files_deps = files.wire(infra, **own("files"))
-    backups_deps, backups_exports = backups.wire(infra, nodes=nodes, **own("backups"))
+    backups_deps, backups_exports = backups.wire(
+        infra, nodes=nodes, console=servers_deps["policy"].console, **own("backups")
+    )
     projections = Projections(
         infra.projection_engine,
         [projection for context in CONTEXTS for projection in context.HANDLERS.projections],

@@ -224,6 +224,8 @@ class Settings(BaseSettings):
     backup_snapshot_copy: bool = False
     backup_job_timeout_seconds: int = Field(default=6 * 3600, ge=60)
     backup_scheduler_tick_seconds: float = Field(default=5.0, gt=0)
+    # Test-only: how many seconds a schedule's warning "minute" lasts (60 outside tests).
+    schedule_warning_minute_seconds: float = Field(default=60.0, ge=1, le=60)
     backup_sweep_seconds: float = Field(default=30.0, gt=0)
     backup_requested_grace_seconds: float = Field(default=600.0, gt=0)
     backup_max_upload_bytes: int = Field(default=50 * 1024**3, ge=1024)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
 
-from app.backups.application import handlers, node, schedules
+from app.backups.application import handlers, node, schedules, tasks
 from app.backups.application import messages as m
 from app.backups.application.handlers import BackupPolicy
 from app.backups.domain import events
 from app.backups.domain.model import Compression
 from app.backups.domain.ports import ArchiveStore
 from app.backups.infrastructure.archive import inspect_archive
+from app.backups.infrastructure.control import BusServerControl
 from app.backups.infrastructure.cron import ApsCronCalendar
 from app.backups.infrastructure.jobs import BusServerLookup, RedisBackupJobs
 from app.backups.infrastructure.node import BackupNode
@@ -27,6 +29,7 @@ from app.backups.infrastructure.snapshot import NodeBackupSettings
 from app.backups.infrastructure.spool import ArchiveSpool
 from app.backups.infrastructure.storage import storage_from_settings
 from app.backups.infrastructure.unpacking import UnpackLimits
+from app.servers.domain.console import ConsolePolicy
 from app.servers.domain.events import ServerDeleted
 from app.servers.domain.ports import NodeServers
 from app.settings import Settings
@@ -52,6 +55,7 @@ HANDLERS = Handlers(
         m.ListSchedules: schedules.handle_list_schedules,
         m.GetSchedule: schedules.handle_get_schedule,
         m.FireDueSchedules: schedules.handle_fire_due_schedules,
+        m.SendScheduleWarnings: tasks.handle_send_schedule_warnings,
         m.BeginBackupRun: node.handle_begin_backup_run,
         m.CreateSafetyBackup: node.handle_create_safety_backup,
         m.RecordBackupCompleted: node.handle_record_backup_completed,
@@ -76,10 +80,11 @@ class Backups:
 
 
 def wire(
-    infra: Infrastructure, *, nodes: NodeJobs, **overrides: Any
+    infra: Infrastructure, *, nodes: NodeJobs, console: ConsolePolicy, **overrides: Any
 ) -> tuple[dict[str, Any], Backups]:
     """`nodes` runs the backups. Archives are reached through the nodes (or S3): nothing here
-    touches this process's disk."""
+    touches this process's disk. Scheduled tasks check commands by the servers' `console`
+    policy and act through the servers context's commands."""
     settings = infra.settings
     archives = overrides.pop("archives", None) or archive_store(infra)
     deps: dict[str, Any] = {
@@ -90,6 +95,10 @@ def wire(
         "archives": archives,
         "policy": BackupPolicy(compression=Compression(settings.backup_compression)),
         "calendar": ApsCronCalendar(),
+        "control": BusServerControl(infra.bus, console),
+        "tasks": tasks.TaskPolicy(
+            minute=timedelta(seconds=settings.schedule_warning_minute_seconds)
+        ),
         "progress": ProgressPublisher(infra.redis),
         "clock": infra.clock,
         **overrides,

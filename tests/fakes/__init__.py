@@ -11,6 +11,7 @@ from tests.fakes.backups import (
     FakeBackupStorage,
     FakeBackupsUnitOfWork,
     FakeProgress,
+    FakeServerControl,
     FakeServerLookup,
 )
 from tests.fakes.core import (
@@ -85,6 +86,7 @@ __all__ = [
     "FakeRepository",
     "FakeRevocations",
     "FakeRuntimeStore",
+    "FakeServerControl",
     "FakeServerListReadModel",
     "FakeServerLookup",
     "FakeServerTrees",

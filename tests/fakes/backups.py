@@ -18,8 +18,10 @@ from app.backups.domain.errors import BackupBusy
 from app.backups.domain.model import Backup, Compression
 from app.backups.domain.ports import ArchiveDownload, ArchiveFacts, BackupSummary, ServerRef
 from app.backups.domain.schedule import BackupSchedule
+from app.backups.infrastructure.control import BusServerControl
 from app.backups.infrastructure.progress import Tracker
-from app.shared.domain import DomainEvent, NotFound, Page
+from app.servers.domain.console import ConsolePolicy
+from app.shared.domain import DomainError, DomainEvent, NotFound, Page
 from app.shared.security import Principal
 from tests.fakes.core import FakeEventLog
 
@@ -114,6 +116,17 @@ class _FakeAggregates:
     async def due(self, now: datetime) -> list[Any]:
         return [s for s in self.items.values() if s.is_active and s.next_run and s.next_run <= now]
 
+    async def warning_soon(self, until: datetime) -> list[Any]:
+        return [
+            s
+            for s in self.items.values()
+            if s.is_active
+            and s.next_run
+            and s.next_run <= until
+            and s.task.action.value in ("restart", "stop")
+            and s.task.warnings
+        ]
+
 
 class _FakeLocks:
     def __init__(self, rows: dict[uuid.UUID, tuple[str, uuid.UUID]]) -> None:
@@ -144,9 +157,10 @@ class FakeServerLookup:
     def __init__(self) -> None:
         self.servers: dict[uuid.UUID, ServerRef] = {}
 
-    def add(self, *, running: bool = True, node: str = "local") -> uuid.UUID:
+    def add(self, *, running: bool = True, node: str = "local", players: int = 0) -> uuid.UUID:
         server_id = uuid.uuid4()
         self.servers[server_id] = ServerRef(
+            players_online=players,
             id=server_id,
             name=f"s-{server_id.hex[:4]}",
             owner_id=uuid.uuid4(),
@@ -162,6 +176,26 @@ class FakeServerLookup:
         ):
             raise NotFound(f"server {server_id} not found")
         return server
+
+
+class FakeServerControl:
+    """Records what scheduled tasks asked of the servers context; the console policy is the
+    real one (denying `reload` and `restart` as the defaults do); `failure` makes every
+    action fail with it."""
+
+    def __init__(self, denied: tuple[str, ...] = ("reload", "restart")) -> None:
+        self.performed: list[tuple[str, uuid.UUID, str | None]] = []
+        self.failure: DomainError | None = None
+        self._policy = BusServerControl(None, ConsolePolicy.of(denied))  # type: ignore[arg-type]
+
+    def check_command(self, command: str) -> str:
+        return self._policy.check_command(command)
+
+    async def perform(self, action: str, server_id: uuid.UUID, *, command: str | None) -> str:
+        if self.failure is not None:
+            raise self.failure
+        self.performed.append((action, server_id, command))
+        return f"{action} queued"
 
 
 class FakeBackupJobs:
@@ -366,6 +400,7 @@ class BackupsFakes:
     archives: FakeArchiveStore = field(init=False)
     progress: FakeProgress = field(default_factory=FakeProgress)
     servers: FakeServerLookup | None = None
+    control: FakeServerControl | None = None
 
     def __post_init__(self) -> None:
         self.archives = FakeArchiveStore(lambda: self.storage)

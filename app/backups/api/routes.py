@@ -224,7 +224,14 @@ async def list_schedules(
     return [ScheduleResponse.of(schedule) for schedule in schedules]
 
 
-@router.post("/servers/{server_id}/schedules", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/servers/{server_id}/schedules",
+    status_code=status.HTTP_201_CREATED,
+    summary="Schedule a backup, restart, stop, start or console command of the server",
+    description="`action` is `backup` unless given. A `command` task's command passes the "
+    "console policy now or is refused (422); a restart or stop may warn the players with `say` "
+    "at `warnings` minutes before each run, which must all be shorter than the time between runs.",
+)
 async def create_schedule(
     server_id: uuid.UUID, body: CreateScheduleRequest, actor: Writer, bus: BusDep
 ) -> ScheduleResponse:
@@ -239,6 +246,11 @@ async def create_schedule(
             keep_last=body.keep_last,
             keep_days=body.keep_days,
             compression=body.compression,
+            action=body.action,
+            command=body.command,
+            warnings=tuple(body.warnings or ()),
+            message=body.message,
+            skip_if_players_online=body.skip_if_players_online,
         )
     )
     return ScheduleResponse.of(schedule)
@@ -266,6 +278,11 @@ async def update_schedule(
             keep_days=body.keep_days,
             clear_keep_last="keep_last" in given and body.keep_last is None,
             clear_keep_days="keep_days" in given and body.keep_days is None,
+            command=body.command,
+            warnings=None if body.warnings is None else tuple(body.warnings),
+            message=body.message,
+            clear_message="message" in given and body.message is None,
+            skip_if_players_online=body.skip_if_players_online,
         )
     )
     return ScheduleResponse.of(schedule)

@@ -4,18 +4,47 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.backups.domain.model import Backup, Compression
 from app.backups.domain.schedule import KEEP_DAYS_MAX, KEEP_LAST_MAX, BackupSchedule
+from app.backups.domain.tasks import (
+    MESSAGE_MAX,
+    WARNING_MINUTES_MAX,
+    WARNINGS_MAX,
+    TaskAction,
+)
+from app.servers.domain.console import COMMAND_MAX
 from app.shared.http import SafeLine, example
 
 KEEP_LAST = Field(
     default=None, ge=1, le=KEEP_LAST_MAX, description="keep the newest N scheduled backups"
 )
 KEEP_DAYS = Field(default=None, ge=1, le=KEEP_DAYS_MAX, description="keep scheduled backups D days")
+WarningMinutes = Annotated[int, Field(ge=1, le=WARNING_MINUTES_MAX)]
+COMMAND = Field(
+    default=None,
+    min_length=1,
+    max_length=COMMAND_MAX,
+    description="the console command of a `command` task, checked by the console policy",
+)
+WARNINGS = Field(
+    default=None,
+    max_length=WARNINGS_MAX,
+    description="restart/stop: minutes before the run to warn the players with `say`; each "
+    "distinct and shorter than the time between runs",
+)
+MESSAGE = Field(
+    default=None,
+    min_length=1,
+    max_length=MESSAGE_MAX,
+    description="the warning, with {minutes}; 'Server restarts in {minutes} minute(s)' by default",
+)
+SKIP_IF_PLAYERS = Field(
+    default=None, description="skip the run (recorded as skipped) while players are online"
+)
 
 
 class Strict(BaseModel):
@@ -134,6 +163,15 @@ class CreateScheduleRequest(Strict):
     keep_last: int | None = KEEP_LAST
     keep_days: int | None = KEEP_DAYS
     compression: Compression | None = None
+    action: TaskAction = Field(
+        default=TaskAction.BACKUP, description="what the schedule does when it fires"
+    )
+    command: SafeLine | None = COMMAND
+    warnings: list[WarningMinutes] | None = WARNINGS
+    message: SafeLine | None = MESSAGE
+    skip_if_players_online: bool = Field(
+        default=False, description="skip the run (recorded as skipped) while players are online"
+    )
 
 
 class UpdateScheduleRequest(Strict):
@@ -145,6 +183,10 @@ class UpdateScheduleRequest(Strict):
     only_when_running: bool | None = None
     keep_last: int | None = KEEP_LAST
     keep_days: int | None = KEEP_DAYS
+    command: SafeLine | None = COMMAND
+    warnings: list[WarningMinutes] | None = WARNINGS
+    message: SafeLine | None = MESSAGE
+    skip_if_players_online: bool | None = SKIP_IF_PLAYERS
 
 
 class ScheduleResponse(BaseModel):
@@ -160,6 +202,11 @@ class ScheduleResponse(BaseModel):
     next_run: datetime | None
     last_run: datetime | None
     created_at: datetime
+    action: str
+    command: str | None
+    warnings: list[int]
+    message: str | None
+    skip_if_players_online: bool
 
     @classmethod
     def of(cls, schedule: BackupSchedule) -> Self:
@@ -176,4 +223,9 @@ class ScheduleResponse(BaseModel):
             next_run=schedule.next_run,
             last_run=schedule.last_run,
             created_at=schedule.created_at,
+            action=schedule.task.action.value,
+            command=schedule.task.command,
+            warnings=list(schedule.task.warnings),
+            message=schedule.task.message,
+            skip_if_players_online=schedule.task.skip_if_players_online,
         )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from app.backups.domain.model import Backup, Compression
 from app.backups.domain.ports import BackupSummary
 from app.backups.domain.schedule import BackupSchedule
+from app.backups.domain.tasks import TaskAction
 from app.shared.bus import Command, Query
 from app.shared.domain import Page
 from app.shared.security import Principal
@@ -69,6 +70,11 @@ class CreateSchedule(Command[BackupSchedule]):
     keep_last: int | None = None
     keep_days: int | None = None
     compression: Compression | None = None
+    action: TaskAction = TaskAction.BACKUP
+    command: str | None = None
+    warnings: tuple[int, ...] = ()
+    message: str | None = None
+    skip_if_players_online: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +89,11 @@ class UpdateSchedule(Command[BackupSchedule]):
     keep_days: int | None = None
     clear_keep_last: bool = False
     clear_keep_days: bool = False
+    command: str | None = None
+    warnings: tuple[int, ...] | None = None
+    message: str | None = None
+    clear_message: bool = False
+    skip_if_players_online: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +108,11 @@ class DeleteSchedule(Command[None]):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FireDueSchedules(Command[list[uuid.UUID]]):
     """Run every active schedule whose next run has come; returns the backups requested."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendScheduleWarnings(Command[list[uuid.UUID]]):
+    """Warn the players of the restarts and stops coming; returns the schedules that warned."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

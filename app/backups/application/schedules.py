@@ -1,4 +1,4 @@
-"""Handlers of backup schedules: validated cron, retention, and the scheduler's firing of them."""
+"""Handlers of schedules: validated cron, retention, tasks, and the scheduler's firing of them."""
 
 from __future__ import annotations
 
@@ -17,10 +17,25 @@ from app.backups.application.messages import (
     ListSchedules,
     UpdateSchedule,
 )
+from app.backups.application.tasks import (
+    PendingRun,
+    TaskPolicy,
+    checked_task,
+    decide_run,
+    dispatch_run,
+    skip_reason,
+)
 from app.backups.domain.errors import BackupBusy, ScheduleNotFound
 from app.backups.domain.model import Backup, BackupType
-from app.backups.domain.ports import BackupJobs, BackupReadModel, BackupsUnitOfWork, ServerLookup
+from app.backups.domain.ports import (
+    BackupJobs,
+    BackupReadModel,
+    BackupsUnitOfWork,
+    ServerControl,
+    ServerLookup,
+)
 from app.backups.domain.schedule import BackupSchedule, CronCalendar, Retention
+from app.backups.domain.tasks import Outcome, Task, TaskAction
 from app.shared.domain import Clock, NotFound, new_id
 from app.shared.security import Principal
 
@@ -49,9 +64,18 @@ async def handle_create_schedule(
     servers: ServerLookup,
     calendar: CronCalendar,
     policy: BackupPolicy,
+    control: ServerControl,
+    tasks: TaskPolicy,
     clock: Clock,
 ) -> BackupSchedule:
     server = await servers.find(cmd.actor, cmd.server_id)
+    task = Task(
+        action=cmd.action,
+        command=cmd.command,
+        warnings=cmd.warnings,
+        message=cmd.message,
+        skip_if_players_online=cmd.skip_if_players_online,
+    )
     schedule = BackupSchedule.create(
         schedule_id=new_id(),
         server_id=server.id,
@@ -64,6 +88,8 @@ async def handle_create_schedule(
         calendar=calendar,
         created_by=cmd.actor.user_id,
         now=clock.now(),
+        task=checked_task(task, control),
+        minute=tasks.minute,
     )
     async with uow() as work:
         work.schedules.add(schedule)
@@ -77,6 +103,8 @@ async def handle_update_schedule(
     uow: UowFactory,
     servers: ServerLookup,
     calendar: CronCalendar,
+    control: ServerControl,
+    tasks: TaskPolicy,
     clock: Clock,
 ) -> BackupSchedule:
     async with uow() as work:
@@ -91,6 +119,16 @@ async def handle_update_schedule(
             retention = replace(retention, keep_last=cmd.keep_last)
         if cmd.keep_days is not None or cmd.clear_keep_days:
             retention = replace(retention, keep_days=cmd.keep_days)
+        current = schedule.task
+        task = Task(
+            action=current.action,
+            command=current.command if cmd.command is None else cmd.command,
+            warnings=current.warnings if cmd.warnings is None else cmd.warnings,
+            message=None if cmd.clear_message else cmd.message or current.message,
+            skip_if_players_online=current.skip_if_players_online
+            if cmd.skip_if_players_online is None
+            else cmd.skip_if_players_online,
+        )
         schedule.change(
             calendar=calendar,
             now=clock.now(),
@@ -99,6 +137,8 @@ async def handle_update_schedule(
             is_active=cmd.is_active,
             only_when_running=cmd.only_when_running,
             retention=Retention(keep_last=retention.keep_last, keep_days=retention.keep_days),
+            task=checked_task(task, control),
+            minute=tasks.minute,
         )
         await work.commit()
     return schedule
@@ -140,27 +180,39 @@ async def handle_fire_due_schedules(
     servers: ServerLookup,
     jobs: BackupJobs,
     calendar: CronCalendar,
+    control: ServerControl,
+    tasks: TaskPolicy,
     clock: Clock,
 ) -> list[uuid.UUID]:
     """Each due schedule runs once, however many runs were missed, then plans its next run."""
     now = clock.now()
     requested: list[tuple[str, uuid.UUID]] = []
+    pending: list[PendingRun] = []
     async with uow() as work:
         due = await work.schedules.due(now)
     for schedule_id in [schedule.id for schedule in due]:
+        backup: Backup | None = None
+        run: PendingRun | None = None
         async with uow() as work:
             schedule = await work.schedules.get(schedule_id, lock=True)
             if schedule is None or not schedule.is_active or not schedule.next_run:
                 continue
             if schedule.next_run > now:
                 continue
-            schedule.ran(at=now, calendar=calendar)
-            backup = await _scheduled_backup(work, schedule, servers, now=now)
+            schedule.ran(at=now, calendar=calendar, minute=tasks.minute)
+            if schedule.task.action is TaskAction.BACKUP:
+                backup = await _scheduled_backup(work, schedule, servers, now=now)
+            else:
+                run = await decide_run(schedule, servers, now=now)
             await work.commit()
         if backup is not None:
             requested.append((backup.node, backup.id))
+        if run is not None:
+            pending.append(run)
     for node, backup_id in requested:
         await jobs.backup(node, backup_id)
+    for run in pending:
+        await dispatch_run(run, uow=uow, control=control, clock=clock)
     return [backup_id for _, backup_id in requested]
 
 
@@ -171,8 +223,10 @@ async def _scheduled_backup(
         server = await servers.find(None, schedule.server_id)
     except NotFound:
         return None
-    if schedule.only_when_running and not server.running:
-        log.info("scheduled_backup_skipped", schedule_id=str(schedule.id), reason="not running")
+    reason = skip_reason(schedule, server)
+    if reason is not None:
+        log.info("scheduled_backup_skipped", schedule_id=str(schedule.id), reason=reason)
+        schedule.record_run(outcome=Outcome.SKIPPED, now=now, reason=reason)
         return None
     backup = Backup.request(
         backup_id=new_id(),
@@ -189,6 +243,8 @@ async def _scheduled_backup(
         )
     except BackupBusy as exc:
         log.warning("scheduled_backup_skipped", schedule_id=str(schedule.id), reason=exc.detail)
+        schedule.record_run(outcome=Outcome.SKIPPED, now=now, reason=exc.detail)
         return None
     work.backups.add(backup)
+    schedule.record_run(outcome=Outcome.REQUESTED, now=now, backup_id=backup.id)
     return backup

@@ -86,11 +86,26 @@ class BackupScheduled(ScheduleEvent):
     keep_last: int | None
     keep_days: int | None
     next_run: datetime | None
+    action: str = "backup"
+    command: str | None = None
+    warnings: tuple[int, ...] = ()
+    message: str | None = None
+    skip_if_players_online: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BackupScheduleRemoved(ScheduleEvent):
     pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduledTaskRan(ScheduleEvent):
+    """A schedule fired: its action was requested, done, skipped (with why) or failed."""
+
+    action: str
+    outcome: str
+    reason: str | None = None
+    backup_id: uuid.UUID | None = None
 
 
 BACKUP_EVENTS: tuple[type[DomainEvent], ...] = (
@@ -102,6 +117,7 @@ BACKUP_EVENTS: tuple[type[DomainEvent], ...] = (
     BackupDeleted,
     BackupScheduled,
     BackupScheduleRemoved,
+    ScheduledTaskRan,
 )
 
 REFRESHING_EVENTS: tuple[type[DomainEvent], ...] = (BackupCompleted, BackupFailed, BackupDeleted)

@@ -116,6 +116,10 @@ class ScheduleRepository(Protocol):
 
     async def due(self, now: datetime) -> list[BackupSchedule]: ...
 
+    async def warning_soon(self, until: datetime) -> list[BackupSchedule]:
+        """Active schedules that warn players, whose next run comes before `until`."""
+        ...
+
 
 class ActivityLocks(Protocol):
     """One backup or restore per server: a row per busy server, taken in the unit of work."""
@@ -175,11 +179,25 @@ class ServerRef:
     owner_id: uuid.UUID
     node: str
     running: bool
+    players_online: int = 0
 
 
 class ServerLookup(Protocol):
     async def find(self, actor: Principal | None, server_id: uuid.UUID) -> ServerRef:
         """The server if `actor` may see it (None = the system); NotFound otherwise."""
+        ...
+
+
+class ServerControl(Protocol):
+    """What scheduled tasks ask of the servers context, which owns the lifecycle and console."""
+
+    def check_command(self, command: str) -> str:
+        """The command as it would be sent, or InvalidSchedule saying why the policy refuses it."""
+        ...
+
+    async def perform(self, action: str, server_id: uuid.UUID, *, command: str | None) -> str:
+        """Restart, stop, start the server or send it `command`, as the system; says what
+        happened. Raises the servers context's DomainError when it cannot."""
         ...
 
 

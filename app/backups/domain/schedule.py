@@ -1,20 +1,23 @@
-"""Backup schedules: when to back a server up, and which scheduled backups to keep."""
+"""Schedules: when to back a server up (and which scheduled backups to keep), or restart,
+stop, start it or send it a command, warning the players first."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from app.backups.domain.errors import InvalidSchedule
-from app.backups.domain.events import BackupScheduled, BackupScheduleRemoved
+from app.backups.domain.events import BackupScheduled, BackupScheduleRemoved, ScheduledTaskRan
 from app.backups.domain.model import Compression
+from app.backups.domain.tasks import WARNED_ACTIONS, Outcome, Task, check_warnings_fit
 from app.shared.domain import Aggregate
 
 KEEP_LAST_MAX = 1000
 KEEP_DAYS_MAX = 3650
+MINUTE = timedelta(minutes=1)
 
 
 class CronCalendar(Protocol):
@@ -84,6 +87,9 @@ class BackupSchedule(Aggregate):
     created_by: uuid.UUID | None = None
     next_run: datetime | None = None
     last_run: datetime | None = None
+    task: Task = field(default_factory=Task)
+    # The shortest warning sent (or passed over) for the run at next_run; None = none yet.
+    warned: int | None = None
 
     @classmethod
     def create(
@@ -100,6 +106,8 @@ class BackupSchedule(Aggregate):
         calendar: CronCalendar,
         created_by: uuid.UUID | None,
         now: datetime,
+        task: Task | None = None,
+        minute: timedelta = MINUTE,
     ) -> BackupSchedule:
         schedule = cls(
             id=schedule_id,
@@ -112,8 +120,9 @@ class BackupSchedule(Aggregate):
             compression=compression,
             created_at=now,
             created_by=created_by,
+            task=task or Task(),
         )
-        schedule._plan(calendar, now)
+        schedule._plan(calendar, now, minute)
         return schedule
 
     def change(
@@ -126,7 +135,11 @@ class BackupSchedule(Aggregate):
         is_active: bool | None = None,
         only_when_running: bool | None = None,
         retention: Retention | None = None,
+        task: Task | None = None,
+        minute: timedelta = MINUTE,
     ) -> None:
+        if task is not None:
+            self.task = task
         if cron_expression is not None:
             self.cron_expression = " ".join(cron_expression.split())
         if timezone is not None:
@@ -137,22 +150,80 @@ class BackupSchedule(Aggregate):
             self.only_when_running = only_when_running
         if retention is not None:
             self.retention = retention
-        self._plan(calendar, now)
+        self._plan(calendar, now, minute)
 
-    def ran(self, *, at: datetime, calendar: CronCalendar) -> None:
+    def ran(self, *, at: datetime, calendar: CronCalendar, minute: timedelta = MINUTE) -> None:
         """A run happened (or was skipped) at `at`: a missed backlog collapses into this one run."""
         self.last_run = at
         self.next_run = calendar.next_run(self.cron_expression, self.timezone, at)
+        self._forget_warnings(at, minute)
         self.changed = True
+
+    def record_run(
+        self,
+        *,
+        outcome: Outcome,
+        now: datetime,
+        reason: str | None = None,
+        backup_id: uuid.UUID | None = None,
+    ) -> None:
+        self.record(
+            ScheduledTaskRan(
+                occurred_at=now,
+                schedule_id=self.id,
+                server_id=self.server_id,
+                action=self.task.action.value,
+                outcome=outcome.value,
+                reason=reason,
+                backup_id=backup_id,
+            )
+        )
+
+    def due_warning(self, now: datetime, minute: timedelta = MINUTE) -> int | None:
+        """The warning to send now: the shortest whose time has come and that was not sent.
+        Longer ones that were missed (the scheduler was down) are passed over."""
+        if not self.is_active or self.next_run is None or self.next_run <= now:
+            return None
+        if self.task.action not in WARNED_ACTIONS:
+            return None
+        due = [
+            minutes
+            for minutes in self.task.warnings
+            if self.next_run - minutes * minute <= now
+            and (self.warned is None or minutes < self.warned)
+        ]
+        return min(due) if due else None
+
+    def warning_sent(self, minutes: int) -> None:
+        self.warned = minutes
+        self.changed = True
+
+    def _forget_warnings(self, now: datetime, minute: timedelta) -> None:
+        """Warnings whose time is already past for the coming run are not sent late."""
+        passed = [
+            minutes
+            for minutes in self.task.warnings
+            if self.next_run is not None and self.next_run - minutes * minute <= now
+        ]
+        self.warned = min(passed) if passed else None
 
     def remove(self, *, now: datetime) -> None:
         self.record(
             BackupScheduleRemoved(occurred_at=now, schedule_id=self.id, server_id=self.server_id)
         )
 
-    def _plan(self, calendar: CronCalendar, now: datetime) -> None:
+    def _plan(self, calendar: CronCalendar, now: datetime, minute: timedelta) -> None:
         calendar.validate(self.cron_expression, self.timezone)
+        check_warnings_fit(
+            self.task,
+            calendar=calendar,
+            expression=self.cron_expression,
+            timezone=self.timezone,
+            now=now,
+            minute=minute,
+        )
         self.next_run = calendar.next_run(self.cron_expression, self.timezone, now)
+        self._forget_warnings(now, minute)
         self.record(
             BackupScheduled(
                 occurred_at=now,
@@ -165,5 +236,10 @@ class BackupSchedule(Aggregate):
                 keep_last=self.retention.keep_last,
                 keep_days=self.retention.keep_days,
                 next_run=self.next_run,
+                action=self.task.action.value,
+                command=self.task.command,
+                warnings=self.task.warnings,
+                message=self.task.message,
+                skip_if_players_online=self.task.skip_if_players_online,
             )
         )

@@ -59,4 +59,5 @@ class BusServerLookup:
             owner_id=server.owner_id,
             node=server.node,
             running=server.state is ServerState.RUNNING,
+            players_online=len(server.players),
         )

@@ -21,6 +21,7 @@ from app.backups.domain.model import (
     RestoreStatus,
 )
 from app.backups.domain.schedule import BackupSchedule, Retention
+from app.backups.domain.tasks import Task, TaskAction
 from app.backups.infrastructure.tables import backup_locks, backup_schedules, backups
 from app.shared.domain import DomainEvent
 from app.shared.uow import SqlRepository, SqlUnitOfWork
@@ -71,6 +72,14 @@ def schedule_from_row(row: RowMapping) -> BackupSchedule:
         created_by=row["created_by"],
         next_run=row["next_run"],
         last_run=row["last_run"],
+        task=Task(
+            action=TaskAction(row["action"]),
+            command=row["command"],
+            warnings=tuple(row["warnings"] or ()),
+            message=row["message"],
+            skip_if_players_online=row["skip_if_players_online"],
+        ),
+        warned=row["warned"],
     )
 
 
@@ -156,6 +165,12 @@ class SqlScheduleRepository(SqlRepository[BackupSchedule]):
             "created_by": aggregate.created_by,
             "next_run": aggregate.next_run,
             "last_run": aggregate.last_run,
+            "action": aggregate.task.action.value,
+            "command": aggregate.task.command,
+            "warnings": list(aggregate.task.warnings),
+            "message": aggregate.task.message,
+            "skip_if_players_online": aggregate.task.skip_if_players_online,
+            "warned": aggregate.warned,
         }
 
     async def get(self, schedule_id: uuid.UUID, *, lock: bool = False) -> BackupSchedule | None:
@@ -177,6 +192,19 @@ class SqlScheduleRepository(SqlRepository[BackupSchedule]):
         rows = await self.conn.execute(
             sa.select(backup_schedules)
             .where(backup_schedules.c.is_active.is_(True), backup_schedules.c.next_run <= now)
+            .order_by(backup_schedules.c.next_run)
+        )
+        return [schedule_from_row(row) for row in rows.mappings()]
+
+    async def warning_soon(self, until: datetime) -> list[BackupSchedule]:
+        rows = await self.conn.execute(
+            sa.select(backup_schedules)
+            .where(
+                backup_schedules.c.is_active.is_(True),
+                backup_schedules.c.next_run <= until,
+                backup_schedules.c.action.in_(["restart", "stop"]),
+                sa.func.cardinality(backup_schedules.c.warnings) > 0,
+            )
             .order_by(backup_schedules.c.next_run)
         )
         return [schedule_from_row(row) for row in rows.mappings()]

@@ -1,11 +1,16 @@
-"""The scheduler's backup jobs: fire due schedules, and end backups whose worker went away."""
+"""The scheduler's backup jobs: warn players, fire due schedules, and end backups whose worker
+went away."""
 
 from __future__ import annotations
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from app.backups.application.messages import FireDueSchedules, SweepInterruptedBackups
+from app.backups.application.messages import (
+    FireDueSchedules,
+    SendScheduleWarnings,
+    SweepInterruptedBackups,
+)
 from app.settings import Settings
 from app.shared.bus import MessageBus
 
@@ -13,7 +18,15 @@ log = structlog.get_logger(__name__)
 
 
 async def fire_due_schedules(bus: MessageBus) -> None:
-    """Schedules live in the table; polling it picks up every change without a reload signal."""
+    """Schedules live in the table; polling it picks up every change without a reload signal.
+    Warnings go first, so the shortest one is said before the run it announces."""
+    try:
+        warned = await bus.handle(SendScheduleWarnings())
+    except Exception:
+        log.exception("schedule_warnings_not_sent")
+    else:
+        if warned:
+            log.info("schedule_warnings_sent", schedules=[str(s) for s in warned])
     try:
         requested = await bus.handle(FireDueSchedules())
     except Exception:

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from app.shared.db import metadata
+
+
+def task_columns() -> list[sa.Column[object]]:
+    """What a schedule does (backup by default), its warnings, and the warning last sent."""
+    return [
+        sa.Column("action", sa.String(10), nullable=False, server_default="backup"),
+        sa.Column("command", sa.String(200)),
+        sa.Column("warnings", ARRAY(sa.Integer), nullable=False, server_default="{}"),
+        sa.Column("message", sa.String(150)),
+        sa.Column("skip_if_players_online", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("warned", sa.Integer),
+    ]
+
 
 backups = sa.Table(
     "backups",
@@ -82,10 +95,14 @@ backup_schedules = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    *task_columns(),
     sa.CheckConstraint("keep_last IS NULL OR keep_last >= 1", name="keep_last_positive"),
     sa.CheckConstraint("keep_days IS NULL OR keep_days >= 1", name="keep_days_positive"),
     sa.CheckConstraint("keep_last IS NULL OR keep_last <= 1000", name="keep_last_bounded"),
     sa.CheckConstraint("keep_days IS NULL OR keep_days <= 3650", name="keep_days_bounded"),
+    sa.CheckConstraint(
+        "action IN ('backup', 'restart', 'stop', 'start', 'command')", name="action_known"
+    ),
     sa.Index(
         "idx_schedules_active",
         "server_id",

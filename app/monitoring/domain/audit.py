@@ -35,6 +35,7 @@ ACTIVITY_ACTIONS: frozenset[str] = frozenset(
         "BackupDeleted",
         "BackupScheduled",
         "BackupScheduleRemoved",
+        "ScheduledTaskRan",
         "GroupAttachedToServer",
         "GroupDetachedFromServer",
         "ModInstalled",
@@ -133,7 +134,12 @@ _SUMMARIES: dict[str, Summarize] = {
     ),
     "BackupDeleted": lambda c, d: f"{_who(c)} deleted a backup of {_server(c, d)}",
     "BackupScheduled": lambda c, d: (
-        f"{_who(c)} scheduled backups of {_server(c, d)} ({d.get('cron_expression')})"
+        f"{_who(c)} scheduled {d.get('action') or 'backup'}s of {_server(c, d)}"
+        f" ({d.get('cron_expression')})"
+    ),
+    "ScheduledTaskRan": lambda c, d: (
+        f"scheduled {d.get('action')} of {_server(c, d)}: {d.get('outcome')}"
+        + (f" ({d.get('reason')})" if d.get("reason") else "")
     ),
     "BackupScheduleRemoved": lambda c, d: f"{_who(c)} removed a backup schedule of {_server(c, d)}",
     "ModInstalled": lambda c, d: (

@@ -100,6 +100,10 @@ class NodeOffline(DomainError):
     title = "Node offline"
 
 
+def _by(actor: Principal | None) -> uuid.UUID | None:
+    return actor.user_id if actor is not None else None
+
+
 def visible(server: Server | None, actor: Principal | None, server_id: uuid.UUID) -> Server:
     """Owners see their own servers; operators and admins see all. Others get 404, not 403."""
     if server is None or (
@@ -248,7 +252,7 @@ async def handle_start_server(
         server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
         if server.config.server_type is ServerType.CUSTOM and not server.config.jar_sha256:
             raise Conflict("upload the server jar before the first start", reason="jar-missing")
-        server.request_start(by=cmd.actor.user_id, now=clock.now())
+        server.request_start(by=_by(cmd.actor), now=clock.now())
         if server.config.server_type is not ServerType.CUSTOM:
             await releases.check_java(server.node, server.config.version)
         await work.commit()
@@ -265,7 +269,7 @@ async def handle_stop_server(
 ) -> LifecycleResult:
     async with uow() as work:
         server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
-        server.request_stop(by=cmd.actor.user_id, kill=cmd.kill, now=clock.now())
+        server.request_stop(by=_by(cmd.actor), kill=cmd.kill, now=clock.now())
         await work.commit()
     action = "kill" if cmd.kill else "stop"
     return await _dispatch(server, action, action, nodes=nodes, policy=policy)
@@ -282,10 +286,10 @@ async def handle_restart_server(
     async with uow() as work:
         server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
         if server.state is ServerState.RUNNING:
-            server.request_stop(by=cmd.actor.user_id, kill=False, now=clock.now())
+            server.request_stop(by=_by(cmd.actor), kill=False, now=clock.now())
             action = "restart"
         else:
-            server.request_start(by=cmd.actor.user_id, now=clock.now())
+            server.request_start(by=_by(cmd.actor), now=clock.now())
             action = "start"
         await work.commit()
     return await _dispatch(server, action, "restart", nodes=nodes, policy=policy)
@@ -313,7 +317,7 @@ async def handle_send_console_command(
                 occurred_at=clock.now(),
                 server_id=server.id,
                 command=command,
-                user_id=cmd.actor.user_id,
+                user_id=_by(cmd.actor),
                 via=cmd.via,
             )
         )

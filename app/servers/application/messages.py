@@ -72,26 +72,26 @@ class DeleteServer(Command[None]):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartServer(Command["LifecycleResult"]):
-    actor: Principal
+    actor: Principal | None  # None: the system (a scheduled task)
     server_id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StopServer(Command["LifecycleResult"]):
-    actor: Principal
+    actor: Principal | None  # None: the system (a scheduled task)
     server_id: uuid.UUID
     kill: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RestartServer(Command["LifecycleResult"]):
-    actor: Principal
+    actor: Principal | None  # None: the system (a scheduled task)
     server_id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendConsoleCommand(Command[str]):
-    actor: Principal
+    actor: Principal | None  # None: the system (a scheduled task)
     server_id: uuid.UUID
     command: str
     via: str = "rest"

@@ -105,7 +105,7 @@ class ServerPlayersChanged(ServerEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConsoleCommandExecuted(ServerEvent):
     command: str
-    user_id: uuid.UUID
+    user_id: uuid.UUID | None  # None: sent by a scheduled task
     via: str
 
 
