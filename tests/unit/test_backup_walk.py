@@ -30,6 +30,7 @@ def server(tmp_path: Path, secret: Path) -> Path:
     (root / ".mcdash").mkdir()
     (root / ".mcdash" / "console.log").write_text("private")
     (root / "server.jar").write_bytes(b"PK")
+    (root / "fabric-server-launch.jar").write_bytes(b"PK")  # a link into the jar cache too
     (root / "key-link").symlink_to(secret)
     (root / "etc-link").symlink_to(secret.parent, target_is_directory=True)
     os.mkfifo(root / "a-fifo")

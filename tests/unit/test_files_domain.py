@@ -66,6 +66,8 @@ def test_root_only_where_allowed_and_jar_is_read_only():
     FilePath.parse("server.jar")  # readable
     with pytest.raises(PathForbidden):
         FilePath.parse("server.jar").check_writable()
+    with pytest.raises(PathForbidden):
+        FilePath.parse("fabric-server-launch.jar").check_writable()
     FilePath.parse("plugins/server.jar").check_writable()
 
 

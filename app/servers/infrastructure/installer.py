@@ -32,6 +32,8 @@ JVM_ARGS = "user_jvm_args.txt"
 INSTALLED_MARKER = "installed-loader"
 """In `.mcdash/`: which loader build the directory holds, so a start installs only once."""
 TAIL_LINES = 15
+TAIL_LINE_CHARS = 300
+"""The last lines a failed install shows, each cut to this: the start failure stays short."""
 _LEFT_BEHIND = frozenset({"installer.jar", "installer.jar.log"})
 
 
@@ -188,7 +190,7 @@ def _run(
             assert process.stdout is not None
             for raw in process.stdout:
                 line = raw[:4096].decode("utf-8", "replace").rstrip("\r\n")
-                tail.append(line)
+                tail.append(line[:TAIL_LINE_CHARS])
                 log.write(f"[installer] {line}\n".encode())
                 log.flush()
             code: int | None = process.wait()
