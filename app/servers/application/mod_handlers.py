@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from app.servers.application.handlers import UowFactory
 from app.servers.application.mod_queries import installed_jars, server_of, update_view, updates_of
@@ -36,6 +37,22 @@ from app.servers.domain.mods import (
     validate_file_name,
 )
 from app.shared.domain import Clock, ConcurrencyConflict, Conflict
+
+
+def _installed(
+    server_id: uuid.UUID, planned: PlannedVersion, *, actor_id: uuid.UUID, now: datetime
+) -> ModInstalled:
+    version = planned.version
+    return ModInstalled(
+        occurred_at=now,
+        server_id=server_id,
+        project_id=version.project_id,
+        version_id=version.id,
+        file_name=version.file.file_name,
+        sha512=version.file.sha512,
+        actor_id=actor_id,
+        dependency_of=planned.dependency_of,
+    )
 
 
 async def _record(
@@ -105,19 +122,7 @@ async def handle_install_mod(
     await _record(
         uow,
         server.id,
-        [
-            ModInstalled(
-                occurred_at=now,
-                server_id=server.id,
-                project_id=p.version.project_id,
-                version_id=p.version.id,
-                file_name=p.version.file.file_name,
-                sha512=p.version.file.sha512,
-                actor_id=cmd.actor.user_id,
-                dependency_of=p.dependency_of,
-            )
-            for p in plan
-        ],
+        [_installed(server.id, p, actor_id=cmd.actor.user_id, now=now) for p in plan],
         f"{target.directory}/{root.file.file_name}",
     )
     return plan
@@ -170,19 +175,7 @@ async def handle_update_mods(
                 from_version_id=old.id,
                 to_version_id=new.id,
             ),
-            *(
-                ModInstalled(
-                    occurred_at=now,
-                    server_id=server.id,
-                    project_id=p.version.project_id,
-                    version_id=p.version.id,
-                    file_name=p.version.file.file_name,
-                    sha512=p.version.file.sha512,
-                    actor_id=cmd.actor.user_id,
-                    dependency_of=p.dependency_of,
-                )
-                for p in plan[1:]
-            ),
+            *(_installed(server.id, p, actor_id=cmd.actor.user_id, now=now) for p in plan[1:]),
         ]
         await _record(uow, server.id, events, f"{target.directory}/{new.file.file_name}")
         identified = {**identified, new.file.sha512: new}
