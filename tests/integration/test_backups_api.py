@@ -12,7 +12,7 @@ import pytest
 
 from app.main import create_app
 from tests.agent import in_process
-from tests.conftest import bearer, login, register
+from tests.conftest import admin_owner_other
 
 BASE_PORT = 42000 + (uuid.uuid4().int % 500) * 10
 
@@ -26,13 +26,7 @@ async def api(settings, clean):
     async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            await register(http, "admin1")
-            admin = bearer(await login(http, "admin1"))
-            users = {"admin": admin}
-            for name in ("owner", "other"):
-                user_id = (await register(http, f"{name}1")).json()["id"]
-                await http.patch(f"/api/v2/users/{user_id}/approve", headers=admin)
-                users[name] = bearer(await login(http, f"{name}1"))
+            users, _ = await admin_owner_other(http)
             yield http, configured, users
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from app.main import create_app
 from tests.agent import in_process
-from tests.conftest import bearer, login, register
+from tests.conftest import admin_owner_other
 from tests.integration.test_auth_api import assert_problem
 from tests.upstream import VANILLA_JAR
 
@@ -95,13 +95,7 @@ async def running(settings, **overrides) -> AsyncIterator[Stack]:
     async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            await register(http, "admin1")
-            admin = bearer(await login(http, "admin1"))
-            users = {"admin": admin}
-            for name in ("owner1", "other1"):
-                user_id = (await register(http, name)).json()["id"]
-                await http.patch(f"/api/v2/users/{user_id}/approve", headers=admin)
-                users[name.removesuffix("1")] = bearer(await login(http, name))
+            users, _ = await admin_owner_other(http)
             created = await http.post(
                 "/api/v2/servers/",
                 headers=users["owner"],

@@ -13,7 +13,7 @@ import pytest
 
 from app.main import create_app
 from tests.agent import in_process
-from tests.conftest import bearer, login, register
+from tests.conftest import admin_owner_other
 from tests.modrinth import FakeModrinth, serving
 
 BASE_PORT = 43000 + (uuid.uuid4().int % 400) * 20
@@ -71,13 +71,7 @@ async def api(settings, clean, db, modrinth):
     async with in_process(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            await register(http, "admin1")
-            admin = bearer(await login(http, "admin1"))
-            users = {"admin": admin}
-            for name in ("owner1", "other1"):
-                user_id = (await register(http, name)).json()["id"]
-                await http.patch(f"/api/v2/users/{user_id}/approve", headers=admin)
-                users[name.removesuffix("1")] = bearer(await login(http, name))
+            users, _ = await admin_owner_other(http)
             sids = {}
             for name, kind in (("plugins", "paper"), ("plain", "vanilla")):
                 created = await http.post(
