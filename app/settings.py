@@ -159,6 +159,8 @@ class Settings(BaseSettings):
     modrinth_api_url: str = "https://api.modrinth.com/v2"
     modrinth_user_agent: str = "mcdash/0.1 (self-hosted Minecraft dashboard; admin@localhost)"
     max_mod_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    # How long a mod change or version change waits for the safety backup it asked for.
+    safety_backup_timeout_seconds: float = Field(default=600.0, ge=1, le=7200)
     catalog_cache_ttl_seconds: int = Field(default=3600, ge=1)
     java_paths: list[Path] = Field(default_factory=list)
     max_jar_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)

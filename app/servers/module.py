@@ -16,6 +16,7 @@ from app.servers.application import (
     moves,
     observations,
     queries,
+    versions,
 )
 from app.servers.application import messages as m
 from app.servers.application import mods as mods_messages
@@ -26,6 +27,7 @@ from app.servers.domain import events
 from app.servers.domain.console import ConsolePolicy
 from app.servers.domain.mods import MOD_EVENTS
 from app.servers.domain.ports import NodeHooks
+from app.servers.domain.versions import VERSION_EVENTS
 from app.servers.infrastructure.catalog import (
     CatalogReleaseCheck,
     NodeRecordCapacity,
@@ -44,12 +46,13 @@ from app.servers.infrastructure.runtime import (
     RedisRuntimeStore,
 )
 from app.servers.infrastructure.trees import NodeTrees
+from app.servers.infrastructure.versions import EventStoreVersionHistory
 from app.settings import Settings
 from app.shared.agent import NodeTokens
 from app.shared.infrastructure import Infrastructure
 from app.shared.wiring import Handlers
 
-EVENTS = events.SERVER_EVENTS + MOD_EVENTS
+EVENTS = events.SERVER_EVENTS + MOD_EVENTS + VERSION_EVENTS
 HANDLERS = Handlers(
     messages={
         m.CreateServer: creation.handle_create_server,
@@ -85,6 +88,8 @@ HANDLERS = Handlers(
         mods_messages.InstallMod: mod_handlers.handle_install_mod,
         mods_messages.UpdateMods: mod_handlers.handle_update_mods,
         mods_messages.ChangeMod: mod_handlers.handle_change_mod,
+        versions.ChangeServerVersion: versions.handle_change_server_version,
+        versions.RollBackServerVersion: versions.handle_roll_back_server_version,
     },
     projections=[SERVER_LIST],
 )
@@ -150,7 +155,10 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
             user_agent=settings.modrinth_user_agent,
         ),
         "mod_files": AgentModFiles(infra.agents),
-        "safety_backups": BusSafetyBackups(infra.bus),
+        "safety_backups": BusSafetyBackups(
+            infra.bus, timeout=settings.safety_backup_timeout_seconds
+        ),
+        "version_history": EventStoreVersionHistory(infra.engine),
         **overrides,
     }
     # Built on whatever node gateway and catalog the handlers get, overridden or not.
@@ -160,7 +168,7 @@ def wire(infra: Infrastructure, **overrides: Any) -> tuple[dict[str, Any], Serve
 
 
 def routers() -> list[APIRouter]:
-    from app.servers.api import mods, nodes, routes, websockets
+    from app.servers.api import mods, nodes, routes, versions, websockets
 
     return [
         routes.router,
@@ -169,6 +177,7 @@ def routers() -> list[APIRouter]:
         websockets.router,
         nodes.router,
         mods.router,
+        versions.router,
     ]
 
 

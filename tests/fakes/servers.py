@@ -27,8 +27,9 @@ from app.servers.domain.ports import (
     ServerRuntime,
     VersionInfo,
 )
+from app.servers.domain.versions import ServerVersionChanged, ServerVersionRolledBack
 from app.servers.infrastructure.catalog import required_java_major
-from app.shared.domain import Conflict, DomainEvent, NotFound, Page
+from app.shared.domain import Conflict, DomainError, DomainEvent, NotFound, Page
 from tests.fakes.core import FakeEventLog, FakeRepository, FakeUnitOfWork, conflict
 from tests.fakes.database import FakeDatabase
 
@@ -501,6 +502,43 @@ class FakeVersionCatalog:
         return list(self.known[server_type])
 
 
+class FakeSafetyBackups:
+    """Backups that complete at once (or fail with `fail`), and restores it only records."""
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[uuid.UUID, str]] = []
+        self.restored: list[tuple[uuid.UUID, uuid.UUID]] = []
+        self.fail: str | None = None
+        self.refuse_restore: DomainError | None = None
+
+    async def take(self, actor: object, server_id: uuid.UUID, reason: str) -> uuid.UUID:
+        if self.fail is not None:
+            raise Conflict(f"the safety backup failed ({self.fail}); nothing was changed")
+        self.taken.append((server_id, reason))
+        return uuid.uuid5(server_id, f"backup-{len(self.taken)}")
+
+    async def restore(self, actor: object, server_id: uuid.UUID, backup_id: uuid.UUID) -> str:
+        if self.refuse_restore is not None:
+            raise self.refuse_restore
+        self.restored.append((server_id, backup_id))
+        return f"restore-{len(self.restored)}"
+
+
+class FakeVersionHistory:
+    """The last version change of a server from the committed events, as the store has them."""
+
+    def __init__(self, events: FakeEventLog) -> None:
+        self._events = events
+
+    async def last_change(self, server_id: uuid.UUID) -> ServerVersionChanged | None:
+        for event in reversed(self._events.committed):
+            if isinstance(event, ServerVersionChanged | ServerVersionRolledBack) and (
+                event.server_id == server_id
+            ):
+                return event if isinstance(event, ServerVersionChanged) else None
+        return None
+
+
 @dataclass(kw_only=True)
 class ServersFakes:
     """The servers context's adapters, named as its `wire()` names them."""
@@ -514,7 +552,13 @@ class ServersFakes:
     jars: FakeJarStore = field(default_factory=FakeJarStore)
     trees: FakeServerTrees = field(default_factory=FakeServerTrees)
     catalog: FakeVersionCatalog = field(default_factory=FakeVersionCatalog)
+    safety_backups: FakeSafetyBackups = field(default_factory=FakeSafetyBackups)
+    version_history: FakeVersionHistory
 
     @classmethod
     def build(cls, db: FakeDatabase, events: FakeEventLog) -> ServersFakes:
-        return cls(uow=servers_uow(db, events), read_model=FakeServerListReadModel(db))
+        return cls(
+            uow=servers_uow(db, events),
+            read_model=FakeServerListReadModel(db),
+            version_history=FakeVersionHistory(events),
+        )

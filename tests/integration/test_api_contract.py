@@ -38,6 +38,7 @@ UPSTREAM = {
     "GET /api/v2/versions/{server_type}": "Mojang's and Paper's version lists",
     "POST /api/v2/servers/": "the version list, to check a vanilla or paper version",
     "PUT /api/v2/servers/{server_id}": "the version list, to check a new version",
+    "POST /api/v2/servers/{server_id}/version": "the version list, to check the target version",
     "POST /api/v2/groups/{group_id}/players": "Mojang's profile API, for an online player",
 }
 # Operations that need a second node, and the problem they answer with here, where one runs.
@@ -76,6 +77,11 @@ async def contract(database_url, redis_url, tmp_path_factory):
         paper_api_url=f"{upstream}/v3",
         mojang_profile_api_url=upstream,
         mojang_timeout_seconds=2,
+        fabric_meta_url=upstream,
+        forge_maven_url=upstream,
+        forge_promotions_url=upstream,
+        neoforge_maven_url=upstream,
+        safety_backup_timeout_seconds=2,  # no worker takes the backup a version change waits for
         server_port_range_start=20000,  # the fresh servers of FRESH each take a port
         server_port_range_end=40000,
         placement_memory_ratio=10.0,  # the fuzzer creates many servers with large heaps

@@ -32,6 +32,8 @@ PRECONDITION = {
     "POST /api/v2/servers/{server_id}/console": (409, "need it running"),
     # A fresh install has one node: a move needs another one online.
     "POST /api/v2/servers/{server_id}/move": (503, "a move needs the workers of both nodes"),
+    # No worker runs there to take the safety backup a version change waits for.
+    "POST /api/v2/servers/{server_id}/version": (409, "did not complete in time"),
     # The fresh install's server is a custom one, which takes no mods or plugins.
     **{
         f"POST /api/v2/servers/{{server_id}}/mods{tail}": (409, "takes no mods")
@@ -49,6 +51,7 @@ def fresh_install(settings, clean):
                 "mojang_manifest_url": f"{upstream.base}/mc/game/version_manifest_v2.json",
                 "paper_api_url": f"{upstream.base}/v3",
                 "mojang_profile_api_url": upstream.base,
+                "safety_backup_timeout_seconds": 2,
             }
         )
         with serve_in_thread(create_app(configured), configured) as url:

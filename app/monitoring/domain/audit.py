@@ -41,6 +41,8 @@ ACTIVITY_ACTIONS: frozenset[str] = frozenset(
         "ModInstalled",
         "ModUpdated",
         "ModRemoved",
+        "ServerVersionChanged",
+        "ServerVersionRolledBack",
     }
 )
 
@@ -151,6 +153,14 @@ _SUMMARIES: dict[str, Summarize] = {
         f" {d.get('file_name')} on {_server(c, d)}"
     ),
     "ModRemoved": lambda c, d: f"{_who(c)} removed {d.get('file_name')} from {_server(c, d)}",
+    "ServerVersionChanged": lambda c, d: (
+        f"{_who(c)} changed {_server(c, d)} from {d.get('from_type')} {d.get('from_version')}"
+        f" to {d.get('to_type')} {d.get('to_version')}"
+        + (" (a downgrade, allowed)" if d.get("downgrade") else "")
+    ),
+    "ServerVersionRolledBack": lambda c, d: (
+        f"{_who(c)} rolled {_server(c, d)} back to {d.get('to_type')} {d.get('to_version')}"
+    ),
     "GroupCreated": lambda c, d: f"{_who(c)} created group {d.get('name')}",
     "GroupUpdated": lambda c, d: f"{_who(c)} changed {_fields(d)} of a group",
     "GroupDeleted": lambda c, d: f"{_who(c)} deleted a group",

@@ -206,7 +206,13 @@ class ModFiles(Protocol):
 
 
 class SafetyBackups(Protocol):
-    async def take(self, actor: object, server_id: uuid.UUID, reason: str) -> uuid.UUID: ...
+    async def take(self, actor: object, server_id: uuid.UUID, reason: str) -> uuid.UUID:
+        """A completed backup of the server, or Conflict saying why there is none."""
+        ...
+
+    async def restore(self, actor: object, server_id: uuid.UUID, backup_id: uuid.UUID) -> str:
+        """The id of the restore job the backups context accepted."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -103,3 +103,12 @@ class BusSafetyBackups:
             "the safety backup did not complete in time; nothing was changed",
             backup_id=str(backup.id),
         )
+
+    async def restore(self, actor: object, server_id: uuid.UUID, backup_id: uuid.UUID) -> str:
+        from app.backups.application.messages import RestoreBackup
+
+        assert isinstance(actor, Principal)
+        accepted = await self._bus.handle(
+            RestoreBackup(actor=actor, backup_id=backup_id, target_server_id=server_id)
+        )
+        return accepted.job_id
