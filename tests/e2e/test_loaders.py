@@ -1,4 +1,5 @@
-"""A Fabric and a NeoForge server, from recorded upstream answers to running and stopped.
+"""A Fabric and a NeoForge server, from recorded upstream answers to running and stopped, and a
+mod with its dependency installed and updated on the Fabric server from a Modrinth stand-in.
 
 Fabric's launcher is the fake server jar, started as `-jar fabric-server-launch.jar` beside the
 verified vanilla `server.jar`; NeoForge's installer is the stand-in (FakeInstaller.java), which
@@ -21,6 +22,7 @@ from tests.loaders_upstream import (
     serve_artifact,
     serve_loader_recordings,
 )
+from tests.modrinth import serving
 from tests.upstream import serve_upstream
 
 pytestmark = pytest.mark.e2e
@@ -57,8 +59,27 @@ def loader_upstream(stack_env, fake_jar, tmp_path):
         yield upstream
 
 
+@pytest.fixture
+def modrinth(stack_env):
+    """A Fabric mod for 1.20.4 that requires a library mod."""
+    with serving() as fake:
+        fake.project("P-lib", "fabric-api")
+        fake.project("P-map", "minimap")
+        fabric = {"loaders": ("fabric",), "games": ("1.20.4",)}
+        fake.version("lib-1", "P-lib", "0.92.0", **fabric)
+        required = [{"project_id": "P-lib", "dependency_type": "required"}]
+        fake.version("map-1", "P-map", "1.0.0", deps=required, **fabric)
+        stack_env["MCDASH_MODRINTH_API_URL"] = fake.base
+        stack_env["MCDASH_MODRINTH_USER_AGENT"] = "mcdash-tests/1 (e2e@example.com)"
+        yield fake
+
+
+def sha512s(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha512(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
 async def test_fabric_and_neoforge_servers_install_start_and_stop(
-    loader_upstream, dashboard, start_worker, stack_env
+    loader_upstream, modrinth, dashboard, start_worker, stack_env
 ):
     http = dashboard.http
     listed = (await http.get("/api/v2/versions/neoforge")).json()
@@ -110,6 +131,35 @@ async def test_fabric_and_neoforge_servers_install_start_and_stop(
     lines = [item["line"] for item in logs["items"]]
     assert any(line.startswith("[installer] ") for line in lines), "installer progress shown"
     assert any("[net.minecraft.server.dedicated.DedicatedServer/]: Done (" in ln for ln in lines)
+
+    # A mod with its required dependency onto the running Fabric server, verified by SHA-512.
+    mods_url = f"/api/v2/servers/{ids['fabric']}/mods"
+    installed = await http.post(mods_url, json={"project": "minimap"})
+    assert installed.status_code == 201, installed.text
+    on_disk = sha512s(fabric_dir / "mods")
+    assert on_disk == {
+        "fabric-api-0.92.0.jar": modrinth.versions["lib-1"]["files"][0]["hashes"]["sha512"],
+        "minimap-1.0.0.jar": modrinth.versions["map-1"]["files"][0]["hashes"]["sha512"],
+    }
+    listed = (await http.get(mods_url)).json()
+    assert {m["version_id"] for m in listed} == {"lib-1", "map-1"}
+    server = (await http.get(f"/api/v2/servers/{ids['fabric']}")).json()
+    assert server["restart_required"] is True
+    modrinth.version(
+        "map-2",
+        "P-map",
+        "1.1.0",
+        deps=[{"project_id": "P-lib", "dependency_type": "required"}],
+        loaders=("fabric",),
+        games=("1.20.4",),
+    )
+    updated = await http.post(f"{mods_url}/update", json={})
+    assert updated.status_code == 200, updated.text
+    assert sorted(sha512s(fabric_dir / "mods")) == ["fabric-api-0.92.0.jar", "minimap-1.1.0.jar"]
+    assert (
+        sha512s(fabric_dir / "mods")["minimap-1.1.0.jar"]
+        == (modrinth.versions["map-2"]["files"][0]["hashes"]["sha512"])
+    )
 
     for sid in ids.values():
         await http.post(f"/api/v2/servers/{sid}/stop")
