@@ -95,7 +95,7 @@ async def _version(run: Run, row: dict[str, Any]) -> str | None:
 UNMAPPED = {
     "resource_visibility": "visibility grants have no mcdash equivalent yet",
     "resource_user_access": "per-user grants have no mcdash equivalent yet",
-    "audit_logs": "V1's audit log is not imported yet (kept in the V1 database)",
+    "backup_schedule_logs": "V1's schedule change log is not imported (it stays in V1's database)",
 }
 
 

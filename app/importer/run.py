@@ -21,6 +21,7 @@ from app.importer.source import V1Source, read_source
 from app.settings import Settings
 from app.shared.context import provenance
 from app.shared.db import domain_events
+from app.shared.migrations import head_revisions
 
 CHUNK = 1 << 20
 
@@ -86,6 +87,34 @@ class Run:
             return {row[0] for row in rows}
 
 
+class ImportRefused(ValueError):
+    """mcdash is not ready for the import (not migrated, no node to take the servers)."""
+
+
+async def _preflight(container: Container, source: V1Source, options: Options) -> None:
+    try:
+        async with container.infra.engine.connect() as conn:
+            applied = {row[0] for row in await conn.execute(sa.text(ALEMBIC_VERSION))}
+    except sa.exc.DBAPIError as exc:
+        raise ImportRefused(
+            f"mcdash's database is not migrated or not reachable ({type(exc.orig).__name__}): "
+            "run mcdash migrate first"
+        ) from exc
+    if applied != head_revisions():
+        raise ImportRefused(f"mcdash's database is at {sorted(applied)}: run mcdash migrate first")
+    if options.dry_run or not source.rows("servers"):
+        return
+    online = {node.name for node in await container.deps["servers"]["nodes"].nodes()}
+    if not online or (options.node and options.node not in online):
+        which = f"node {options.node} is not" if options.node else "no node is"
+        raise ImportRefused(
+            f"{which} online to take the servers: start its worker (mcdash worker --node NAME)"
+        )
+
+
+ALEMBIC_VERSION = "SELECT version_num FROM alembic_version"
+
+
 @contextmanager
 def from_v1(table: str, row_id: object) -> Iterator[None]:
     """Events appended inside are marked as imported from that V1 row."""
@@ -118,8 +147,8 @@ def resolve(root: Path, stored: str | None) -> Path | None:
 
 async def import_v1(settings: Settings, options: Options, console: Console) -> Report:
     """Read V1, refuse what is not V1 before writing anything, then run every phase."""
+    from app.importer import audit, files, groups, servers, users
     from app.importer import backups as backup_phase
-    from app.importer import files, groups, servers, users
 
     source = await asyncio.to_thread(read_source, options.database, options.root)
     report = Report(dry_run=options.dry_run)
@@ -127,6 +156,7 @@ async def import_v1(settings: Settings, options: Options, console: Console) -> R
         report.note(f"leftover V1 template column {leftover} is present; it is not imported")
     container = bootstrap(settings)
     try:
+        await _preflight(container, source, options)
         with Copies(console, enabled=options.progress and not options.dry_run) as copies:
             run = Run(container, source, options, report, copies)
             await users.import_users(run)
@@ -135,6 +165,7 @@ async def import_v1(settings: Settings, options: Options, console: Console) -> R
             await backup_phase.import_backups(run)
             await backup_phase.import_schedules(run)
             await files.import_history(run)
+            await audit.import_audit(run)
             files.report_unmapped(run)
     finally:
         await container.close()

@@ -40,6 +40,7 @@ REQUIRED: dict[str, frozenset[str]] = {
 OPTIONAL = (
     "server_configurations",
     "backup_schedules",
+    "backup_schedule_logs",
     "file_edit_history",
     "audit_logs",
     "resource_visibility",

@@ -18,7 +18,7 @@ import pytest
 from rich.console import Console
 
 from app.cli import main
-from app.importer.run import Options, import_v1
+from app.importer.run import ImportRefused, Options, import_v1
 from app.importer.source import NotV1, v1_id
 from app.main import create_app
 from tests.agent import in_process
@@ -161,6 +161,19 @@ async def test_a_v1_installation_is_imported_whole_and_a_second_run_adds_nothing
     assert by_aggregate[v1_id("backups", 1)] == "backups:1"
     assert by_aggregate[v1_id("groups", 1)] == "groups:1"
 
+    # V1's audit log is in the audit history, read-only, by the imported user.
+    async with asyncio.timeout(10):
+        while not (
+            entry := await db.fetchrow(
+                "SELECT actor_id, summary, client_addr FROM audit_log"
+                " WHERE action='V1AuditEntryImported'"
+            )
+        ):
+            await asyncio.sleep(0.1)
+    assert entry["actor_id"] == v1_id("users", 1)
+    assert entry["summary"] == "alice (in V1): server_start on server 1"
+    assert entry["client_addr"] == "127.0.0.1"
+
     before = await state(db)
     again = await run(settings, v1)
     assert again.total_new == 0
@@ -198,6 +211,15 @@ async def test_a_database_that_is_not_v1s_is_refused_before_anything_is_written(
     message = capsys.readouterr().err.strip().splitlines()
     assert message == [f"mcdash import-v1: error: no V1 database at {tmp_path / 'nothing.db'}"]
     assert await db.fetchval("SELECT count(*) FROM users") == 0
+
+
+async def test_with_no_node_online_the_import_stops_before_writing_anything(
+    settings, clean, db, tmp_path
+):
+    v1 = build_v1(tmp_path / "v1", port=BASE_PORT)
+    with pytest.raises(ImportRefused, match="no node is online to take the servers"):
+        await run(settings, v1)
+    assert await db.fetchval("SELECT count(*) FROM domain_events") == 0
 
 
 async def test_leftover_template_columns_are_reported_and_the_rest_imported(api, tmp_path):
