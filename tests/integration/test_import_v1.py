@@ -192,6 +192,9 @@ async def test_a_dry_run_reports_the_same_counts_and_writes_nothing(api, db, tmp
     for table in TABLES:
         assert await db.fetchval(f"SELECT count(*) FROM {table}") == 0, table
     assert await db.fetchval("SELECT count(*) FROM domain_events") == 0
+    with_deleted = await run(settings, v1, dry_run=True, include_deleted=True)
+    assert with_deleted.new["servers"] == 3  # the deleted one, from servers/.archived/
+    assert "was deleted in V1; imported stopped" in "\n".join(with_deleted.notes)
 
 
 async def test_a_database_that_is_not_v1s_is_refused_before_anything_is_written(
