@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import ctypes
 import getpass
-import json
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from app.importer.command import add_import_arguments
 from app.settings import Settings, ensure_private_dir
 from app.shared.observability import configure_logging
 
@@ -169,35 +169,9 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_import_v1(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from app.importer.command import run_command
 
-    from rich.console import Console
-
-    from app.importer.run import Options, import_v1
-    from app.importer.source import NotV1
-
-    settings = _settings(args)
-    settings.require_database_url()
-    settings.require_redis_url()
-    options = Options(
-        database=args.database,
-        root=Path(args.root),
-        dry_run=args.dry_run,
-        include_deleted=args.include_deleted,
-        node=args.node,
-        keep_jars=args.keep_jars,
-        progress=not args.no_progress,
-    )
-    console = Console(stderr=True)
-    try:
-        report = asyncio.run(import_v1(settings, options, console))
-    except NotV1 as exc:
-        raise CliError(str(exc)) from exc
-    if args.json:
-        print(json.dumps(report.as_dict(), default=str))
-    else:
-        report.render(Console())
-    return 0
+    return run_command(args, _settings(args))
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -362,16 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.set_defaults(handler=cmd_create_admin)
 
     v1 = sub.add_parser("import-v1", help="import a V1 installation (repeatable, resumable)")
-    v1.add_argument("--database", required=True, help="V1's database URL or SQLite file")
-    v1.add_argument("--root", required=True, help="V1's working directory (servers/, backups/)")
-    v1.add_argument("--dry-run", action="store_true", help="report only; write nothing")
-    v1.add_argument("--include-deleted", action="store_true", help="import deleted servers too")
-    v1.add_argument("--node", help="the node that takes the servers (default: the emptiest)")
-    v1.add_argument(
-        "--keep-jars", action="store_true", help="servers run V1's server.jar as a custom jar"
-    )
-    v1.add_argument("--json", action="store_true", help="print the report as JSON")
-    v1.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_import_arguments(v1)
     v1.set_defaults(handler=cmd_import_v1)
 
     projections = sub.add_parser("projections", help="maintain read models fed by events")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,10 @@ def directory(run: Run, row: dict[str, Any]) -> Path | None:
     return by_name if by_name.is_dir() else None
 
 
-def _name(raw: str) -> str:
+def _name(raw: str, row_id: object) -> str:
+    """V1 allowed any name up to 100 characters; mcdash wants 3-50 of [A-Za-z0-9_-]."""
     cleaned = _NOT_IN_NAME.sub("-", raw).strip("-")[:50]
-    return cleaned if len(cleaned) >= 3 else f"{cleaned}-v1"[:50].rjust(3, "x")
+    return cleaned if len(cleaned) >= 3 else f"v1-server-{row_id}"
 
 
 def _properties(path: Path | None) -> dict[str, str]:
@@ -110,7 +112,7 @@ async def _server(
     path = directory(run, row)
     props = _properties(path)
     config = _config(run, row, props)
-    name = _name(str(row["name"]))
+    name = _name(str(row["name"]), row["id"])
     if name != row["name"]:
         run.report.note(f"V1 server {row['id']} {row['name']!r} is named {name!r}")
     if row.get("is_deleted"):
@@ -147,7 +149,7 @@ async def _server(
             server = Server.create(
                 server_id=server_id,
                 name=validate_name(name),
-                description=(row.get("description") or None) and str(row["description"])[:500],
+                description=str(row["description"])[:500] if row.get("description") else None,
                 owner_id=owner,
                 node=placed.node,
                 port=placed.port,
@@ -201,8 +203,6 @@ async def _files(run: Run, row: dict[str, Any], server: Server) -> None:
         sha256, _ = await run.deps("servers")["jars"].store_upload(
             server.node, server.id, file_chunks(jar, bar)
         )
-    from dataclasses import replace
-
     with from_v1("servers", row["id"]):
         async with run.deps("servers")["uow"]() as work:
             fresh = await work.servers.get(server.id)
