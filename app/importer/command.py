@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 from app.settings import Settings
@@ -26,6 +27,8 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     """Raises ValueError (the CLI prints it as one line) for every problem the user can fix."""
+    for chatty in ("httpx", "alembic"):  # every agent request, Alembic's plugin set-up
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     from rich.console import Console
 
     from app.importer.run import Options, import_v1

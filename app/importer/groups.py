@@ -65,10 +65,9 @@ async def import_groups(run: Run) -> None:
     present = await run.existing(groups_table, list(ids.values()))
     to_sync: dict[uuid.UUID, str] = {}
     for row in rows:
-        links = [link for link in run.source.rows("server_groups") if link["group_id"] == row["id"]]
         if ids[row["id"]] in present:
             run.report.imported("groups", existed=True)
-            run.report.present["server_groups"] += len(links)
+            run.report.present["server_groups"] += len(_attachments(run, row["id"]))
             continue
         owner = run.users.get(row["owner_id"])
         if owner is None:

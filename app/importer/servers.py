@@ -105,12 +105,13 @@ async def _server(
     run: Run, row: dict[str, Any], server_id: uuid.UUID, owner: uuid.UUID, existed: bool
 ) -> Server:
     uow = run.deps("servers")["uow"]
+    path = directory(run, row)
+    props = _properties(path)
     if existed:
+        _report_configurations(run, row, props, existed=True)
         async with uow() as work:
             found: Server = await work.servers.get(server_id)
             return found
-    path = directory(run, row)
-    props = _properties(path)
     config = _config(run, row, props)
     name = _name(str(row["name"]), row["id"])
     if name != row["name"]:
@@ -160,7 +161,7 @@ async def _server(
             work.servers.add(server)
             if not run.dry_run:
                 await work.commit()
-    _report_configurations(run, row, props)
+    _report_configurations(run, row, props, existed=False)
     return server
 
 
@@ -171,7 +172,9 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _report_configurations(run: Run, row: dict[str, Any], props: dict[str, str]) -> None:
+def _report_configurations(
+    run: Run, row: dict[str, Any], props: dict[str, str], *, existed: bool
+) -> None:
     """V1's server_configurations rows: server.properties wins; a differing value is said."""
     for item in run.source.rows("server_configurations"):
         if item["server_id"] != row["id"]:
@@ -184,7 +187,7 @@ def _report_configurations(run: Run, row: dict[str, Any], props: dict[str, str])
                 f"{key}={value!r} differs from server.properties, which is kept as it is",
             )
         else:
-            run.report.imported("server_configurations")
+            run.report.imported("server_configurations", existed=existed)
 
 
 async def _files(run: Run, row: dict[str, Any], server: Server) -> None:
