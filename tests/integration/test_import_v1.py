@@ -293,8 +293,13 @@ async def test_a_run_killed_half_way_then_run_again_ends_as_a_clean_run(api, db,
     assert resumed["backups"] == [
         f"{v1_id('backups', 1)}:{hashlib.sha256(v1.backup_archive.read_bytes()).hexdigest()}"
     ]
-    assert len(resumed["file_versions"]) == 2
-    assert len(resumed["servers"]) == 2
+    assert resumed["file_versions"] == sorted(
+        f"{v1_id('file_edit_history', n)}:{n}" for n in (1, 2)
+    )
+    assert resumed["servers"] == sorted(
+        f"{v1_id('servers', n)}:{BASE_PORT + n - 1}" for n in (1, 2)
+    )
+    assert resumed["backup_schedules"] == [f"{v1_id('backup_schedules', 1)}:0 */6 * * *"]
     assert len(resumed["group_players"]) == 3  # friends: Steve, Alex; admins: Notch
     on_node = Path(settings.resolved_data_dir) / "servers" / str(v1_id("servers", 1))
     assert (on_node / "world" / "region" / "r.0.0.mca").read_bytes() == bytes(range(256)) * 64
