@@ -24,6 +24,7 @@ from app.shared.db import domain_events
 from app.shared.migrations import head_revisions
 
 CHUNK = 1 << 20
+ID_SLICE = 5000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,12 +68,15 @@ class Run:
         return self.container.infra.engine
 
     async def existing(self, table: sa.Table, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        """Which of `ids` an earlier run already wrote into `table`."""
-        if not ids:
-            return set()
+        """Which of `ids` an earlier run already wrote into `table` (asked in slices: a query
+        takes at most 32767 parameters)."""
+        found: set[uuid.UUID] = set()
         async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids)))
-            return {row[0] for row in rows}
+            for start in range(0, len(ids), ID_SLICE):
+                chosen = ids[start : start + ID_SLICE]
+                rows = await conn.execute(sa.select(table.c.id).where(table.c.id.in_(chosen)))
+                found.update(row[0] for row in rows)
+        return found
 
     async def imported_streams(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         """Aggregates that already have events in the store (for those without a table row)."""

@@ -129,7 +129,11 @@ async def _server(
     with from_v1("servers", row["id"]):
         async with uow() as work:
             if await work.servers.name_taken(owner, name):
-                name = f"{name[:44]}-v1-{row['id']}"[:50]
+                taken, name = name, f"{name[:40]}-v1-{row['id']}"[:50]
+                run.report.note(
+                    f"V1 server {row['id']}: its owner already has a server named {taken!r}; "
+                    f"imported as {name!r}"
+                )
             placed = await place(
                 work.servers,
                 nodes,
