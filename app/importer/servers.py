@@ -5,6 +5,7 @@ before a start changes no byte of it unless the port had to change."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from dataclasses import replace
@@ -105,8 +106,8 @@ async def _server(
     run: Run, row: dict[str, Any], server_id: uuid.UUID, owner: uuid.UUID, existed: bool
 ) -> Server:
     uow = run.deps("servers")["uow"]
-    path = directory(run, row)
-    props = _properties(path)
+    path = await asyncio.to_thread(directory, run, row)
+    props = await asyncio.to_thread(_properties, path)
     if existed:
         _report_configurations(run, row, props, existed=True)
         async with uow() as work:
@@ -150,7 +151,9 @@ async def _server(
                     f"mcdash server on node {placed.node} (or is outside its range); given "
                     f"port {placed.port}"
                 )
-            eula = path is not None and "eula=true" in _read(path / "eula.txt")
+            eula = path is not None and "eula=true" in await asyncio.to_thread(
+                _read, path / "eula.txt"
+            )
             server = Server.create(
                 server_id=server_id,
                 name=validate_name(name),
@@ -196,7 +199,7 @@ def _report_configurations(
 
 async def _files(run: Run, row: dict[str, Any], server: Server) -> None:
     """The directory onto the node, and with --keep-jars V1's server.jar as its custom jar."""
-    path = directory(run, row)
+    path = await asyncio.to_thread(directory, run, row)
     if path is None:
         return
     if await copy_tree(run, server.node, server.id, path, str(row["name"])):

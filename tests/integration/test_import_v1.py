@@ -72,7 +72,7 @@ async def test_a_v1_installation_is_imported_whole_and_a_second_run_adds_nothing
     http, settings = api
     v1 = build_v1(tmp_path / "v1", port=BASE_PORT)
     report = await run(settings, v1)
-    counts = report.as_dict()["tables"]
+    counts = json.loads(json.dumps(report.as_dict()))["tables"]  # what --json prints
     assert counts["users"] == {"new": 4, "present": 0, "skipped": 0}
     assert counts["servers"]["new"] == 2  # survival, lost (no directory); old deleted, orphan
     assert counts["groups"] == {"new": 2, "present": 0, "skipped": 0}
