@@ -87,8 +87,8 @@ def build_v1(
     backups.mkdir()
     archive = backups / "backup_1_1_20240501_100000.tar.gz"
     _archive(survival, archive)
-    shutil_copy = backups / "backup_1_2_20240501_110000.tar.gz"
-    shutil_copy.write_bytes(archive.read_bytes())
+    damaged = backups / "backup_1_2_20240501_110000.tar.gz"
+    damaged.write_bytes(archive.read_bytes())
     history = [
         properties(port).replace(b"hard", b"easy"),
         properties(port).replace(b"hard", b"normal"),
@@ -164,7 +164,7 @@ def build_v1(
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (1, 1, "nightly", f"backups/{archive.name}", size, "manual", "completed", NAIVE),
-            (2, 1, "damaged", f"backups/{shutil_copy.name}", size + 7, "scheduled", "completed",
+            (2, 1, "damaged", f"backups/{damaged.name}", size + 7, "scheduled", "completed",
              NAIVE),
             (3, 1, "gone", "backups/backup_1_3_x.tar.gz", 10, "manual", "completed", NAIVE),
             (4, 1, "broken", "backups/backup_1_4_x.tar.gz", 0, "manual", "failed", NAIVE),
