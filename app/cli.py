@@ -1,4 +1,5 @@
-"""The `mcdash` command: up, api, worker, scheduler, migrate, create-admin, projections."""
+"""The `mcdash` command: up, api, worker, scheduler, migrate, create-admin, projections,
+import-v1."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from app.importer.command import add_import_arguments
 from app.settings import Settings, ensure_private_dir
 from app.shared.observability import configure_logging
 
@@ -164,6 +166,12 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
     asyncio.run(_rebuild(settings, args.name))
     print(f"emptied {args.name}; the API's projections replay it from the event store")
     return 0
+
+
+def cmd_import_v1(args: argparse.Namespace) -> int:
+    from app.importer.command import run_command
+
+    return run_command(args, _settings(args))
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -326,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", help="default: MCDASH_ADMIN_PASSWORD or a prompt")
     admin.set_defaults(handler=cmd_create_admin)
+
+    v1 = sub.add_parser("import-v1", help="import a V1 installation (repeatable, resumable)")
+    add_import_arguments(v1)
+    v1.set_defaults(handler=cmd_import_v1)
 
     projections = sub.add_parser("projections", help="maintain read models fed by events")
     actions = projections.add_subparsers(dest="action", required=True)

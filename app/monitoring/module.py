@@ -16,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import APIRouter
 
 from app.monitoring.application import audit, metrics, notifications, sync, webhooks
+from app.monitoring.domain.audit import V1AuditEntryImported
 from app.monitoring.infrastructure import audit as audit_infra
 from app.monitoring.infrastructure import metrics as metrics_infra
 from app.monitoring.infrastructure import notifications as notifications_infra
@@ -32,7 +33,7 @@ Task = Callable[[], Coroutine[Any, Any, None]]
 _APPLICATION = (audit, metrics, notifications, sync, webhooks)
 _INFRASTRUCTURE = (audit_infra, metrics_infra, notifications_infra, sync_infra, webhooks_infra)
 
-EVENTS: tuple[type[DomainEvent], ...] = ()
+EVENTS: tuple[type[DomainEvent], ...] = (V1AuditEntryImported,)
 HANDLERS = Handlers(
     messages={
         message: handler for part in _APPLICATION for message, handler in part.MESSAGES.items()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ import structlog
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 actor_id_var: ContextVar[uuid.UUID | None] = ContextVar("actor_id", default=None)
 client_addr_var: ContextVar[str | None] = ContextVar("client_addr", default=None)
+provenance_var: ContextVar[Mapping[str, Any] | None] = ContextVar("provenance", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +46,22 @@ def set_actor(actor_id: uuid.UUID | None) -> None:
     structlog.contextvars.bind_contextvars(user_id=str(actor_id) if actor_id else None)
 
 
+@contextmanager
+def provenance(**fields: Any) -> Iterator[None]:
+    """Events appended inside carry `fields` in their metadata too (where imported data came
+    from, e.g. imported_from="v1" and the V1 row it was)."""
+    token = provenance_var.set(fields)
+    try:
+        yield
+    finally:
+        provenance_var.reset(token)
+
+
 def event_metadata() -> dict[str, Any]:
     """The audit fields recorded beside every event appended in this context."""
     actor = actor_id_var.get()
     return {
+        **(provenance_var.get() or {}),
         "actor_id": str(actor) if actor else None,
         "client_addr": client_addr_var.get(),
         "request_id": request_id_var.get(),

@@ -222,6 +222,22 @@ def test_an_ordinary_world_passes_the_default_limits(tmp_path):
     assert extract_archive(archive, Compression.ZSTD, target, limits=UnpackLimits()) == 6
 
 
+def test_runtime_members_and_the_jar_are_skipped_not_refused(tmp_path):
+    """A V1 backup holds server.jar (and a foreign archive may hold .mcdash/): never written."""
+    members = [
+        ("server.jar", b"PK\x03\x04"),
+        (".mcdash/console.in", b"stop\n"),
+        ("fabric-server-launch.jar", b"PK"),
+        ("world/level.dat", b"generation=3\n"),
+    ]
+    archive = write(tmp_path, "v1.tar.gz", tar(members, Compression.GZIP))
+    assert inspect_archive(archive).members == 1
+    target = tmp_path / "target"
+    target.mkdir()
+    assert extract_archive(archive, Compression.GZIP, target) == 1
+    assert files_under(target) == {"world/level.dat": 13}
+
+
 def test_a_refused_restore_leaves_no_staging_and_the_server_directory_unchanged(tmp_path):
     server_dir = tmp_path / "servers" / "abc"
     (server_dir / "world").mkdir(parents=True)

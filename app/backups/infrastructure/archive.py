@@ -163,8 +163,9 @@ def verify_archive(path: Path, *, size: int | None, sha256: str | None) -> None:
         )
 
 
-def safe_name(member: tarfile.TarInfo) -> PurePosixPath:
-    """The member's relative path, or InvalidArchive for anything that could leave the target."""
+def safe_name(member: tarfile.TarInfo) -> PurePosixPath | None:
+    """The member's relative path, or InvalidArchive for anything that could leave the target;
+    None for a runtime file or jar (a V1 backup holds its server.jar), which is skipped."""
     name = member.name
     path = PurePosixPath(name)
     if name.startswith("/") or path.is_absolute() or (len(name) > 1 and name[1] == ":"):
@@ -177,7 +178,7 @@ def safe_name(member: tarfile.TarInfo) -> PurePosixPath:
         raise InvalidArchive(f"the archive holds a device, FIFO or other special file: {name!r}")
     parts = [part for part in path.parts if part not in ("", ".")]
     if parts and parts[0] in EXCLUDED:
-        raise InvalidArchive(f"the archive holds a runtime file of the dashboard: {name!r}")
+        return None
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
@@ -192,6 +193,8 @@ def inspect_archive(path: Path, *, limits: UnpackLimits | None = None) -> Archiv
             for member in tar:
                 relative = safe_name(member)
                 budget.member(member)
+                if relative is None:
+                    continue
                 members += 1
                 if member.isfile() and installs_code(relative.parts):
                     code += 1
@@ -219,6 +222,8 @@ def extract_archive(
             for member in tar:
                 relative = safe_name(member)
                 budget.member(member)
+                if relative is None:
+                    continue
                 destination = target.joinpath(*relative.parts)
                 if member.isdir():
                     destination.mkdir(parents=True, exist_ok=True)

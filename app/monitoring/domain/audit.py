@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from app.shared.domain import InvalidInput
+from app.shared.domain import DomainEvent, InvalidInput
 
 SUMMARY_MAX = 300
 
@@ -95,9 +95,32 @@ _FILE_VERBS = {
 }
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class V1AuditEntryImported(DomainEvent):
+    """A row of V1's audit log, kept read-only in the audit history (mcdash import-v1)."""
+
+    aggregate_type: ClassVar[str] = "v1_audit"
+
+    entry_id: uuid.UUID
+    action: str
+    resource_type: str
+    resource_id: str | None = None
+    author_id: uuid.UUID | None = None
+    server_id: uuid.UUID | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def aggregate_id(self) -> uuid.UUID:
+        return self.entry_id
+
+
 Summarize = Callable[[SummaryContext, Mapping[str, Any]], str]
 
 _SUMMARIES: dict[str, Summarize] = {
+    "V1AuditEntryImported": lambda c, d: (
+        f"{_who(c)} (in V1): {d.get('action')} on {d.get('resource_type')}"
+        f" {d.get('resource_id') or ''}"
+    ),
     "ServerCreated": lambda c, d: f"{_who(c)} created {d.get('name') or _server(c, d)}",
     "ServerConfigurationUpdated": lambda c, d: f"{_who(c)} changed {_fields(d)} of {_server(c, d)}",
     "ServerDeleted": lambda c, d: f"{_who(c)} deleted {_server(c, d)}",
