@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import stat
 import tarfile
 import tempfile
 import uuid
@@ -20,7 +18,7 @@ from pathlib import Path
 
 from app.importer.run import Run, file_chunks
 from app.servers.infrastructure.remote import TREE_TIMEOUT
-from app.servers.infrastructure.trees import Entry, walk
+from app.servers.infrastructure.trees import Entry, digest_line, entry_info, walk
 
 LEFT_BEHIND = frozenset({"server.pid"})
 EMPTY_DIGEST = hashlib.sha256().hexdigest()
@@ -43,26 +41,18 @@ def digest_and_pack(root: Path, out: Path) -> tuple[str, int]:
     total = 0
     with tarfile.open(out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for entry in _entries(root):
-            path = root / entry.path
-            st = os.lstat(path)
-            info = tarfile.TarInfo(entry.path)
-            info.mtime, info.mode = int(st.st_mtime), stat.S_IMODE(st.st_mode)
+            info = entry_info(root, entry)
             detail = entry.link
-            if entry.kind == "d":
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            elif entry.kind == "l":
-                info.type, info.linkname = tarfile.SYMTYPE, entry.link
+            if entry.kind != "f":
                 tar.addfile(info)
             else:
-                with path.open("rb") as handle:
+                with (root / entry.path).open("rb") as handle:
                     detail = hashlib.file_digest(handle, "sha256").hexdigest()
                     handle.seek(0)
                     info.size = entry.size
                     tar.addfile(info, handle)
                 total += entry.size
-            line = f"{entry.path}\0{entry.kind}\0{entry.size}\0{detail}\n"
-            digest.update(line.encode("utf-8", "surrogateescape"))
+            digest.update(digest_line(entry, detail))
     return digest.hexdigest(), total
 
 

@@ -103,6 +103,13 @@ def _open_regular(path: Path) -> io.BufferedReader:
     return os.fdopen(fd, "rb")
 
 
+def digest_line(entry: Entry, detail: str) -> bytes:
+    """What a tree's digest takes of one entry: path, type, size and content digest (or link)."""
+    return f"{entry.path}\0{entry.kind}\0{entry.size}\0{detail}\n".encode(
+        "utf-8", "surrogateescape"
+    )
+
+
 def tree_digest(root: Path) -> str:
     """Blocking: SHA-256 over each entry's path, type, size and content (or link target)."""
     digest = hashlib.sha256()
@@ -111,28 +118,33 @@ def tree_digest(root: Path) -> str:
         if entry.kind == "f":
             with _open_regular(root / entry.path) as handle:
                 detail = hashlib.file_digest(handle, "sha256").hexdigest()
-        line = f"{entry.path}\0{entry.kind}\0{entry.size}\0{detail}\n"
-        digest.update(line.encode("utf-8", "surrogateescape"))
+        digest.update(digest_line(entry, detail))
     return digest.hexdigest()
+
+
+def entry_info(root: Path, entry: Entry) -> tarfile.TarInfo:
+    """The tar header of an entry (a regular file's size is set by whoever adds its content)."""
+    info = tarfile.TarInfo(entry.path)
+    st = os.lstat(root / entry.path)
+    info.mtime, info.mode = int(st.st_mtime), stat.S_IMODE(st.st_mode)
+    if entry.kind == "d":
+        info.type = tarfile.DIRTYPE
+    elif entry.kind == "l":
+        info.type, info.linkname = tarfile.SYMTYPE, entry.link
+    return info
 
 
 def write_tree(root: Path, out: BinaryIO) -> None:
     """Blocking: the tree as an uncompressed PAX tar written to `out`."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for entry in walk(root):
-            info = tarfile.TarInfo(entry.path)
-            st = os.lstat(root / entry.path)
-            info.mtime, info.mode = int(st.st_mtime), stat.S_IMODE(st.st_mode)
-            if entry.kind == "d":
-                info.type = tarfile.DIRTYPE
+            info = entry_info(root, entry)
+            if entry.kind != "f":
                 tar.addfile(info)
-            elif entry.kind == "l":
-                info.type, info.linkname = tarfile.SYMTYPE, entry.link
-                tar.addfile(info)
-            else:
-                with _open_regular(root / entry.path) as handle:
-                    info.size = os.fstat(handle.fileno()).st_size
-                    tar.addfile(info, handle)
+                continue
+            with _open_regular(root / entry.path) as handle:
+                info.size = os.fstat(handle.fileno()).st_size
+                tar.addfile(info, handle)
 
 
 class _Pipe:
