@@ -14,7 +14,7 @@ from typing import Any
 from app.backups.domain.model import Backup, BackupType
 from app.backups.domain.schedule import BackupSchedule, Retention
 from app.backups.infrastructure.tables import backup_schedules, backups
-from app.importer.run import Run, file_chunks, from_v1, resolve
+from app.importer.run import Run, file_chunks, from_v1, import_each, resolve
 from app.importer.source import v1_id
 from app.shared.domain import DomainError
 
@@ -42,17 +42,7 @@ def interval_cron(hours: int) -> tuple[str, str | None]:
 
 async def import_backups(run: Run) -> None:
     rows = sorted(run.source.rows("backups"), key=lambda row: row["id"])
-    ids = {row["id"]: v1_id("backups", row["id"]) for row in rows}
-    present = await run.existing(backups, list(ids.values()))
-    for row in rows:
-        if ids[row["id"]] in present:
-            run.report.imported("backups", existed=True)
-            continue
-        reason = await _backup(run, row)
-        if reason is not None:
-            run.report.skip("backups", row["id"], reason)
-        else:
-            run.report.imported("backups")
+    await import_each(run, "backups", rows, backups, _backup)
 
 
 async def _backup(run: Run, row: dict[str, Any]) -> str | None:

@@ -12,7 +12,7 @@ from app.files.domain.events import FileModified
 from app.files.domain.model import FileVersion, Outcome, VersionAction
 from app.files.domain.paths import FilePath
 from app.files.infrastructure.tables import file_versions
-from app.importer.run import Run, from_v1, resolve
+from app.importer.run import Run, from_v1, import_each, resolve
 from app.importer.source import v1_id
 from app.shared.domain import DomainError
 
@@ -22,17 +22,7 @@ async def import_history(run: Run) -> None:
         run.source.rows("file_edit_history"),
         key=lambda row: (row["server_id"], row["file_path"], row["version_number"]),
     )
-    ids = {row["id"]: v1_id("file_edit_history", row["id"]) for row in rows}
-    present = await run.existing(file_versions, list(ids.values()))
-    for row in rows:
-        if ids[row["id"]] in present:
-            run.report.imported("file_edit_history", existed=True)
-            continue
-        reason = await _version(run, row)
-        if reason is None:
-            run.report.imported("file_edit_history")
-        else:
-            run.report.skip("file_edit_history", row["id"], reason)
+    await import_each(run, "file_edit_history", rows, file_versions, _version)
 
 
 async def _version(run: Run, row: dict[str, Any]) -> str | None:

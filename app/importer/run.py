@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +17,7 @@ from rich.console import Console
 
 from app.bootstrap import Container, bootstrap
 from app.importer.report import Copies, Report
-from app.importer.source import V1Source, read_source
+from app.importer.source import V1Source, read_source, v1_id
 from app.settings import Settings
 from app.shared.context import provenance
 from app.shared.db import domain_events
@@ -89,6 +89,28 @@ class Run:
                 .distinct()
             )
             return {row[0] for row in rows}
+
+
+async def import_each(
+    run: Run,
+    v1_table: str,
+    rows: list[dict[str, Any]],
+    table: sa.Table,
+    one: Callable[[Run, dict[str, Any]], Awaitable[str | None]],
+) -> None:
+    """Import with `one` each row an earlier run did not; `one` returns why it left a row out,
+    or None once it imported it."""
+    ids = {row["id"]: v1_id(v1_table, row["id"]) for row in rows}
+    present = await run.existing(table, list(ids.values()))
+    for row in rows:
+        if ids[row["id"]] in present:
+            run.report.imported(v1_table, existed=True)
+            continue
+        reason = await one(run, row)
+        if reason is None:
+            run.report.imported(v1_table)
+        else:
+            run.report.skip(v1_table, row["id"], reason)
 
 
 class ImportRefused(ValueError):
