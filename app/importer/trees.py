@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from app.importer.run import Run, file_chunks
-from app.servers.infrastructure.remote import TREE_TIMEOUT
 from app.servers.infrastructure.trees import Entry, digest_line, entry_info, walk
 
 LEFT_BEHIND = frozenset({"server.pid"})
@@ -71,17 +70,7 @@ async def copy_tree(run: Run, node: str, server_id: uuid.UUID, source: Path, lab
         packed = Path(scratch) / "tree.tar"
         expected, _ = await asyncio.to_thread(digest_and_pack, source, packed)
         with run.copies.copy(f"server {label}", packed.stat().st_size) as bar:
-            answer = await run.container.infra.agents.call(
-                node,
-                "servers.tree-write",
-                "PUT",
-                f"/v1/servers/{server_id}/tree/incoming",
-                server=server_id,
-                content=file_chunks(packed, bar),
-                headers={"Content-Type": "application/x-tar"},
-                read_timeout=TREE_TIMEOUT,
-            )
-    received = str(answer.json()["digest"])
+            received = await trees.receive(node, server_id, file_chunks(packed, bar))
     if received != expected:
         await trees.discard(node, server_id, live=False)
         raise TreeMismatch(f"node {node} received a different tree for server {label}")

@@ -4,7 +4,7 @@ when the server moves to another node."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 
 from app.shared.agent import AgentClient, body_chunks
 
@@ -47,16 +47,20 @@ class AgentServerTrees:
         async with self._agents.stream(
             source, "servers.tree-read", "GET", path, server=server_id
         ) as sent:
-            received = await self._agents.call(
-                target,
-                "servers.tree-write",
-                "PUT",
-                f"{path}/incoming",
-                server=server_id,
-                content=body_chunks(sent, source),
-                headers={"Content-Type": "application/x-tar"},
-                read_timeout=TREE_TIMEOUT,
-            )
+            return await self.receive(target, server_id, body_chunks(sent, source))
+
+    async def receive(self, node: str, server_id: uuid.UUID, tar: AsyncIterator[bytes]) -> str:
+        """An uncompressed tar into the node's staging copy of the server; its digest there."""
+        received = await self._agents.call(
+            node,
+            "servers.tree-write",
+            "PUT",
+            f"/v1/servers/{server_id}/tree/incoming",
+            server=server_id,
+            content=tar,
+            headers={"Content-Type": "application/x-tar"},
+            read_timeout=TREE_TIMEOUT,
+        )
         return str(received.json()["digest"])
 
     async def digest(self, node: str, server_id: uuid.UUID) -> str:
