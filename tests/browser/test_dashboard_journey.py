@@ -1,0 +1,157 @@
+"""The dashboard in headless Chromium against the real API, worker and fake server jar:
+sign in, create a custom server, upload the jar, accept the EULA, start it, type `list`,
+edit server.properties through a 412 conflict, take a backup, stop, and lose the session."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "Browser-Pass-2026"
+NEW_PASSWORD = "Browser-Pass-2027!"
+SLOW = 60_000
+# Past the API's access-token lifetime (tests/browser/conftest.py sets it to 30 s).
+ACCESS_WAIT = 34
+
+
+def refreshed(log_lines: list[str]) -> bool:
+    """Whether the API answered a token refresh with 200 (its JSON request log says)."""
+    for line in log_lines:
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("route") == "/api/v2/auth/refresh" and entry.get("status") == 200:
+                return True
+    return False
+
+
+async def test_dashboard_journey(page: Page, live_server, start_worker, fake_jar) -> None:
+    start_worker()
+    index = httpx.get(f"{live_server.url}/")
+    assert "script-src 'self'" in index.headers["content-security-policy"]
+
+    # Register the first account (an admin), then a wrong password shows the problem's detail.
+    await page.goto(f"{live_server.url}/")
+    await expect(page.get_by_role("heading", name="Sign in to mcdash")).to_be_visible()
+    await page.get_by_role("link", name="Create an account").click()
+    await page.get_by_label("Username").fill("owner")
+    await page.get_by_label("Email").fill("owner@example.com")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Create account").click()
+    await expect(page.get_by_role("heading", name="Servers")).to_be_visible()
+    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_label("Username").fill("owner")
+    await page.get_by_label("Password").fill("not-the-password")
+    await page.get_by_role("button", name="Sign in").click()
+    refused = page.get_by_role("alert")
+    await expect(refused).to_contain_text(re.compile("password", re.I))
+    assert "[object Object]" not in await refused.inner_text()
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    signed_in_at = time.monotonic()
+    await expect(page.get_by_role("heading", name="Servers")).to_be_visible()
+
+    # A custom server: create it, upload the fake jar, accept the EULA, start it.
+    await page.get_by_role("link", name="New server").click()
+    await page.get_by_label("Name").fill("survival")
+    await page.get_by_label("Type").select_option("custom")
+    await page.get_by_label("Memory (MiB)").fill("512")
+    await page.get_by_role("button", name="Create server").click()
+    await expect(page.get_by_role("heading", name="survival")).to_be_visible()
+    server_id = page.url.split("#/servers/")[1].split("/")[0]
+    await page.get_by_label("Server jar").set_input_files(str(fake_jar))
+    await page.get_by_role("button", name="Upload jar").click()
+    await expect(page.get_by_text("Jar installed")).to_be_visible()
+    await page.get_by_role("button", name="Accept the EULA").click()
+    await expect(page.get_by_text("The Minecraft EULA is accepted.")).to_be_visible()
+    await page.get_by_role("button", name="Start", exact=True).click()
+    state = page.locator(".state .badge")
+    await expect(state).to_have_text("running", timeout=SLOW)
+
+    # The console: `list` and its reply; a refused verb is shown inline.
+    await page.get_by_role("link", name="Console").click()
+    console = page.get_by_role("log", name="Console output")
+    await expect(console).to_contain_text("For help, type", timeout=SLOW)
+    command = page.get_by_label("Command")
+    await command.fill("list")
+    await command.press("Enter")
+    await expect(console).to_contain_text("players online", timeout=15_000)
+    await command.fill("stop")
+    await command.press("Enter")
+    await expect(page.locator(".console-input + *, .panel .alert").first).to_be_visible()
+    await command.press("ArrowUp")
+    await expect(command).to_have_value("stop")
+    assert await console.locator(".line", has_text="For help, type").count() == 1
+
+    # server.properties: someone else saves it meanwhile; the 412 shows the diff, mine wins.
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        login = await http.post(
+            "/api/v2/auth/login", json={"username": "owner", "password": PASSWORD}
+        )
+        http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        files = f"/api/v2/servers/{server_id}/files"
+        await page.get_by_role("link", name="Files").click()
+        await page.get_by_role("button", name="server.properties").click()
+        editor = page.get_by_label("Contents of server.properties")
+        await expect(editor).to_have_value(re.compile("server-port"))
+        current = await http.get(f"{files}/server.properties")
+        theirs = current.json()["content"] + "# saved by someone else\n"
+        saved = await http.put(
+            f"{files}/server.properties",
+            json={"content": theirs},
+            headers={"If-Match": current.headers["etag"]},
+        )
+        assert saved.status_code == 200, saved.text
+        await editor.fill((await editor.input_value()) + "# saved in the browser\n")
+        await page.get_by_role("button", name="Save", exact=True).click()
+        conflict = page.locator(".conflict")
+        await expect(conflict).to_contain_text("changed since you opened it")
+        await expect(conflict.locator(".d-del")).to_contain_text("saved by someone else")
+        await expect(conflict.locator(".d-add")).to_contain_text("saved in the browser")
+        await page.get_by_role("button", name="Keep my version").click()
+        await expect(conflict).to_have_count(0)
+        final = (await http.get(f"{files}/server.properties")).json()["content"]
+        assert "# saved in the browser" in final
+        assert "# saved by someone else" not in final
+
+        # A backup, followed to completion.
+        await page.get_by_role("link", name="Backups").click()
+        await page.get_by_role("button", name="Take a backup").click()
+        await expect(page.locator("tr[data-backup] .badge").first).to_have_text(
+            "completed", timeout=SLOW
+        )
+
+        # Stop, and the list shows it.
+        await page.get_by_role("button", name="Stop", exact=True).click()
+        await expect(state).to_have_text("stopped", timeout=SLOW)
+        await (
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="Servers").click()
+        )
+        row = page.get_by_role("row", name=re.compile("survival"))
+        await expect(row.locator(".badge")).to_have_text("stopped")
+
+        # The access token expired a while ago: the next request refreshed it silently.
+        left = ACCESS_WAIT - (time.monotonic() - signed_in_at)
+        if left > 0:
+            await page.wait_for_timeout(left * 1000)
+        await page.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
+        await expect(page.get_by_role("heading", name="Groups")).to_be_visible()
+        await expect(page.get_by_text("No groups yet.")).to_be_visible()
+        assert refreshed(live_server.log_lines()), "the dashboard never refreshed its token"
+
+        # A password change elsewhere ends the browser's session: back to sign-in, with a word.
+        changed = await http.put(
+            "/api/v2/users/me", json={"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+        )
+        assert changed.status_code == 200, changed.text
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Servers").click()
+    await expect(page.get_by_role("heading", name="Sign in to mcdash")).to_be_visible(
+        timeout=20_000
+    )
+    await expect(page.get_by_role("status").filter(has_text="sign in again")).to_be_visible()
+    assert page.script_errors == []  # type: ignore[attr-defined]
