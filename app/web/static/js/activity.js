@@ -1,6 +1,6 @@
 // A server's attached groups (attach, detach, effective lists) and its activity log.
 import { del, get, post } from "./api.js";
-import { act, alertBox, button, cell, field, h, table, when } from "./dom.js";
+import { act, alertBox, button, cell, field, fill, h, table, when } from "./dom.js";
 
 export function accessTab(panel, ctx) {
   const alert = alertBox();
@@ -14,10 +14,10 @@ export function accessTab(panel, ctx) {
       const [access, groups] = await Promise.all([get(`/api/v2/servers/${ctx.id}/access`),
         get("/api/v2/groups/?limit=100")]);
       const attached = new Set(access.groups.map((g) => g.group_id));
-      choose.replaceChildren(...groups.items.filter((g) => !attached.has(g.id))
+      fill(choose, ...groups.items.filter((g) => !attached.has(g.id))
         .map((g) => h("option", { value: g.id }, `${g.name} (${g.group_type})`)));
       attach.disabled = !choose.options.length;
-      body.replaceChildren(
+      fill(body, 
         access.groups.length ? table(["Group", "Type", ""], access.groups.map((g) => h("tr", {},
           cell("Group", h("a", { href: `#/groups/${g.group_id}` }, g.name)), cell("Type", g.group_type),
           cell("", button("Detach", (e) => act(e.currentTarget, alert, async () => {

@@ -1,6 +1,6 @@
 // Admin pages: users (approval, role, deactivation), nodes (cordon) and the system sync.
 import { get, patch, post } from "./api.js";
-import { act, alertBox, button, bytes, cell, h, table, when } from "./dom.js";
+import { act, alertBox, button, bytes, cell, fill, h, table, when } from "./dom.js";
 
 const PAGES = [["users", "Users"], ["nodes", "Nodes"], ["sync", "System sync"]];
 
@@ -19,7 +19,7 @@ async function users(body, alert) {
   const refresh = async () => {
     try {
       const page = await get("/api/v2/users/?limit=100");
-      body.replaceChildren(table(["User", "Role", "State", "Last sign-in", ""], page.items.map((u) => {
+      fill(body, table(["User", "Role", "State", "Last sign-in", ""], page.items.map((u) => {
         const role = h("select", { "aria-label": `Role of ${u.username}` },
           ["user", "operator", "admin"].map((r) => h("option", { value: r, selected: r === u.role }, r)));
         role.addEventListener("change", () => act(role, alert, async () => {
@@ -48,7 +48,7 @@ async function nodes(body, alert) {
   const refresh = async () => {
     try {
       const page = await get("/api/v2/nodes/");
-      body.replaceChildren(table(["Node", "State", "Servers", "Memory", "Disk free", "Java", ""],
+      fill(body, table(["Node", "State", "Servers", "Memory", "Disk free", "Java", ""],
         page.items.map((n) => h("tr", {}, cell("Node", h("strong", {}, n.name), h("br"), h("small", {}, n.host ?? "")),
           cell("State", `${n.online ? "online" : "offline"}${n.cordoned ? ", cordoned" : ""}`),
           cell("Servers", `${n.servers_running ?? "?"} running / ${n.server_count}`),
@@ -81,17 +81,17 @@ function syncReport(report) {
 function sync(body, alert) {
   const out = h("div", {});
   const check = button("Check", (e) => act(e.currentTarget, alert, async () => {
-    out.replaceChildren(syncReport(await get("/api/v2/admin/system/sync")));
+    fill(out, syncReport(await get("/api/v2/admin/system/sync")));
   }));
   const repair = button("Repair", (e) => act(e.currentTarget, alert, async () => {
     const done = await post("/api/v2/admin/system/sync");
-    out.replaceChildren(h("h2", {}, "Repairs"),
+    fill(out, h("h2", {}, "Repairs"),
       (done.repairs ?? []).length ? h("ul", {}, done.repairs.map((r) =>
         h("li", {}, `${r.kind} ${r.target}: ${r.action}${r.detail ? ` (${r.detail})` : ""}`)))
         : h("p", {}, "Nothing needed repair."),
       done.after ? syncReport(done.after) : null);
   }), "primary");
-  body.replaceChildren(h("p", {}, "Compare the database with what the nodes run, and repair what differs."),
+  fill(body, h("p", {}, "Compare the database with what the nodes run, and repair what differs."),
     h("div", { class: "controls" }, check, repair), out);
   check.click();
 }

@@ -1,7 +1,7 @@
 // Entry point: hash routes to pages; each page may return a cleanup (sockets, timers).
 import { onExpired, signOut, signedIn, user } from "./api.js";
 import { authPage } from "./auth.js";
-import { h } from "./dom.js";
+import { fill, h } from "./dom.js";
 import { serverList } from "./servers.js";
 import { serverPage } from "./server.js";
 import { groupPage, groupsPage } from "./groups.js";
@@ -19,14 +19,14 @@ onExpired((message) => {
 function nav() {
   const el = document.getElementById("nav");
   if (!signedIn()) {
-    el.replaceChildren();
+    fill(el);
     return;
   }
   const current = location.hash.split("/")[1] || "servers";
   const link = (href, label, key) =>
     h("a", { href, "aria-current": current === key ? "page" : null }, label);
   const me = user();
-  el.replaceChildren(
+  fill(el, 
     link("#/servers", "Servers", "servers"),
     link("#/groups", "Groups", "groups"),
     me && ["admin", "operator"].includes(me.role) ? link("#/admin/users", "Admin", "admin") : null,
@@ -51,7 +51,7 @@ async function route() {
     return;
   }
   nav();
-  main.replaceChildren();
+  fill(main);
   let done;
   if (PUBLIC.has(page)) {
     done = authPage(main, page, notice);

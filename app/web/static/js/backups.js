@@ -1,6 +1,6 @@
 // Backups with live progress (create, download, restore after a confirmation) and schedules.
 import { del, get, patch, post, request } from "./api.js";
-import { act, alertBox, badge, button, bytes, cell, field, h, table, toast, when } from "./dom.js";
+import { act, alertBox, badge, button, bytes, cell, field, fill, h, table, toast, when } from "./dom.js";
 import { watchSocket } from "./socket.js";
 
 const BUSY = new Set(["requested", "pending", "running", "in_progress"]);
@@ -21,22 +21,22 @@ export function backupsTab(panel, ctx) {
   let items = [];
   const render = () => {
     if (!items.length) {
-      list.replaceChildren(h("p", {}, "No backups yet."));
+      fill(list, h("p", {}, "No backups yet."));
       return;
     }
-    list.replaceChildren(table(["Name", "Status", "Size", "Taken", ""], items.map((b) => {
+    fill(list, table(["Name", "Status", "Size", "Taken", ""], items.map((b) => {
       const live = progress.get(b.id);
       const confirmBox = h("div", { class: "controls" });
       const ask = button("Restore", () => {
         const yes = button("Yes, restore", (e) => act(e.currentTarget, alert, async () => {
           await post(`/api/v2/backups/${b.id}/restore`, {});
           toast(`Restoring ${b.name}; the server restarts when it is done.`);
-          confirmBox.replaceChildren();
+          fill(confirmBox);
           await refresh();
         }), "danger");
-        confirmBox.replaceChildren(h("span", { role: "alert" },
+        fill(confirmBox, h("span", { role: "alert" },
           `Replace the server's files with "${b.name}"? A safety backup is taken first.`),
-        yes, button("Cancel", () => confirmBox.replaceChildren()));
+        yes, button("Cancel", () => fill(confirmBox)));
         yes.focus();
       });
       return h("tr", { "data-backup": b.id },
@@ -109,7 +109,7 @@ function scheduleSection(section, ctx) {
     try {
       const found = await get(`/api/v2/servers/${ctx.id}/schedules`);
       const rows = Array.isArray(found) ? found : found.items ?? [];
-      list.replaceChildren(rows.length ? table(["Cron", "Action", "Next run", "Active", ""], rows.map((s) =>
+      fill(list, rows.length ? table(["Cron", "Action", "Next run", "Active", ""], rows.map((s) =>
         h("tr", {}, cell("Cron", `${s.cron_expression} (${s.timezone})`), cell("Action", s.action ?? "backup"),
           cell("Next run", when(s.next_run)), cell("Active", s.is_active ? "yes" : "no"),
           cell("", button(s.is_active ? "Pause" : "Resume", (e) => act(e.currentTarget, alert, async () => {

@@ -128,3 +128,10 @@ export function table(headers, rows, caption) {
 export function cell(label, ...content) {
   return h("td", { "data-label": label }, ...content);
 }
+
+// replaceChildren() that skips null and false (replaceChildren would print them as text).
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}

@@ -1,6 +1,6 @@
 // File browser and editor: saves with If-Match; a 412 shows what changed and lets the user choose.
 import { ApiError, filePath, get, post, request } from "./api.js";
-import { act, alertBox, button, bytes, cell, h, table, toast, when } from "./dom.js";
+import { act, alertBox, button, bytes, cell, fill, h, table, toast, when } from "./dom.js";
 import { lineDiff, renderOps, renderUnified } from "./diff.js";
 
 export function filesTab(panel, ctx) {
@@ -16,11 +16,11 @@ export function filesTab(panel, ctx) {
     dir = path;
     alert.clear();
     const parts = path.split("/").filter(Boolean);
-    crumbs.replaceChildren(button("server", () => open("")), parts.map((part, i) => [" / ",
+    fill(crumbs, button("server", () => open("")), parts.map((part, i) => [" / ",
       button(part, () => open(parts.slice(0, i + 1).join("/")))]));
     try {
       const page = await get(`${base}?path=${encodeURIComponent(path)}&limit=500`);
-      listing.replaceChildren(table(["Name", "Size", "Modified"], page.items.map((entry) => h("tr", {},
+      fill(listing, table(["Name", "Size", "Modified"], page.items.map((entry) => h("tr", {},
         cell("Name", entry.type === "directory"
           ? button(`${entry.name}/`, () => open(entry.path), "link")
           : entry.is_text ? button(entry.name, () => edit(entry.path), "link")
@@ -61,7 +61,7 @@ export function filesTab(panel, ctx) {
       const res = await request("PUT", `${base}/${filePath(path)}`, { json: { content },
         headers: { "If-Match": ifMatch } });
       etag = res.etag;
-      conflict.replaceChildren();
+      fill(conflict);
       toast(res.restart_required ? `Saved ${path}; restart to apply.` : `Saved ${path}.`);
       for (const warning of res.warnings ?? []) toast(warning, "warn");
     };
@@ -81,10 +81,10 @@ export function filesTab(panel, ctx) {
       const take = button("Use their version", () => {
         text.value = theirs.content;
         etag = theirs.etag;
-        conflict.replaceChildren();
+        fill(conflict);
         toast("Loaded the version on disk.");
       });
-      conflict.replaceChildren(h("section", { class: "conflict", role: "alert" },
+      fill(conflict, h("section", { class: "conflict", role: "alert" },
         h("h3", {}, `${path} changed since you opened it`),
         h("p", {}, "Lines marked − are on disk now; lines marked + are yours."),
         renderOps(lineDiff(theirs.content, mine), "Their version against yours"),
@@ -94,13 +94,13 @@ export function filesTab(panel, ctx) {
     const showHistory = async () => {
       const page = await get(`${base}/${filePath(path)}/history?limit=50`);
       const out = h("div", {});
-      history.replaceChildren(h("h3", {}, "History"), table(["Version", "Change", "When", ""],
+      fill(history, h("h3", {}, "History"), table(["Version", "Change", "When", ""],
         page.items.map((v) => h("tr", {}, cell("Version", `#${v.version}`),
           cell("Change", `${v.action}${v.outcome === "rejected" ? " (rejected)" : ""}`),
           cell("When", when(v.created_at)),
           cell("", button("Diff", (e) => act(e.currentTarget, errors, async () => {
             const d = await get(`${base}/${filePath(path)}/history/${v.version}/diff`);
-            out.replaceChildren(h("h4", {}, `Version ${v.version} against the file now`),
+            fill(out, h("h4", {}, `Version ${v.version} against the file now`),
               renderUnified(d.diff, `Diff of version ${v.version}`));
           })), v.content_kept ? button("Restore", (e) => confirmRestore(e.currentTarget, v, out)) : null))),
         "File history"), out);
@@ -114,14 +114,14 @@ export function filesTab(panel, ctx) {
         toast(`Restored version ${v.version}.`);
         await showHistory();
       }), "danger");
-      out.replaceChildren(h("p", { role: "alert" }, `Replace ${path} with version ${v.version}?`),
-        h("div", { class: "controls" }, yes, button("Cancel", () => out.replaceChildren())));
+      fill(out, h("p", { role: "alert" }, `Replace ${path} with version ${v.version}?`),
+        h("div", { class: "controls" }, yes, button("Cancel", () => fill(out))));
       yes.focus();
       void trigger;
     };
-    editor.replaceChildren(h("section", { class: "card" },
+    fill(editor, h("section", { class: "card" },
       h("div", { class: "title-row" }, h("h2", {}, path),
-        button("Close", () => editor.replaceChildren())),
+        button("Close", () => fill(editor))),
       h("label", { for: "editor-text" }, `Contents of ${path}`), text, errors,
       h("div", { class: "controls" }, save,
         button("History", (e) => act(e.currentTarget, errors, showHistory))),

@@ -1,6 +1,6 @@
 // Player groups: the list, creating one, and a group's players and servers.
 import { del, get, post } from "./api.js";
-import { act, alertBox, button, cell, field, h, table } from "./dom.js";
+import { act, alertBox, button, cell, field, fill, h, table } from "./dom.js";
 
 export function groupsPage(main) {
   const alert = alertBox();
@@ -16,7 +16,7 @@ export function groupsPage(main) {
   const refresh = async () => {
     try {
       const page = await get("/api/v2/groups/?limit=100");
-      list.replaceChildren(page.items.length ? table(["Group", "Type", "Players", "Servers", "Owner"],
+      fill(list, page.items.length ? table(["Group", "Type", "Players", "Servers", "Owner"],
         page.items.map((g) => h("tr", {}, cell("Group", h("a", { href: `#/groups/${g.id}` }, g.name)),
           cell("Type", g.group_type + (g.op_level ? ` (level ${g.op_level})` : "")),
           cell("Players", `${g.player_count}`), cell("Servers", `${g.server_count}`),
@@ -54,7 +54,7 @@ export function groupPage(main, id) {
     try {
       const group = await get(`/api/v2/groups/${id}`);
       title.textContent = group.name;
-      body.replaceChildren(h("p", { class: "muted" }, `${group.group_type} group`
+      fill(body, h("p", { class: "muted" }, `${group.group_type} group`
         + (group.op_level ? `, op level ${group.op_level}` : "")),
       h("h2", {}, "Players"),
       group.players.length ? table(["Player", "UUID", ""], group.players.map((p) => h("tr", {},

@@ -1,6 +1,6 @@
 // Status (players, CPU, memory, a chart from the metrics history), the jar and the settings.
 import { get, put, request } from "./api.js";
-import { act, alertBox, bytes, duration, field, h, svg, toast } from "./dom.js";
+import { act, alertBox, bytes, duration, field, fill, h, svg, toast } from "./dom.js";
 
 function chart(label, times, values, format) {
   const points = values.map((v, i) => [times[i], v]).filter(([, v]) => v !== null && v !== undefined);
@@ -35,7 +35,7 @@ export function overviewTab(panel, ctx) {
       ["Address", `port ${ctx.server.port} on node ${ctx.server.node}`],
       ["Version", `${ctx.server.server_type} ${ctx.server.version}`],
     ];
-    live.replaceChildren(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+    fill(live, ...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
   };
   ctx.listeners.add(renderLive);
   if (ctx.status) renderLive(ctx.status);
@@ -43,12 +43,12 @@ export function overviewTab(panel, ctx) {
     try {
       const from = new Date(Date.now() - 3600 * 1000).toISOString();
       const m = await get(`/api/v2/servers/${ctx.id}/metrics?from=${encodeURIComponent(from)}`);
-      charts.replaceChildren(
+      fill(charts, 
         chart("CPU (%)", m.times, m.series.cpu_percent ?? [], (v) => `${v.toFixed(1)} %`),
         chart("Memory", m.times, m.series.rss_bytes ?? [], bytes),
         chart("Players", m.times, m.series.players_online ?? [], (v) => `${Math.round(v)}`));
     } catch (error) {
-      charts.replaceChildren(h("p", { class: "muted" }, `No metrics history: ${error.message}`));
+      fill(charts, h("p", { class: "muted" }, `No metrics history: ${error.message}`));
     }
   };
   loadCharts();
@@ -67,7 +67,7 @@ function setupSection(ctx) {
   const body = h("div", { class: "stack narrow" });
   const render = () => {
     const server = ctx.server;
-    body.replaceChildren();
+    fill(body);
     if (server.server_type === "custom") {
       const file = h("input", { type: "file", name: "jar", accept: ".jar" });
       const upload = h("button", { type: "button" }, "Upload jar");

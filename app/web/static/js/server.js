@@ -1,6 +1,6 @@
 // One server: header with state and controls, then a tab (console, overview, files, ...).
 import { get, post } from "./api.js";
-import { act, alertBox, badge, button, h } from "./dom.js";
+import { act, alertBox, badge, button, fill, h } from "./dom.js";
 import { consoleTab } from "./console.js";
 import { overviewTab } from "./overview.js";
 import { filesTab } from "./files.js";
@@ -35,11 +35,11 @@ export function serverPage(main, id, tab) {
   });
   const render = () => {
     const current = ctx.status?.state ?? ctx.server?.status ?? "unknown";
-    state.replaceChildren(badge(current),
+    fill(state, badge(current),
       ctx.status?.restart_required ? h("span", { class: "muted" }, " restart required") : null,
       ctx.status?.status_message ? h("span", { class: "muted" }, ` ${ctx.status.status_message}`) : null);
     const up = ["running", "starting"].includes(current);
-    controls.replaceChildren(
+    fill(controls, 
       button("Start", power("start"), "primary"),
       button("Stop", power("stop")),
       button("Restart", power("restart")),

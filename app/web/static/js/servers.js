@@ -1,6 +1,6 @@
 // The server list (state, players, version, node, backups; start and stop) and the create form.
 import { get, post } from "./api.js";
-import { act, alertBox, badge, button, cell, field, h, table, when } from "./dom.js";
+import { act, alertBox, badge, button, cell, field, fill, h, table, when } from "./dom.js";
 
 const TYPES = ["vanilla", "paper", "fabric", "forge", "neoforge", "custom"];
 const RUNNING = new Set(["running", "starting"]);
@@ -18,7 +18,7 @@ export function serverList(main, rest) {
     try {
       const page = await get("/api/v2/servers/?limit=100");
       alert.clear();
-      body.replaceChildren(page.items.length ? listTable(page.items, alert, refresh)
+      fill(body, page.items.length ? listTable(page.items, alert, refresh)
         : h("p", {}, "No servers yet. ", h("a", { href: "#/servers/new" }, "Create one.")));
     } catch (error) {
       alert.show(error);
