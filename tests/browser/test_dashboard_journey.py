@@ -10,12 +10,13 @@ import time
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "Browser-Pass-2026"
 NEW_PASSWORD = "Browser-Pass-2027!"
 SLOW = 60_000
+MAX_CONSOLE_LINES = 1000  # MAX_LINES in app/web/static/js/console.js
 # Past the API's access-token lifetime (tests/browser/conftest.py sets it to 30 s).
 ACCESS_WAIT = 34
 
@@ -73,7 +74,15 @@ async def test_dashboard_journey(page: Page, live_server, start_worker, fake_jar
     state = page.locator(".state .badge")
     await expect(state).to_have_text("running", timeout=SLOW)
 
-    # The console: `list` and its reply; a refused verb is shown inline.
+    # The console: `list` and its reply; a refused verb is shown inline. The socket goes
+    # through a Playwright route, so the test can drop it and feed it a flood of lines.
+    sockets: list[WebSocketRoute] = []
+
+    def relay(socket: WebSocketRoute) -> None:
+        socket.connect_to_server()
+        sockets.append(socket)
+
+    await page.route_web_socket(re.compile(r"/api/v2/ws/servers/[^/]+/console"), relay)
     await page.get_by_role("link", name="Console").click()
     console = page.get_by_role("log", name="Console output")
     await expect(console).to_contain_text("For help, type", timeout=SLOW)
@@ -83,10 +92,43 @@ async def test_dashboard_journey(page: Page, live_server, start_worker, fake_jar
     await expect(console).to_contain_text("players online", timeout=15_000)
     await command.fill("stop")
     await command.press("Enter")
-    await expect(page.locator(".console-input + *, .panel .alert").first).to_be_visible()
+    await expect(console.locator(".refused")).to_be_visible()
+    refusal = await page.locator(".panel .alert").inner_text()
+    assert refusal.strip()
+    assert "[object Object]" not in refusal
     await command.press("ArrowUp")
     await expect(command).to_have_value("stop")
+
+    # A dropped socket reconnects (backoff, a new ticket) and the backlog adds no duplicate.
+    await sockets[0].close(code=1011, reason="dropped by the test")
+    await expect(page.get_by_text("reconnecting")).to_be_visible()
+    await expect(page.locator(".console-state")).to_have_text("Live", timeout=15_000)
+    assert len(sockets) == 2
+    await command.fill("list")
+    await command.press("Enter")
+    await expect(console.locator(".line", has_text="players online")).to_have_count(2)
     assert await console.locator(".line", has_text="For help, type").count() == 1
+
+    # 1,200 lines in 24 messages of 50, far above 50 lines/s: the DOM keeps the last 1,000
+    # and the page stays responsive.
+    flood_started = time.monotonic()
+    for batch in range(24):
+        lines = [
+            {
+                "id": f"{9_000_000_000_000 + batch}-{n}",
+                "line": f"[flood] line {batch * 50 + n}",
+                "at": 0,
+            }
+            for n in range(50)
+        ]
+        sockets[1].send(json.dumps({"type": "lines", "lines": lines}))
+        await page.wait_for_timeout(20)
+    await expect(console.locator(".line").last).to_have_text("[flood] line 1199")
+    await expect(console.locator(".line")).to_have_count(MAX_CONSOLE_LINES)
+    answered = time.monotonic()
+    await page.evaluate("1")
+    assert time.monotonic() - answered < 0.5
+    print(f"flood of 1200 lines rendered in {answered - flood_started:.2f} s")
 
     # server.properties: someone else saves it meanwhile; the 412 shows the diff, mine wins.
     async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
