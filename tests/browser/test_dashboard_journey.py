@@ -161,6 +161,18 @@ async def test_dashboard_journey(page: Page, live_server, start_worker, fake_jar
         assert "# saved in the browser" in final
         assert "# saved by someone else" not in final
 
+        # History: the other writer's version, its diff to the file now, and a restore.
+        await page.get_by_role("button", name="History").click()
+        # 1 the original, 2 theirs, 3 my rejected attempt, 4 mine.
+        theirs_row = page.get_by_role("row").filter(has_text="#2")
+        await theirs_row.get_by_role("button", name="Diff").click()
+        await expect(page.locator(".card .diff .d-add")).to_contain_text("saved in the browser")
+        await theirs_row.get_by_role("button", name="Restore").click()
+        await page.get_by_role("button", name="Yes, restore version 2").click()
+        await expect(page.get_by_text("Restored version 2.")).to_be_visible()
+        restored = (await http.get(f"{files}/server.properties")).json()["content"]
+        assert restored == theirs
+
         # A backup, followed to completion.
         await page.get_by_role("link", name="Backups").click()
         await page.get_by_role("button", name="Take a backup").click()

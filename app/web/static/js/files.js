@@ -32,6 +32,10 @@ export function filesTab(panel, ctx) {
     }
   };
 
+  const refreshListing = () => {
+    open(dir);
+  };
+
   const download = async (entry) => {
     const res = await request("GET", `${base}/${filePath(entry.path)}/download`, { raw: true });
     const url = URL.createObjectURL(await res.blob());
@@ -62,6 +66,7 @@ export function filesTab(panel, ctx) {
         headers: { "If-Match": ifMatch } });
       etag = res.etag;
       fill(conflict);
+      refreshListing();
       toast(res.restart_required ? `Saved ${path}; restart to apply.` : `Saved ${path}.`);
       for (const warning of res.warnings ?? []) toast(warning, "warn");
     };
