@@ -18,6 +18,12 @@ PASSWORD = "Screens-Pass-2026"
 VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
 
 
+@pytest.fixture(autouse=True)
+def quick_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sample a second, so the status page's charts have points to draw."""
+    monkeypatch.setenv("MCDASH_METRICS_INTERVAL_SECONDS", "1")
+
+
 async def _seed(url: str, jar: Path) -> str:
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         body = {"username": "owner", "email": "owner@example.com", "password": PASSWORD}
@@ -87,7 +93,6 @@ async def test_screenshots(browser: Browser, live_server, start_worker, fake_jar
         await page.get_by_label("Command").fill("list")
         await page.get_by_label("Command").press("Enter")
         await _shoot(page, "console", kind, f"{base}/console", "players online")
-        await _shoot(page, "status", kind, f"{base}/overview", "Last hour")
         await _shoot(page, "files", kind, f"{base}/files", "server.properties")
         await page.get_by_role("button", name="server.properties").click()
         await page.wait_for_timeout(500)
@@ -95,6 +100,7 @@ async def test_screenshots(browser: Browser, live_server, start_worker, fake_jar
         await _shoot(page, "backups", kind, f"{base}/backups", "Schedules")
         await _shoot(page, "server-groups", kind, f"{base}/groups", "Effective lists")
         await _shoot(page, "activity", kind, f"{base}/activity", "owner")
+        await _shoot(page, "status", kind, f"{base}/overview", "latest")
         await _shoot(page, "groups", kind, "#/groups", "admins")
         await _shoot(page, "admin-users", kind, "#/admin/users", "newcomer")
         await _shoot(page, "admin-nodes", kind, "#/admin/nodes", "local")

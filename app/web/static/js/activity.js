@@ -17,6 +17,7 @@ export function accessTab(panel, ctx) {
       fill(choose, ...groups.items.filter((g) => !attached.has(g.id))
         .map((g) => h("option", { value: g.id }, `${g.name} (${g.group_type})`)));
       attach.disabled = !choose.options.length;
+      if (attach.disabled) choose.append(h("option", { value: "" }, "no other group to attach"));
       fill(body, 
         access.groups.length ? table(["Group", "Type", ""], access.groups.map((g) => h("tr", {},
           cell("Group", h("a", { href: `#/groups/${g.group_id}` }, g.name)), cell("Type", g.group_type),

@@ -12,7 +12,7 @@ function chart(label, times, values, format) {
   const [t0, t1] = [points[0][0], points[points.length - 1][0]];
   const max = Math.max(...points.map(([, v]) => v), 1e-9);
   const line = points.map(([t, v]) => `${((t - t0) / (t1 - t0 || 1)) * 300},${60 - (v / max) * 56}`);
-  const graphic = svg("svg", { viewBox: "0 0 300 60", role: "img",
+  const graphic = svg("svg", { viewBox: "0 0 300 60", preserveAspectRatio: "none", role: "img",
     "aria-label": `${label}: latest ${format(points[points.length - 1][1])}, peak ${format(max)}` });
   graphic.append(svg("polyline", { points: line.join(" "), class: "series", fill: "none" }));
   figure.append(graphic, h("p", { class: "muted" },
