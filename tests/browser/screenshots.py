@@ -15,7 +15,11 @@ from tests.browser.conftest import ROOT
 pytestmark = pytest.mark.e2e
 OUT = ROOT / ".screenshots" / "pages"
 PASSWORD = "Screens-Pass-2026"
-VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
+VIEWPORTS = {
+    "desktop": (1280, 900, "light"),
+    "phone": (390, 844, "light"),
+    "phone-dark": (390, 844, "dark"),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -76,8 +80,10 @@ async def test_screenshots(browser: Browser, live_server, start_worker, fake_jar
     start_worker()
     server_id = await _seed(live_server.url, fake_jar)
     OUT.mkdir(parents=True, exist_ok=True)
-    for kind, (width, height) in VIEWPORTS.items():
-        context = await browser.new_context(viewport={"width": width, "height": height})
+    for kind, (width, height, scheme) in VIEWPORTS.items():
+        context = await browser.new_context(
+            viewport={"width": width, "height": height}, color_scheme=scheme
+        )
         page = await context.new_page()
         await page.goto(f"{live_server.url}/")
         await expect(page.get_by_role("heading", name="Sign in to mcdash")).to_be_visible()

@@ -188,6 +188,10 @@ async def test_dashboard_journey(page: Page, live_server, start_worker, fake_jar
         )
         row = page.get_by_role("row", name=re.compile("survival"))
         await expect(row.locator(".badge")).to_have_text("stopped")
+        await row.get_by_role("button", name="Start survival").click()
+        await expect(row.locator(".badge")).to_have_text(re.compile("starting|running"))
+        await row.get_by_role("button", name="Stop survival").click(timeout=SLOW)
+        await expect(row.locator(".badge")).to_have_text("stopped", timeout=SLOW)
 
         # The access token expired a while ago: the next request refreshed it silently.
         left = ACCESS_WAIT - (time.monotonic() - signed_in_at)
