@@ -66,6 +66,7 @@ async def _seed(url: str, jar: Path) -> str:
         )
         await http.post(f"/api/v2/groups/{group['id']}/servers/{server['id']}")
         await http.post(f"/api/v2/servers/{server['id']}/start")
+        await http.post(f"/api/v2/servers/{server['id']}/backups", json={"name": "nightly"})
         return str(server["id"])
 
 
@@ -108,6 +109,7 @@ async def test_screenshots(browser: Browser, live_server, start_worker, fake_jar
         await _shoot(page, "activity", kind, f"{base}/activity", "owner")
         await _shoot(page, "status", kind, f"{base}/overview", "latest")
         await _shoot(page, "groups", kind, "#/groups", "admins")
+        await _shoot(page, "notifications", kind, "#/notifications", "Notifications")
         await _shoot(page, "admin-users", kind, "#/admin/users", "newcomer")
         await _shoot(page, "admin-nodes", kind, "#/admin/nodes", "local")
         await _shoot(page, "admin-sync", kind, "#/admin/sync", "Database and nodes")

@@ -6,6 +6,7 @@ import { serverList } from "./servers.js";
 import { serverPage } from "./server.js";
 import { groupPage, groupsPage } from "./groups.js";
 import { adminPage } from "./admin.js";
+import { notificationsPage } from "./notifications.js";
 
 const PUBLIC = new Set(["signin", "register", "waiting"]);
 let cleanup = null;
@@ -29,6 +30,7 @@ function nav() {
   fill(el, 
     link("#/servers", "Servers", "servers"),
     link("#/groups", "Groups", "groups"),
+    link("#/notifications", "Notifications", "notifications"),
     me && ["admin", "operator"].includes(me.role) ? link("#/admin/users", "Admin", "admin") : null,
     h("span", { class: "who" }, me ? me.username : ""),
     h("button", { type: "button", class: "link", onclick: async () => {
@@ -60,6 +62,7 @@ async function route() {
   else if (page === "servers") done = serverList(main, rest);
   else if (page === "groups" && rest[0]) done = groupPage(main, rest[0]);
   else if (page === "groups") done = groupsPage(main);
+  else if (page === "notifications") done = notificationsPage(main);
   else if (page === "admin") done = adminPage(main, rest[0] || "users");
   else main.append(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/servers" }, "Back to servers")));
   cleanup = typeof done === "function" ? done : null;
