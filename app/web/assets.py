@@ -14,6 +14,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 # specifiers the modules use, always relative, each rewritten to its asset's hashed URL.
 _IMPORT = re.compile(r"""(\bfrom\s*|\bimport\s*)(["'])(\.{1,2}/[A-Za-z0-9_/.-]+\.js)\2""")
 _INDEX_REF = re.compile(r"""(["'])/assets/([A-Za-z0-9_/.-]+\.(?:js|css|svg))\1""")
+PRELOAD_MARK = "<!-- modulepreload -->"
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 
 
@@ -75,6 +76,13 @@ def load_assets(root: Path = STATIC_DIR) -> Assets:
         resolve(name)
     index = (root / "index.html").read_text()
     index = _INDEX_REF.sub(lambda m: f"{m[1]}/assets/{resolve(m[2])}{m[1]}", index)
+    # Every module at once, instead of a waterfall of imports discovered one level at a time.
+    preloads = "\n".join(
+        f'<link rel="modulepreload" href="/assets/{hashed}">'
+        for name, hashed in sorted(names.items())
+        if name.endswith(".js")
+    )
+    index = index.replace(PRELOAD_MARK, preloads)
     return Assets(index=index.encode(), by_name=by_name)
 
 

@@ -55,6 +55,13 @@ def test_a_broken_module_graph_fails_at_start_up(tmp_path: Path, files, error) -
         load_assets(root)
 
 
+def test_the_index_preloads_every_module() -> None:
+    assets = load_assets()
+    preloaded = set(re.findall(rb'rel="modulepreload" href="/assets/([^"]+)"', assets.index))
+    modules = {name.encode() for name in assets.by_name if name.endswith(".js")}
+    assert preloaded == modules
+
+
 def test_the_shipped_script_stays_under_its_budget() -> None:
     assets = load_assets()
     scripts = sum(len(a.gzipped) for name, a in assets.by_name.items() if name.endswith(".js"))
