@@ -21,6 +21,12 @@ MAX_CONSOLE_LINES = 1000  # MAX_LINES in app/web/static/js/console.js
 ACCESS_WAIT = 34
 
 
+async def sign_in(http: httpx.AsyncClient) -> None:
+    login = await http.post("/api/v2/auth/login", json={"username": "owner", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+
+
 def refreshed(log_lines: list[str]) -> bool:
     """Whether the API answered a token refresh with 200 (its JSON request log says)."""
     for line in log_lines:
@@ -132,10 +138,7 @@ async def test_dashboard_journey(page: Page, live_server, start_worker, fake_jar
 
     # server.properties: someone else saves it meanwhile; the 412 shows the diff, mine wins.
     async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
-        login = await http.post(
-            "/api/v2/auth/login", json={"username": "owner", "password": PASSWORD}
-        )
-        http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        await sign_in(http)
         files = f"/api/v2/servers/{server_id}/files"
         await page.get_by_role("link", name="Files").click()
         await page.get_by_role("button", name="server.properties").click()
@@ -197,12 +200,39 @@ async def test_dashboard_journey(page: Page, live_server, start_worker, fake_jar
         left = ACCESS_WAIT - (time.monotonic() - signed_in_at)
         if left > 0:
             await page.wait_for_timeout(left * 1000)
-        await page.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
-        await expect(page.get_by_role("heading", name="Groups")).to_be_visible()
+        main_nav = page.get_by_role("navigation", name="Main")
+        await main_nav.get_by_role("link", name="Groups").click()
         await expect(page.get_by_text("No groups yet.")).to_be_visible()
         assert refreshed(live_server.log_lines()), "the dashboard never refreshed its token"
 
+        # A group with a player, attached to the server from the server's page.
+        await page.get_by_label("Name").fill("moderators")
+        await page.get_by_label("Type").select_option("op")
+        await page.get_by_role("button", name="Create group").click()
+        await page.get_by_role("link", name="moderators").click()
+        await page.get_by_label("Player name").fill("Alex")
+        await page.get_by_label("Mode").select_option("offline")
+        await page.get_by_role("button", name="Add player").click()
+        await expect(page.get_by_role("cell", name="Alex", exact=True)).to_be_visible()
+        await page.evaluate(f"location.hash = '#/servers/{server_id}/groups'")
+        await page.get_by_label("Group", exact=True).select_option(label="moderators (op)")
+        await page.get_by_role("button", name="Attach group").click()
+        await expect(page.get_by_role("button", name="Detach")).to_be_visible()
+        await sign_in(http)  # the test's own token lives 30 s too
+        access = (await http.get(f"/api/v2/servers/{server_id}/access")).json()
+        assert [group["name"] for group in access["groups"]] == ["moderators"]
+
+        # Admin: a newcomer waits for approval until the admin approves them.
+        newcomer = {"username": "newcomer", "email": "new@example.com", "password": PASSWORD}
+        assert (await http.post("/api/v2/auth/register", json=newcomer)).status_code == 201
+        await main_nav.get_by_role("link", name="Admin").click()
+        waiting = page.get_by_role("row").filter(has_text="newcomer")
+        await expect(waiting).to_contain_text("waiting for approval")
+        await waiting.get_by_role("button", name="Approve").click()
+        await expect(waiting).to_contain_text("active")
+
         # A password change elsewhere ends the browser's session: back to sign-in, with a word.
+        await sign_in(http)
         changed = await http.put(
             "/api/v2/users/me", json={"current_password": PASSWORD, "new_password": NEW_PASSWORD}
         )
