@@ -242,4 +242,12 @@ async def test_dashboard_journey(page: Page, live_server, start_worker, fake_jar
         timeout=20_000
     )
     await expect(page.get_by_role("status").filter(has_text="sign in again")).to_be_visible()
+
+    # A later account waits for approval.
+    await page.get_by_role("link", name="Create an account").click()
+    await page.get_by_label("Username").fill("latecomer")
+    await page.get_by_label("Email").fill("late@example.com")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Create account").click()
+    await expect(page.get_by_role("heading", name="Waiting for approval")).to_be_visible()
     assert page.script_errors == []  # type: ignore[attr-defined]
