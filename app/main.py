@@ -28,6 +28,7 @@ from app.shared.problems import install_problem_handlers
 from app.shared.ratelimit import ApiRateLimitMiddleware
 from app.shared.realtime import PubSubHub
 from app.shared.websockets import SocketTickets
+from app.web import install_dashboard
 
 log = structlog.get_logger(__name__)
 
@@ -110,4 +111,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for context in CONTEXTS:
         for router in context.routers():
             app.include_router(router)
+    install_dashboard(app)
     return app
