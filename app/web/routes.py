@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -10,6 +11,14 @@ from app.web.assets import Assets, load_assets
 
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?$")
 IMMUTABLE = "public, max-age=31536000, immutable"
+STALE_ASSET = json.dumps(
+    {
+        "type": "urn:mcdash:problem:not-found",
+        "title": "Not found",
+        "status": 404,
+        "detail": "no such dashboard asset (the dashboard was updated: reload the page)",
+    }
+).encode()
 
 
 def content_security_policy(host: str | None) -> str:
@@ -46,9 +55,9 @@ def dashboard_router(assets: Assets) -> APIRouter:
         found = assets.by_name.get(name)
         if found is None:
             return Response(
-                b"no such asset (the dashboard was updated: reload the page)",
+                STALE_ASSET,
                 status_code=404,
-                media_type="text/plain",
+                media_type="application/problem+json",
                 headers={**_security_headers(request), "Cache-Control": "no-cache"},
             )
         headers = {

@@ -107,3 +107,5 @@ async def test_index_and_assets_carry_their_cache_and_security_headers() -> None
         stale = await http.get("/assets/js/app.000000000000.js")
         assert stale.status_code == 404
         assert stale.headers["cache-control"] == "no-cache"
+        assert stale.headers["content-type"] == "application/problem+json"
+        assert "reload the page" in stale.json()["detail"]
