@@ -104,10 +104,14 @@ class Supervisor:
 
     async def run(self) -> None:
         await asyncio.to_thread(self._prepare_root)
-        loops = [self._tail.run, self._watcher.run, self._sampler.run, self._console.run]
+        loops = [self._tail.run, self._watcher.run, self._sampler.run]
         tasks = [asyncio.create_task(loop()) for loop in loops]
         try:
             await self.adopt()  # the loops take each adopted server as it is added
+            # The API sends a command only while the node's console channel has a listener, and
+            # a command for a server not yet adopted would be dropped after its 202: listen once
+            # every running server can take one.
+            tasks.append(asyncio.create_task(self._console.run()))
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
