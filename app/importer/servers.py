@@ -90,23 +90,28 @@ async def import_servers(run: Run) -> None:
         if owner is None:
             run.report.skip("servers", row["id"], f"orphan foreign key owner_id={row['owner_id']}")
             continue
+        path = await asyncio.to_thread(directory, run, row)
         try:
-            server = await _server(run, row, ids[row["id"]], owner, ids[row["id"]] in present)
+            server = await _server(run, row, path, ids[row["id"]], owner, ids[row["id"]] in present)
         except (DomainError, ValueError) as exc:
             detail = exc.detail if isinstance(exc, DomainError) else str(exc)
             run.report.skip("servers", row["id"], detail)
             continue
         run.servers[row["id"]] = ImportedServer(server.id, server.node)
         run.report.imported("servers", existed=ids[row["id"]] in present)
-        if not run.dry_run:
-            await _files(run, row, server)
+        if not run.dry_run and path is not None:
+            await _files(run, row, path, server)
 
 
 async def _server(
-    run: Run, row: dict[str, Any], server_id: uuid.UUID, owner: uuid.UUID, existed: bool
+    run: Run,
+    row: dict[str, Any],
+    path: Path | None,
+    server_id: uuid.UUID,
+    owner: uuid.UUID,
+    existed: bool,
 ) -> Server:
     uow = run.deps("servers")["uow"]
-    path = await asyncio.to_thread(directory, run, row)
     props = await asyncio.to_thread(_properties, path)
     if existed:
         _report_configurations(run, row, props, existed=True)
@@ -197,11 +202,8 @@ def _report_configurations(
             run.report.imported("server_configurations", existed=existed)
 
 
-async def _files(run: Run, row: dict[str, Any], server: Server) -> None:
+async def _files(run: Run, row: dict[str, Any], path: Path, server: Server) -> None:
     """The directory onto the node, and with --keep-jars V1's server.jar as its custom jar."""
-    path = await asyncio.to_thread(directory, run, row)
-    if path is None:
-        return
     if await copy_tree(run, server.node, server.id, path, str(row["name"])):
         run.report.imported("server directories")
     else:
