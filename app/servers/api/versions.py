@@ -65,7 +65,7 @@ class VersionChangeRequest(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _something(cls, data: Any) -> Any:
+    def _names_a_target(cls, data: Any) -> Any:
         if isinstance(data, dict):
             if not any(name in data for name in TARGETS):
                 raise ValueError("name a server_type, a version or a loader_version to change to")
