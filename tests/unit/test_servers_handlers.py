@@ -486,6 +486,49 @@ class TestLifecycle:
         assert result.state == "stopping"
         assert world.servers.nodes.actions(server_id)[-1] == action
 
+    @pytest.mark.parametrize(
+        ("request_", "starts_running", "state"),
+        [
+            pytest.param("stop", True, "stopping", id="stop-while-the-node-reports-ready"),
+            pytest.param("start", False, "starting", id="start-racing-another-writer"),
+            pytest.param("restart", True, "stopping", id="restart-racing-another-writer"),
+        ],
+    )
+    async def test_a_lifecycle_request_racing_the_nodes_report_is_retried(
+        self, world: FakeApp, request_: str, starts_running: bool, state: str
+    ) -> None:
+        """The node records "launched" or "ready" at the moment the owner clicks: the owner's
+        request is applied to the reloaded server, not refused with 409."""
+        server_id = await (running(world) if starts_running else create(world))
+        races = []
+
+        def node_writes_first(_: object) -> None:
+            if not races:
+                races.append(1)
+                world.db.servers[server_id].version += 1
+
+        world.db.before_commit.append(node_writes_first)
+        message = {"stop": StopServer, "start": StartServer, "restart": RestartServer}[request_]
+
+        result = await world.bus.handle(message(actor=ALICE, server_id=server_id))
+
+        assert races == [1]
+        assert result.state == state
+        assert world.db.servers[server_id].state.value == state
+
+    async def test_a_stop_that_keeps_losing_the_race_gives_up(self, world: FakeApp) -> None:
+        server_id = await running(world)
+        world.db.before_commit.append(
+            lambda _: setattr(
+                world.db.servers[server_id], "version", world.db.servers[server_id].version + 1
+            )
+        )
+
+        with pytest.raises(ConcurrencyConflict):
+            await world.bus.handle(StopServer(actor=ALICE, server_id=server_id))
+
+        assert world.db.servers[server_id].state is ServerState.RUNNING
+
     async def test_a_stopped_server_cannot_be_stopped(self, world: FakeApp) -> None:
         server_id = await create(world)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -36,7 +36,7 @@ from app.servers.domain.ports import (
     RuntimeStore,
     ServersUnitOfWork,
 )
-from app.shared.domain import Clock, Conflict, DomainError, InvalidInput, Page
+from app.shared.domain import Clock, ConcurrencyConflict, Conflict, DomainError, InvalidInput, Page
 from app.shared.security import Principal
 
 UowFactory = Callable[[], ServersUnitOfWork]
@@ -239,6 +239,30 @@ async def _dispatch(
     )
 
 
+_RACE_ATTEMPTS = 5
+
+
+async def _request(
+    uow: UowFactory,
+    cmd: StartServer | StopServer | RestartServer,
+    change: Callable[[Server], Awaitable[str]],
+) -> tuple[Server, str]:
+    """Apply a lifecycle request to a fresh copy of the server and commit. What the owner asks
+    does not depend on the version they saw, so a race with the node's own report (the JVM
+    launched or ready at that moment) is retried on a reloaded copy, not answered 409."""
+    for attempt in range(_RACE_ATTEMPTS):
+        try:
+            async with uow() as work:
+                server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+                action = await change(server)
+                await work.commit()
+                return server, action
+        except ConcurrencyConflict:
+            if attempt == _RACE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def handle_start_server(
     cmd: StartServer,
     *,
@@ -248,15 +272,16 @@ async def handle_start_server(
     policy: ServerPolicy,
     releases: ReleaseCheck,
 ) -> LifecycleResult:
-    async with uow() as work:
-        server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+    async def start(server: Server) -> str:
         if server.config.server_type is ServerType.CUSTOM and not server.config.jar_sha256:
             raise Conflict("upload the server jar before the first start", reason="jar-missing")
         server.request_start(by=_by(cmd.actor), now=clock.now())
         if server.config.server_type is not ServerType.CUSTOM:
             await releases.check_java(server.node, server.config.version)
-        await work.commit()
-    return await _dispatch(server, "start", "start", nodes=nodes, policy=policy)
+        return "start"
+
+    server, action = await _request(uow, cmd, start)
+    return await _dispatch(server, action, "start", nodes=nodes, policy=policy)
 
 
 async def handle_stop_server(
@@ -267,11 +292,11 @@ async def handle_stop_server(
     nodes: NodeGateway,
     policy: ServerPolicy,
 ) -> LifecycleResult:
-    async with uow() as work:
-        server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+    async def stop(server: Server) -> str:
         server.request_stop(by=_by(cmd.actor), kill=cmd.kill, now=clock.now())
-        await work.commit()
-    action = "kill" if cmd.kill else "stop"
+        return "kill" if cmd.kill else "stop"
+
+    server, action = await _request(uow, cmd, stop)
     return await _dispatch(server, action, action, nodes=nodes, policy=policy)
 
 
@@ -283,15 +308,14 @@ async def handle_restart_server(
     nodes: NodeGateway,
     policy: ServerPolicy,
 ) -> LifecycleResult:
-    async with uow() as work:
-        server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+    async def restart(server: Server) -> str:
         if server.state is ServerState.RUNNING:
             server.request_stop(by=_by(cmd.actor), kill=False, now=clock.now())
-            action = "restart"
-        else:
-            server.request_start(by=_by(cmd.actor), now=clock.now())
-            action = "start"
-        await work.commit()
+            return "restart"
+        server.request_start(by=_by(cmd.actor), now=clock.now())
+        return "start"
+
+    server, action = await _request(uow, cmd, restart)
     return await _dispatch(server, action, "restart", nodes=nodes, policy=policy)
 
 
