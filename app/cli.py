@@ -1,5 +1,5 @@
-"""The `mcdash` command: up, api, worker, scheduler, migrate, create-admin, projections,
-import-v1."""
+"""The `mcdash` command: up, api, worker, scheduler, relay, migrate, create-admin,
+projections, import-v1."""
 
 from __future__ import annotations
 
@@ -109,6 +109,17 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_relay(args: argparse.Namespace) -> int:
+    _keep_proc_private()
+    from app.relay_process import run_relay
+
+    settings = _settings(args)
+    settings.require_database_url()
+    settings.require_redis_url()
+    asyncio.run(run_relay(settings))
+    return 0
+
+
 async def _create_admin(settings: Settings, username: str, email: str, password: str) -> str:
     from app.bootstrap import bootstrap
     from app.users.application.messages import RegisterUser
@@ -198,13 +209,19 @@ def cmd_up(args: argparse.Namespace) -> int:
         settings.jwt_key()
         settings.node_key()
         upgrade(env["MCDASH_DATABASE_URL"])
-        children = {
-            "api": ["api", "--host", settings.host, "--port", str(settings.port)],
-            "worker": ["worker", "--node", settings.node_name],
-            "scheduler": ["scheduler"],
-        }
+        # The relay gets a process (and a core) of its own; the API leaves it to that one.
+        children = [
+            _Child(
+                "api",
+                ["api", "--host", settings.host, "--port", str(settings.port)],
+                {**env, "MCDASH_RELAY_ENABLED": "false"},
+            ),
+            _Child("relay", ["relay"], env),
+            _Child("worker", ["worker", "--node", settings.node_name], env),
+            _Child("scheduler", ["scheduler"], env),
+        ]
         print(f"mcdash up: game servers run with {isolation.summary()}", file=sys.stderr)
-        return _supervise(children, env, settings, isolation=isolation.describe())
+        return _supervise(children, settings, isolation=isolation.describe())
     finally:
         embedded.stop()
 
@@ -259,16 +276,9 @@ class _Child:
 _BACKOFF_FIRST, _BACKOFF_MAX, _HEALTHY_AFTER = 0.5, 30.0, 60.0
 
 
-def _supervise(
-    children: dict[str, list[str]],
-    env: dict[str, str],
-    settings: Settings,
-    *,
-    isolation: dict[str, object],
-) -> int:
+def _supervise(processes: list[_Child], settings: Settings, *, isolation: dict[str, object]) -> int:
     """Run the child processes until Ctrl-C or SIGTERM. A child that dies is started again
     with backoff while the others keep serving; game servers outlive a dying worker anyway."""
-    processes = [_Child(name, argv, env) for name, argv in children.items()]
     for child in processes:
         child.start()
     log.info(
@@ -324,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     scheduler = sub.add_parser("scheduler", help="run scheduled jobs (one active instance)")
     scheduler.set_defaults(handler=cmd_scheduler)
+
+    relay = sub.add_parser("relay", help="dispatch committed events to their handlers")
+    relay.set_defaults(handler=cmd_relay)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("revision", nargs="?", default="head")

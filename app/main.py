@@ -68,8 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(app.state.hub.run(), name="pubsub-hub"),
             asyncio.create_task(app.state.principals.run(), name="principal-watch"),
         ]
-        if settings.relay_enabled:
+        if settings.relay_enabled:  # else `mcdash relay` runs it in a process of its own
             tasks.append(asyncio.create_task(container.relay.run(), name="event-relay"))
+        if settings.projections_enabled:
             # The read models, each tailing the event store with a checkpoint of its own.
             tasks.append(asyncio.create_task(container.projections.run(), name="projections"))
             for work in monitoring.background(infra, container.deps["monitoring"]):

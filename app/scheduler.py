@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from app.backups.infrastructure.scheduling import schedule_backup_jobs
 from app.bootstrap import Container, bootstrap
 from app.monitoring import module as monitoring
-from app.monitoring.infrastructure.metrics_exports import serve_scheduler_metrics
+from app.monitoring.infrastructure.metrics_exports import serve_process_metrics
 from app.servers.application.messages import ExpireStaleStarts
 from app.settings import Settings
 
@@ -89,7 +89,7 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
     )
     schedule_backup_jobs(scheduler, container.bus, container.settings)
     monitoring.schedule_jobs(scheduler, container.infra, container.deps["monitoring"])
-    serve_scheduler_metrics(settings.scheduler_metrics_listen)
+    serve_process_metrics(settings.scheduler_metrics_listen)
     scheduler.start(paused=True)
     leading = False
     log.info("scheduler_started", instance=lock.token)

@@ -103,7 +103,10 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    # The API process runs the event relay (false when `mcdash relay` runs it), and keeps the
+    # read models current (projections, which its commands wait for) with its background work.
     relay_enabled: bool = True
+    projections_enabled: bool = True
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     relay_batch_size: int = Field(default=200, ge=1)
     # Projections (read models with checkpoints): events read per batch; also the audit
@@ -249,6 +252,8 @@ class Settings(BaseSettings):
     metrics_rollup_seconds: float = Field(default=60.0, ge=5.0, le=3600.0)
     # the scheduler's Prometheus endpoint (host:port); the worker's is on its node agent
     scheduler_metrics_listen: str | None = Field(default=None, pattern=r"^[^\s:/]+:\d{1,5}$")
+    # `mcdash relay`'s Prometheus endpoint (host:port)
+    relay_metrics_listen: str | None = Field(default=None, pattern=r"^[^\s:/]+:\d{1,5}$")
     # monitoring: notifications kept per user, and the admin snapshot socket's period
     notifications_retention_days: int = Field(default=90, ge=1, le=3650)
     metrics_socket_interval_seconds: float = Field(default=2.0, ge=0.1, le=60.0)

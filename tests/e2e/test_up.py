@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -48,7 +49,10 @@ def test_up_serves_docs_and_ready_with_embedded_services_and_stops_on_ctrl_c(tmp
         }
         assert httpx.get(f"{url}/docs").status_code == 200
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert len(children) >= 4, "api, worker, scheduler and the embedded servers run"
+        assert len(children) >= 5, "api, relay, worker, scheduler and the embedded servers run"
+        # The API leaves events to the relay process: a second registration's approval
+        # request reaches the admin (the first user) only through it.
+        _registers_and_is_notified(url)
         assert (data_dir / "postgres" / "PG_VERSION").exists()
         assert (data_dir / "jwt.key").exists()
     finally:
@@ -59,6 +63,24 @@ def test_up_serves_docs_and_ready_with_embedded_services_and_stops_on_ctrl_c(tmp
         child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children
     )
     assert "mcdash_stopped" in stderr
+
+
+def _registers_and_is_notified(url: str) -> None:
+    password = "Up-Relay-Pass-42"
+    with httpx.Client(base_url=url, timeout=10) as http:
+        for name in ("boss", "newcomer"):
+            body = {"username": name, "email": f"{name}@example.com", "password": password}
+            assert http.post("/api/v2/auth/register", json=body).status_code == 201
+        login = http.post("/api/v2/auth/login", json={"username": "boss", "password": password})
+        http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        deadline = time.monotonic() + 30
+        while True:
+            listed = http.get("/api/v2/notifications").json()
+            items = listed["items"] if isinstance(listed, dict) else listed
+            if any("newcomer" in json.dumps(item) for item in items):
+                return
+            assert time.monotonic() < deadline, f"the relay never notified the admin: {listed}"
+            time.sleep(0.2)
 
 
 def _child(up: psutil.Process, role: str) -> psutil.Process | None:

@@ -36,6 +36,7 @@ async def test_ready_reports_unreachable_dependencies(settings, clean):
             "database_url": "postgresql+asyncpg://nobody@127.0.0.1:1/none",
             "redis_url": "redis://127.0.0.1:1/0",
             "relay_enabled": False,
+            "projections_enabled": False,
         }
     )
     app = create_app(broken)

@@ -119,8 +119,9 @@ async def count_servers(engine: AsyncEngine) -> None:
     SERVERS.counts = {(row[0], row[1]): int(row[2]) for row in rows}
 
 
-def serve_scheduler_metrics(listen: str | None) -> None:
-    """The scheduler's /metrics, when MCDASH_SCHEDULER_METRICS_LISTEN is set."""
+def serve_process_metrics(listen: str | None) -> None:
+    """/metrics of a process that serves no HTTP of its own (the scheduler, a relay), on
+    `listen` (host:port) when it is set."""
     if not listen:
         return
     host, port = listen.rsplit(":", 1)
