@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
@@ -118,6 +118,17 @@ class Conflict(DomainError):
 class ConcurrencyConflict(Conflict):
     slug = "concurrent-modification"
     title = "Concurrent modification"
+
+
+async def retried[T](once: Callable[[], Awaitable[T]], *, attempts: int = 5) -> T:
+    """Run `once` (a whole unit of work: load, change, commit) again while it loses an
+    optimistic-concurrency race, up to `attempts` times; the last loss propagates."""
+    for _ in range(attempts - 1):
+        try:
+            return await once()
+        except ConcurrencyConflict:
+            continue
+    return await once()
 
 
 class Unauthorized(DomainError):

@@ -76,8 +76,7 @@ def _registers_and_is_notified(url: str) -> None:
         deadline = time.monotonic() + 30
         while True:
             listed = http.get("/api/v2/notifications").json()
-            items = listed["items"] if isinstance(listed, dict) else listed
-            if any("newcomer" in json.dumps(item) for item in items):
+            if any("newcomer" in json.dumps(item) for item in listed["items"]):
                 return
             assert time.monotonic() < deadline, f"the relay never notified the admin: {listed}"
             time.sleep(0.2)

@@ -36,7 +36,7 @@ from app.servers.domain.ports import (
     RuntimeStore,
     ServersUnitOfWork,
 )
-from app.shared.domain import Clock, ConcurrencyConflict, Conflict, DomainError, InvalidInput, Page
+from app.shared.domain import Clock, Conflict, DomainError, InvalidInput, Page, retried
 from app.shared.security import Principal
 
 UowFactory = Callable[[], ServersUnitOfWork]
@@ -239,9 +239,6 @@ async def _dispatch(
     )
 
 
-_RACE_ATTEMPTS = 5
-
-
 async def _request(
     uow: UowFactory,
     cmd: StartServer | StopServer | RestartServer,
@@ -250,17 +247,15 @@ async def _request(
     """Apply a lifecycle request to a fresh copy of the server and commit. What the owner asks
     does not depend on the version they saw, so a race with the node's own report (the JVM
     launched or ready at that moment) is retried on a reloaded copy, not answered 409."""
-    for attempt in range(_RACE_ATTEMPTS):
-        try:
-            async with uow() as work:
-                server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
-                action = await change(server)
-                await work.commit()
-                return server, action
-        except ConcurrencyConflict:
-            if attempt == _RACE_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+
+    async def once() -> tuple[Server, str]:
+        async with uow() as work:
+            server = visible(await work.servers.get(cmd.server_id), cmd.actor, cmd.server_id)
+            action = await change(server)
+            await work.commit()
+            return server, action
+
+    return await retried(once)
 
 
 async def handle_start_server(

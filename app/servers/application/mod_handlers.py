@@ -36,7 +36,7 @@ from app.servers.domain.mods import (
     mod_target,
     validate_file_name,
 )
-from app.shared.domain import Clock, ConcurrencyConflict, Conflict
+from app.shared.domain import Clock, Conflict, retried
 
 
 def _installed(
@@ -59,19 +59,17 @@ async def _record(
     uow: UowFactory, server_id: uuid.UUID, events: Sequence[ServerEvent], changed: str
 ) -> None:
     """Store the events; a running server now needs a restart. Retried when the server races."""
-    for attempt in range(5):
-        try:
-            async with uow() as work:
-                server = await work.servers.get(server_id)
-                if server is not None and events:
-                    server.mark_restart_required(changed_file=changed, now=events[0].occurred_at)
-                for event in events:
-                    work.record_event(event)
-                await work.commit()
-                return
-        except ConcurrencyConflict:
-            if attempt == 4:
-                raise
+
+    async def once() -> None:
+        async with uow() as work:
+            server = await work.servers.get(server_id)
+            if server is not None and events:
+                server.mark_restart_required(changed_file=changed, now=events[0].occurred_at)
+            for event in events:
+                work.record_event(event)
+            await work.commit()
+
+    await retried(once)
 
 
 async def handle_install_mod(

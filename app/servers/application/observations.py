@@ -23,7 +23,7 @@ from app.servers.application.messages import (
     RequestMaintenanceStop,
 )
 from app.servers.domain.model import Server, ServerState
-from app.shared.domain import Clock, ConcurrencyConflict
+from app.shared.domain import Clock, retried
 
 # A state change may race an owner's request: every handler here retries on conflict.
 
@@ -32,19 +32,17 @@ async def _on_server(
     uow: UowFactory, server_id: uuid.UUID, change: Callable[[Server], bool], *, attempts: int = 5
 ) -> bool:
     """Apply `change` to a fresh copy of the server and commit; reload and retry on a race."""
-    for attempt in range(attempts):
-        try:
-            async with uow() as work:
-                server = await work.servers.get(server_id)
-                if server is None:
-                    return False
-                result = change(server)
-                await work.commit()
-                return result
-        except ConcurrencyConflict:
-            if attempt == attempts - 1:
-                raise
-    return False
+
+    async def once() -> bool:
+        async with uow() as work:
+            server = await work.servers.get(server_id)
+            if server is None:
+                return False
+            result = change(server)
+            await work.commit()
+            return result
+
+    return await retried(once, attempts=attempts)
 
 
 async def handle_record_process_launched(
