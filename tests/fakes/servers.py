@@ -167,6 +167,8 @@ class FakeServerListReadModel:
             created_at=server.created_at,
             owner_id=server.owner_id,
             owner_username=self._db.usernames(server.owner_id),
+            backup_count=0,
+            latest_backup=None,
         )
 
 

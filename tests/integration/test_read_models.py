@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from pydantic import TypeAdapter
 
 from app.main import create_app
+from app.servers.application.messages import ServerListItem
+from app.shared.domain import Page
 from app.shared.projections import Projections
 from tests.agent import in_process
 from tests.conftest import admin_owner_other
@@ -105,3 +108,22 @@ async def test_rebuilding_a_read_model_replays_the_same_rows(api, db):
         "SELECT position FROM projection_checkpoints WHERE name = 'server_list'"
     )
     assert checkpoint == await db.fetchval("SELECT max(position) FROM domain_events")
+
+
+async def test_the_server_list_is_written_as_pydantic_would_write_it(api):
+    """GET /servers skips pydantic on its hot path: its bytes must be the schema's own."""
+    http, _, users = api
+    for name, description in (("plain", None), ("quoted", 'a "quoted" \\ é ✓ description')):
+        created = await http.post(
+            "/api/v2/servers/",
+            headers=users["owner"],
+            json={"name": name, "description": description, **SERVER},
+        )
+        assert created.status_code == 201, created.text
+
+    listed = await http.get("/api/v2/servers/", headers=users["owner"])
+
+    assert listed.status_code == 200
+    schema = TypeAdapter(Page[ServerListItem])
+    assert schema.dump_json(schema.validate_json(listed.content)) == listed.content
+    assert len(listed.json()["items"]) == 2

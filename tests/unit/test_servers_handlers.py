@@ -806,8 +806,8 @@ class TestQueries:
         own = await world.bus.handle(ListServers(actor=ALICE, filter=ServerListFilter()))
         every = await world.bus.handle(ListServers(actor=ADMIN, filter=ServerListFilter()))
 
-        assert [item.id for item in own.items] == [mine]
-        assert {item.id for item in every.items} == {mine, theirs}
+        assert [item["id"] for item in own.items] == [mine]
+        assert {item["id"] for item in every.items} == {mine, theirs}
 
     async def test_status_shows_live_facts_only_of_an_active_server(self, world: FakeApp) -> None:
         stopped, active = await create(world, name="idle"), await running(world)

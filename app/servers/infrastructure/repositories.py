@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -182,7 +182,7 @@ class SqlServersUnitOfWork(SqlUnitOfWork):
         self.servers = self.repository(SqlServerRepository(conn))
 
 
-_ITEM_FIELDS = tuple(ServerListItem.__dataclass_fields__)
+_ITEM_FIELDS = tuple(ServerListItem.__annotations__)
 _PAGE_COLUMNS = ", ".join(_ITEM_FIELDS)
 
 
@@ -255,5 +255,11 @@ class SqlServerListReadModel:
         else:
             count_query = f"SELECT count(*) FROM server_list {condition}"  # noqa: S608
             total = int(str(await self._pool.fetchval(count_query, *params[:-2])))
-        items = [ServerListItem(**{key: row[key] for key in _ITEM_FIELDS}) for row in rows]
-        return Page(items=items, total=total, page=filter.page, limit=filter.limit)
+        # The columns are the item's fields in order, then the total, which zip leaves out.
+        items = [dict(zip(_ITEM_FIELDS, row, strict=False)) for row in rows]
+        return Page(
+            items=cast(list[ServerListItem], items),
+            total=total,
+            page=filter.page,
+            limit=filter.limit,
+        )
