@@ -1,19 +1,18 @@
 """Projections: read models kept current from the event store, each with a checkpoint of its own.
 
-A `Projection` names the event types it follows and applies a batch of them inside the
-transaction that moves its checkpoint; `Projections` runs them all in rounds on one NOTIFY
-listener (app/shared/barrier.py lets a command wait until they have applied what it wrote).
+A `Projection` (app/shared/readmodels.py) names the event types it follows and applies a batch
+of them inside the transaction that moves its checkpoint; `Projections` runs them all in rounds
+on one NOTIFY listener (app/shared/barrier.py lets a command wait until they have applied what
+it wrote).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import sqlalchemy as sa
 import structlog
@@ -22,7 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.shared.db import domain_events, projection_checkpoints
-from app.shared.domain import DomainEvent
+from app.shared.readmodels import ProjectedEvent, Projection
 from app.shared.relay import drain_on_notify
 
 log = structlog.get_logger(__name__)
@@ -35,97 +34,22 @@ DRAIN_SECONDS = Histogram(
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProjectedEvent:
-    """An event as a projection reads it from the store."""
-
-    position: int
-    id: uuid.UUID
-    aggregate_type: str
-    aggregate_id: uuid.UUID
-    event_type: str
-    data: dict[str, Any]
-    metadata: dict[str, Any]
-    occurred_at: datetime
-
-    def uuid_of(self, field: str) -> uuid.UUID | None:
-        """A UUID field of the payload; None if it is missing or malformed (a projection skips
-        what it cannot read rather than stopping on it)."""
-        try:
-            return uuid.UUID(str(self.data[field]))
-        except (KeyError, ValueError):
-            log.warning("projected_event_field_unreadable", position=self.position, field=field)
-            return None
-
-
-Apply = Callable[[AsyncConnection, Sequence[ProjectedEvent]], Awaitable[None]]
-Reset = Callable[[AsyncConnection], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Projection:
-    """`apply` gets the batch's events of the `events` types (names as stored), in order of
-    position, and must be idempotent: a crash or a second replica may apply an event twice.
-    `reset` empties the read model for a rebuild; `events` empty means every type. A command
-    waits for the projections that follow its events unless `awaited` is off (a log that may
-    lag a moment behind the command)."""
-
-    name: str
-    events: frozenset[str]
-    apply: Apply
-    reset: Reset
-    awaited: bool = True
-
-    def follows(self, event_type: str) -> bool:
-        return not self.events or event_type in self.events
-
-
-def event_names(*types: Iterable[type[DomainEvent]]) -> frozenset[str]:
-    return frozenset(kind.event_type() for group in types for kind in group)
-
-
-KeyOf = Callable[[ProjectedEvent], "uuid.UUID | None"]
-
-
-def keyed(
-    name: str,
-    *,
-    events: frozenset[str],
-    table: str,
-    key: str,
-    source: str,
-    upsert: str,
-    key_of: KeyOf,
-    also: Apply | None = None,
-) -> Projection:
-    """A read model of one row per row of `source` (by its `id`, `table`'s `key`): a batch
-    rewrites the rows of the keys its events name (`key_of`; None names none) with `upsert`, SQL
-    taking them as `:ids`, and deletes those whose source row is gone, in one statement. So
-    applying an event twice or out of order changes nothing, and a command costs the same
-    whatever the size of the table. `also` runs after, on the whole batch."""
-    delete = (
-        f"DELETE FROM {table} t WHERE t.{key} = ANY(:ids)"  # noqa: S608 - names are constants
-        f" AND NOT EXISTS (SELECT 1 FROM {source} s WHERE s.id = t.{key})"
-    )
-    statement = sa.text(f"WITH gone AS ({delete}) {upsert}")
-
-    async def apply(conn: AsyncConnection, batch: Sequence[ProjectedEvent]) -> None:
-        ids = sorted({k for k in map(key_of, batch) if k is not None})
-        if ids:
-            await conn.execute(statement, {"ids": ids})
-        if also is not None:
-            await also(conn, batch)
-
-    async def reset(conn: AsyncConnection) -> None:
-        await conn.execute(sa.text(f"TRUNCATE {table}"))
-
-    return Projection(name=name, events=events, apply=apply, reset=reset)
-
-
 class ProjectionFailed(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where a projection stands: every event at or below `position` applied, and those of
+    `applied` above it."""
+
+    position: int
+    applied: frozenset[int]
+
+    def has(self, position: int) -> bool:
+        return position <= self.position or position in self.applied
 
 
 @dataclass(slots=True)
@@ -181,6 +105,9 @@ class Projections:
         self._gaps: dict[str, dict[int, float]] = {name: {} for name in names}
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()
+        # Each checkpoint as this process's last round committed it; a name another replica
+        # held in that round is dropped, for its checkpoint moved out of sight.
+        self._committed: dict[str, Checkpoint] = {}
 
     @property
     def names(self) -> list[str]:
@@ -196,6 +123,11 @@ class Projections:
     def next_round(self) -> asyncio.Event:
         """Set once this process's next round has committed."""
         return self._drained
+
+    def committed(self, name: str) -> Checkpoint | None:
+        """The checkpoint of `name` as this process last committed it; None if it has not, or if
+        another replica held it since (then only the database knows)."""
+        return self._committed.get(name)
 
     async def run(self) -> None:
         await drain_on_notify(
@@ -243,8 +175,12 @@ class Projections:
                 taken = max(taken, len(events))
                 for name in group:
                     await self._apply(conn, name, states[name], events)
-            for name, state in states.items():
-                await self._advance(conn, name, state)
+            checkpoints = {
+                name: await self._advance(conn, name, state) for name, state in states.items()
+            }
+        for name in names - checkpoints.keys():
+            self._committed.pop(name, None)
+        self._committed.update(checkpoints)
         return taken
 
     async def _events(
@@ -305,7 +241,7 @@ class Projections:
         # there is a gap. Above it (a full batch), nothing is known yet.
         state.seen_to = events[-1].position if len(events) >= self._batch_size else None
 
-    async def _advance(self, conn: AsyncConnection, name: str, state: _State) -> None:
+    async def _advance(self, conn: AsyncConnection, name: str, state: _State) -> Checkpoint:
         """Move the checkpoint up to the first gap still young enough to fill, and store it."""
         start, kept = state.position, sorted(state.applied)
         read_to = state.seen_to if state.seen_to is not None else max(state.applied, default=start)
@@ -326,11 +262,13 @@ class Projections:
                 .where(projection_checkpoints.c.name == name)
                 .values(position=moved, applied=kept, updated_at=sa.func.now())
             )
+        return Checkpoint(moved, frozenset(kept))
 
     async def rebuild(self, name: str) -> None:
         """Empty the read model and set its checkpoint to 0: the projection replays every
         event. Waits for a round that holds the checkpoint, so the two never interleave."""
         projection = self.projections[name]
+        self._committed.pop(name, None)
         async with self._engine.begin() as conn:
             await conn.execute(
                 insert(projection_checkpoints).values(name=name).on_conflict_do_nothing()

@@ -16,7 +16,7 @@ from typing import Any
 
 from app.shared.bus import MessageBus
 from app.shared.domain import DomainEvent
-from app.shared.projections import Projection
+from app.shared.readmodels import Projection
 
 Handler = Callable[..., Awaitable[Any]]
 

@@ -6,7 +6,7 @@ import uuid
 
 from app.backups.domain import events
 from app.servers.domain.events import ServerConfigurationUpdated, ServerCreated, ServerDeleted
-from app.shared.projections import ProjectedEvent, event_names, keyed
+from app.shared.readmodels import ProjectedEvent, event_names, keyed
 
 # A server's events that add its row, rename it or remove it.
 _SERVER_EVENTS = event_names([ServerCreated, ServerConfigurationUpdated, ServerDeleted])

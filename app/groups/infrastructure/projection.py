@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.groups.domain import events
 from app.servers.domain.events import ServerDeleted
-from app.shared.projections import ProjectedEvent, event_names, keyed
+from app.shared.readmodels import ProjectedEvent, event_names, keyed
 
 _UPSERT = """
 INSERT INTO group_summary AS l (

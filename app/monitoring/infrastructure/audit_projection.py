@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.monitoring.domain.audit import SummaryContext, server_of, summarize
 from app.monitoring.infrastructure.tables import audit_log
-from app.shared.projections import ProjectedEvent, Projection
+from app.shared.readmodels import ProjectedEvent, Projection
 
 
 async def _apply(conn: AsyncConnection, events: Sequence[ProjectedEvent]) -> None:

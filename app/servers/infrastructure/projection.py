@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 
 from app.servers.domain import events
-from app.shared.projections import ProjectedEvent, event_names, keyed
+from app.shared.readmodels import ProjectedEvent, event_names, keyed
 
 # The backups context's events that change a server's completed backups (its read model is
 # part of this list; the names are those stored in the event store).
