@@ -12,8 +12,10 @@ over MCDASH_BENCH_NODES other nodes (10: 5,000 servers is ten nodes' worth at th
 supervises; 1 puts them all on the node the creates go to). A command returns only once its
 projection has applied it (read-your-writes), so what is timed is commit + projection +
 response, as a client sees it; the API's own histograms say how much of it was the handler and
-how much the wait. Knobs (environment): MCDASH_BENCH_OPS (requests per operation and size,
-300), MCDASH_BENCH_CONCURRENCY (10), MCDASH_BENCH_NODES (10).
+how much the wait, and the CPU each command cost the API (and the relay, in the layout that
+runs it as a process of its own: both layouts run, as in the event propagation benchmark).
+Knobs (environment): MCDASH_BENCH_OPS (requests per operation and size, 300),
+MCDASH_BENCH_CONCURRENCY (10), MCDASH_BENCH_NODES (10).
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 from redis.asyncio import Redis
 
 from app.shared.nodes import NODE_NAMES, node_key
+from tests.performance.conftest import relay_layout
 from tests.services import asyncpg_kwargs
 
 pytestmark = [pytest.mark.performance, pytest.mark.e2e]
@@ -61,14 +65,15 @@ _CONFIG = {
 
 
 @pytest.fixture
-def stack_env(stack_env):
+def stack_env(stack_env, relay):
     """Room on node `local` for every seeded server and every one the benchmark creates."""
-    return {
+    env = {
         **stack_env,
         "MCDASH_SERVER_PORT_RANGE_START": str(PORT_BASE),
         "MCDASH_SERVER_PORT_RANGE_END": "40000",
         "MCDASH_LOG_LEVEL": "WARNING",
     }
+    return relay_layout(env, relay)
 
 
 async def seed_owners(db: asyncpg.Connection) -> list[uuid.UUID]:
@@ -140,12 +145,17 @@ async def timed(ops: list[Callable[[], Awaitable[httpx.Response]]], expected: in
 _SAMPLE = re.compile(r"^(mcdash_\w+?)_(sum|count)(?:\{([^}]*)\})? ([0-9.e+-]+)$", re.M)
 
 
-async def scrape(http: httpx.AsyncClient) -> dict[str, float]:
-    """The API's time histograms: sums and counts, by metric and labels."""
+async def scrape(http: httpx.AsyncClient, relay: psutil.Process | None) -> dict[str, float]:
+    """The API's time histograms (sums and counts, by metric and labels), and the CPU seconds
+    of the API and the relay process so far."""
     text = (await http.get("/metrics")).text
+    cpu = re.search(r"^process_cpu_seconds_total ([0-9.e+-]+)$", text, re.M)
     return {
         f"{name}{{{labels or ''}}}_{kind}": float(value)
         for name, kind, labels, value in _SAMPLE.findall(text)
+    } | {
+        "api_cpu": float(cpu.group(1)) if cpu else 0.0,
+        "relay_cpu": sum(relay.cpu_times()[:2]) if relay else 0.0,
     }
 
 
@@ -159,7 +169,9 @@ def p(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1]
 
 
-async def measure(http: httpx.AsyncClient, size: int, stopped: list[str]) -> dict[str, list[float]]:
+async def measure(
+    http: httpx.AsyncClient, size: int, stopped: list[str], relay: psutil.Process | None
+) -> dict[str, list[float]]:
     def create(n: int) -> Callable[[], Awaitable[httpx.Response]]:
         body = {"name": f"bench-{size}-{n}", "server_type": "custom", "version": "1.20.4"}
         return lambda: http.post("/api/v2/servers/", json={**body, "memory_mb": 512})
@@ -179,9 +191,15 @@ async def measure(http: httpx.AsyncClient, size: int, stopped: list[str]) -> dic
     }
     results = {}
     for what, (command, calls, status) in plans.items():
-        before = await scrape(http)
+        before = await scrape(http, relay)
+        began = time.perf_counter()
         results[what] = await timed(calls, status)
-        after = await scrape(http)
+        rate = len(calls) / (time.perf_counter() - began)
+        after = await scrape(http, relay)
+        cpu = {
+            side: 1000 * (after[f"{side}_cpu"] - before[f"{side}_cpu"]) / len(calls)
+            for side in ("api", "relay")
+        }
         handler = mean_ms(before, after, f'mcdash_command_seconds{{command="{command}"}}')
         waited = mean_ms(before, after, "mcdash_projection_wait_seconds{}")
         drains = {
@@ -191,7 +209,9 @@ async def measure(http: httpx.AsyncClient, size: int, stopped: list[str]) -> dic
         }
         BREAKDOWN.append(
             f"{what} at {size}: handler {handler:.1f} ms, projection wait {waited:.1f} ms,"
-            f" drains {', '.join(f'{k} {v:.1f}' for k, v in sorted(drains.items()))} ms"
+            f" drains {', '.join(f'{k} {v:.1f}' for k, v in sorted(drains.items()))} ms;"
+            f" {rate:.0f} a second, CPU a command: API {cpu['api']:.1f} ms,"
+            f" relay process {cpu['relay']:.1f} ms"
         )
     return results
 
@@ -224,7 +244,10 @@ async def node_online(stack_env):
     await redis.aclose()
 
 
-async def test_command_latency_does_not_grow_with_the_servers(dashboard, stack_env, node_online):
+async def test_command_latency_does_not_grow_with_the_servers(
+    dashboard, stack_env, node_online, relay, relay_process
+):
+    BREAKDOWN.clear()
     db = await asyncpg.connect(**asyncpg_kwargs(stack_env["MCDASH_DATABASE_URL"]))
     try:
         owners = await seed_owners(db)
@@ -236,11 +259,13 @@ async def test_command_latency_does_not_grow_with_the_servers(dashboard, stack_e
             seeded += size - existing
             await wait_projected(db, size)
             await db.execute("ANALYZE")
-            rows[size] = await measure(dashboard.http, size, await stopped_seeded(db))
+            rows[size] = await measure(
+                dashboard.http, size, await stopped_seeded(db), relay_process
+            )
     finally:
         await db.close()
 
-    print(f"\ncommands, {CONCURRENCY} in flight, {OPS} each (ms)")
+    print(f"\ncommands, {CONCURRENCY} in flight, {OPS} each (ms), {relay}")
     print(f"| {'what':<14} | {'servers':>7} | {'p50':>6} | {'p95':>6} | {'p99':>6} | {'max':>6} |")
     print(f"| {'-' * 14} | {'-' * 7}: | {'-' * 6}: | {'-' * 6}: | {'-' * 6}: | {'-' * 6}: |")
     for size, results in rows.items():

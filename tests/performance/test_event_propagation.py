@@ -21,12 +21,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import statistics
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime
 
 import asyncpg
@@ -35,6 +32,7 @@ import psutil
 import pytest
 from websockets.asyncio.client import connect
 
+from tests.performance.conftest import relay_layout
 from tests.services import asyncpg_kwargs
 
 pytestmark = [pytest.mark.performance, pytest.mark.e2e]
@@ -45,44 +43,10 @@ TARGET_P99 = 1.0
 PASSWORD = "Propagation-Pass-42"
 
 
-@pytest.fixture(params=["relay-in-api", "relay-process"])
-def relay(request) -> str:
-    """Where the relay runs: in the API process (a lone `mcdash api`), or as `mcdash relay`
-    beside an API that leaves it alone (what `mcdash up`, compose and Kubernetes run)."""
-    return str(request.param)
-
-
 @pytest.fixture
 def stack_env(stack_env, relay) -> dict[str, str]:
     """Registrations at 50/s for the whole run must not meet the auth rate limit."""
-    env = {**stack_env, "MCDASH_RATE_LIMIT_AUTH": "1000000/minute"}
-    if relay == "relay-process":
-        env["MCDASH_RELAY_ENABLED"] = "false"
-    return env
-
-
-@pytest.fixture
-def relay_process(stack_env, relay, tmp_path) -> Iterator[psutil.Process | None]:
-    if relay != "relay-process":
-        yield None
-        return
-    with (tmp_path / "relay.log").open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "relay"],
-            env=stack_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while "relay_started" not in (tmp_path / "relay.log").read_text():
-            assert proc.poll() is None, (tmp_path / "relay.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "the relay never started"
-            time.sleep(0.1)
-        yield psutil.Process(proc.pid)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+    return relay_layout({**stack_env, "MCDASH_RATE_LIMIT_AUTH": "1000000/minute"}, relay)
 
 
 def profile(pid: int, seconds: int) -> subprocess.Popen[bytes] | None:
