@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import types
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.shared.bus import note_written
 from app.shared.context import event_metadata
-from app.shared.db import EVENTS_CHANNEL, domain_events
+from app.shared.db import EVENTS_CHANNEL, driver
 from app.shared.domain import DomainEvent
 
 
@@ -80,43 +80,57 @@ class EventCodec:
         return cls(occurred_at=occurred_at, **kwargs)
 
 
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+_VERSIONS = (
+    "SELECT aggregate_id, max(event_version) FROM domain_events"
+    " WHERE aggregate_id = ANY($1::uuid[]) GROUP BY aggregate_id"
+)
+# One statement stores the events and announces them (NOTIFY is delivered at commit).
+_APPEND = """
+WITH stored AS (
+    INSERT INTO domain_events (id, aggregate_type, aggregate_id, event_type, event_data,
+                               event_version, metadata, occurred_at)
+    SELECT e.id, e.aggregate_type, e.aggregate_id, e.event_type, e.event_data::jsonb,
+           e.event_version, $7::jsonb, e.occurred_at
+    FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::int[],
+                $8::timestamptz[])
+         AS e(id, aggregate_type, aggregate_id, event_type, event_data, event_version,
+              occurred_at)
+    RETURNING id, position
+)
+SELECT stored.id, stored.position FROM stored CROSS JOIN (SELECT pg_notify($9, '')) AS told
+"""
+
+
 async def append_events(
     conn: AsyncConnection, codec: EventCodec, events: Sequence[DomainEvent]
 ) -> None:
-    """Insert events with per-aggregate versions; relays are woken when the transaction commits."""
+    """Insert events with per-aggregate versions; relays are woken when the transaction commits.
+    Writers of one aggregate take turns on its advisory lock, so versions never collide."""
     if not events:
         return
-    aggregate_ids = {event.aggregate_id for event in events}
-    for aggregate_id in sorted(aggregate_ids):
-        await conn.execute(
-            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(str(aggregate_id), 0)))
-        )
-    rows = await conn.execute(
-        sa.select(domain_events.c.aggregate_id, sa.func.max(domain_events.c.event_version))
-        .where(domain_events.c.aggregate_id.in_(aggregate_ids))
-        .group_by(domain_events.c.aggregate_id)
-    )
-    versions: dict[uuid.UUID, int] = {row[0]: row[1] for row in rows}
-    meta = event_metadata()
-    values = []
+    db = await driver(conn)
+    aggregate_ids = sorted({event.aggregate_id for event in events})
+    for aggregate_id in aggregate_ids:
+        await db.execute(_LOCK, str(aggregate_id))
+    versions: dict[uuid.UUID, int] = dict(await db.fetch(_VERSIONS, aggregate_ids))
+    numbers = []
     for event in events:
-        version = versions.get(event.aggregate_id, 0) + 1
-        versions[event.aggregate_id] = version
-        values.append(
-            {
-                "id": uuid.uuid4(),
-                "aggregate_type": event.aggregate_type,
-                "aggregate_id": event.aggregate_id,
-                "event_type": event.event_type(),
-                "event_data": codec.encode(event),
-                "event_version": version,
-                "metadata": meta,
-                "occurred_at": event.occurred_at,
-            }
+        versions[event.aggregate_id] = versions.get(event.aggregate_id, 0) + 1
+        numbers.append(versions[event.aggregate_id])
+    ids = [uuid.uuid4() for _ in events]
+    stored = dict(
+        await db.fetch(
+            _APPEND,
+            ids,
+            [event.aggregate_type for event in events],
+            [event.aggregate_id for event in events],
+            [event.event_type() for event in events],
+            [json.dumps(codec.encode(event)) for event in events],
+            numbers,
+            json.dumps(event_metadata()),
+            [event.occurred_at for event in events],
+            EVENTS_CHANNEL,
         )
-    positions = await conn.execute(
-        domain_events.insert().returning(domain_events.c.position, sort_by_parameter_order=True),
-        values,
     )
-    note_written([(row[0], type(event)) for row, event in zip(positions, events, strict=True)])
-    await conn.execute(sa.select(sa.func.pg_notify(EVENTS_CHANNEL, "")))
+    note_written([(stored[id_], type(event)) for id_, event in zip(ids, events, strict=True)])

@@ -17,10 +17,10 @@ from typing import Protocol
 import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter, Histogram
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.shared.db import domain_events, projection_checkpoints
+from app.shared.db import driver, projection_checkpoints
 from app.shared.readmodels import ProjectedEvent, Projection
 from app.shared.relay import drain_on_notify
 
@@ -31,6 +31,23 @@ PROJECTED = Counter(
 )
 DRAIN_SECONDS = Histogram(
     "mcdash_projection_drain_seconds", "Time of one projection batch", ["projection"]
+)
+
+
+# The statements of every round, straight through asyncpg (app/shared/db.py `driver`).
+_COLUMNS = (
+    "SELECT position, id, aggregate_type, aggregate_id, event_type, event_data, metadata,"
+    " occurred_at FROM domain_events WHERE position > $1"
+)
+_EVENTS = f"{_COLUMNS} ORDER BY position LIMIT $2"
+_EVENTS_BUT = f"{_COLUMNS} AND position <> ALL($3::bigint[]) ORDER BY position LIMIT $2"
+_LOCKED = (
+    "SELECT name, position, applied FROM projection_checkpoints WHERE name = ANY($1::text[])"
+    " ORDER BY name FOR UPDATE SKIP LOCKED"
+)
+_ADVANCE = (
+    "UPDATE projection_checkpoints SET position = $2, applied = $3::bigint[], updated_at = now()"
+    " WHERE name = $1"
 )
 
 
@@ -187,39 +204,25 @@ class Projections:
         self, conn: AsyncConnection, group: list[str], states: Mapping[str, _State]
     ) -> list[ProjectedEvent]:
         """The events after the group's lowest checkpoint, but those all of it applied."""
-        events = domain_events.c
         low = min(states[name].position for name in group)
         everywhere = set.intersection(*(states[name].applied for name in group))
-        query = (
-            sa.select(
-                events.position,
-                events.id,
-                events.aggregate_type,
-                events.aggregate_id,
-                events.event_type,
-                events.event_data,
-                events.metadata,
-                events.occurred_at,
-            )
-            .where(events.position > low)
-            .order_by(events.position)
-            .limit(self._batch_size)
-        )
+        db = await driver(conn)
         if everywhere:  # one statement text whatever the count, so it stays prepared
-            applied = sa.cast(sorted(everywhere), ARRAY(sa.BigInteger))
-            query = query.where(events.position != sa.all_(applied))
+            rows = await db.fetch(_EVENTS_BUT, low, self._batch_size, sorted(everywhere))
+        else:
+            rows = await db.fetch(_EVENTS, low, self._batch_size)
         return [
             ProjectedEvent(
-                position=row.position,
-                id=row.id,
-                aggregate_type=row.aggregate_type,
-                aggregate_id=row.aggregate_id,
-                event_type=row.event_type,
-                data=row.event_data,
-                metadata=row.metadata,
-                occurred_at=row.occurred_at,
+                position=row[0],
+                id=row[1],
+                aggregate_type=row[2],
+                aggregate_id=row[3],
+                event_type=row[4],
+                data=row[5],
+                metadata=row[6],
+                occurred_at=row[7],
             )
-            for row in await conn.execute(query)
+            for row in rows
         ]
 
     async def _apply(
@@ -257,11 +260,7 @@ class Projections:
         self._gaps[name] = {p: seen for p, seen in gaps.items() if p > moved}
         kept = [p for p in kept if p > moved]
         if moved != start or kept != state.stored:
-            await conn.execute(
-                projection_checkpoints.update()
-                .where(projection_checkpoints.c.name == name)
-                .values(position=moved, applied=kept, updated_at=sa.func.now())
-            )
+            await (await driver(conn)).execute(_ADVANCE, name, moved, kept)
         return Checkpoint(moved, frozenset(kept))
 
     async def rebuild(self, name: str) -> None:
@@ -316,16 +315,10 @@ async def _lock(conn: AsyncConnection, names: list[str]) -> dict[str, _State]:
 
 
 async def _locked(conn: AsyncConnection, names: list[str]) -> dict[str, _State]:
-    checkpoints = projection_checkpoints.c
-    rows = await conn.execute(
-        sa.select(checkpoints.name, checkpoints.position, checkpoints.applied)
-        .where(checkpoints.name.in_(names))
-        .order_by(checkpoints.name)
-        .with_for_update(skip_locked=True)
-    )
+    rows = await (await driver(conn)).fetch(_LOCKED, names)
     return {
-        row.name: _State(int(row.position), set(row.applied or ()), sorted(row.applied or ()))
-        for row in rows
+        name: _State(int(position), set(applied or ()), sorted(applied or ()))
+        for name, position, applied in rows
     }
 
 

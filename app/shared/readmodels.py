@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.shared.db import driver
 from app.shared.domain import DomainEvent
 
 log = structlog.get_logger(__name__)
@@ -83,19 +84,19 @@ def keyed(
 ) -> Projection:
     """A read model of one row per row of `source` (by its `id`, `table`'s `key`): a batch
     rewrites the rows of the keys its events name (`key_of`; None names none) with `upsert`, SQL
-    taking them as `:ids`, and deletes those whose source row is gone, in one statement. So
+    taking them as `$1` (an array), and deletes those whose source row is gone, in one statement. So
     applying an event twice or out of order changes nothing, and a command costs the same
     whatever the size of the table. `also` runs after, on the whole batch."""
     delete = (
-        f"DELETE FROM {table} t WHERE t.{key} = ANY(:ids)"  # noqa: S608 - names are constants
+        f"DELETE FROM {table} t WHERE t.{key} = ANY($1)"  # noqa: S608 - names are constants
         f" AND NOT EXISTS (SELECT 1 FROM {source} s WHERE s.id = t.{key})"
     )
-    statement = sa.text(f"WITH gone AS ({delete}) {upsert}")
+    statement = f"WITH gone AS ({delete}) {upsert}"
 
     async def apply(conn: AsyncConnection, batch: Sequence[ProjectedEvent]) -> None:
         ids = sorted({k for k in map(key_of, batch) if k is not None})
         if ids:
-            await conn.execute(statement, {"ids": ids})
+            await (await driver(conn)).execute(statement, ids)
         if also is not None:
             await also(conn, batch)
 

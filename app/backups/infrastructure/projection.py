@@ -26,7 +26,7 @@ CROSS JOIN LATERAL (
         coalesce(sum(size_bytes) FILTER (WHERE status = 'completed'), 0)::bigint AS total_size
     FROM backups WHERE server_id = s.id
 ) c
-WHERE s.id = ANY(:ids)
+WHERE s.id = ANY($1)
 ON CONFLICT (server_id) DO UPDATE SET
     server_name = EXCLUDED.server_name, owner_id = EXCLUDED.owner_id,
     backup_count = EXCLUDED.backup_count, latest_backup = EXCLUDED.latest_backup,

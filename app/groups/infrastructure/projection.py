@@ -21,7 +21,7 @@ SELECT g.id, g.name, g.description, g.group_type, g.op_level, g.created_at, g.ow
     (SELECT count(*) FROM server_groups sg WHERE sg.group_id = g.id)
 FROM groups g
 LEFT JOIN users u ON u.id = g.owner_id
-WHERE g.id = ANY(:ids)
+WHERE g.id = ANY($1)
 ON CONFLICT (id) DO UPDATE SET
     name = EXCLUDED.name, description = EXCLUDED.description,
     group_type = EXCLUDED.group_type, op_level = EXCLUDED.op_level,

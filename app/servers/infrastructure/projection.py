@@ -32,7 +32,7 @@ CROSS JOIN LATERAL (
     SELECT count(*) AS backup_count, max(created_at) AS latest_backup
     FROM backups WHERE server_id = s.id AND status = 'completed'
 ) b
-WHERE s.id = ANY(:ids)
+WHERE s.id = ANY($1)
 ON CONFLICT (id) DO UPDATE SET
     name = EXCLUDED.name, description = EXCLUDED.description, status = EXCLUDED.status,
     status_message = EXCLUDED.status_message, port = EXCLUDED.port, node = EXCLUDED.node,
