@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import asyncpg
 import sqlalchemy as sa
@@ -72,6 +73,14 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     """Nothing to undo: see ReadPool."""
 
 
+async def _json_codecs(connection: asyncpg.Connection) -> None:
+    """json and jsonb read as Python values, as through SQLAlchemy."""
+    for kind in ("json", "jsonb"):
+        await connection.set_type_codec(
+            kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
 class ReadPool:
     """A plain asyncpg pool for the hottest read queries, opened on first use.
 
@@ -98,6 +107,7 @@ class ReadPool:
                         max_size=self._size,
                         server_settings={"application_name": "mcdash-read"},
                         reset=_keep_session,
+                        init=_json_codecs,
                     )
         return self._pool
 
@@ -105,6 +115,11 @@ class ReadPool:
         pool = await self._get()
         rows: list[asyncpg.Record] = await pool.fetch(query, *args)
         return rows
+
+    async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+        pool = await self._get()
+        row: asyncpg.Record | None = await pool.fetchrow(query, *args)
+        return row
 
     async def fetchval(self, query: str, *args: object) -> object:
         pool = await self._get()

@@ -33,7 +33,7 @@ def deps(infra: Infrastructure) -> dict[str, Any]:
     settings = infra.settings
     return {
         "bus": infra.bus,
-        "webhooks": PgWebhookStore(infra.engine),
+        "webhooks": PgWebhookStore(infra.engine, infra.read_pool),
         "webhook_resolver": DnsResolver(),
         "webhook_queue": RqDeliveryQueue(
             infra.sync_redis, job_timeout=int(settings.webhook_timeout_seconds * 3) + 30

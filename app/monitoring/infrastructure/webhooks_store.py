@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.monitoring.application.webhooks_ports import (
@@ -20,24 +20,30 @@ from app.monitoring.application.webhooks_ports import (
 )
 from app.monitoring.domain.webhooks import ALL_EVENTS, DeliveryStatus, WebhookFormat
 from app.monitoring.infrastructure.tables import webhook_deliveries, webhooks
+from app.shared.db import ReadPool
 from app.shared.domain import Page
 
+_MATCHING = (
+    "SELECT * FROM webhooks WHERE active AND (event_types @> $1 OR event_types @> $2)"
+    " AND (server_id IS NULL OR server_id = $3)"
+)
 _OPEN = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING, DeliveryStatus.SENDING)
 _DELIVERY_COLUMNS = [c for c in webhook_deliveries.c if c.name != "payload"]
 
 
 def _webhook(row: Any) -> WebhookRecord:
+    """A webhook from its row: a SQLAlchemy row's mapping or an asyncpg record."""
     return WebhookRecord(
-        id=row.id,
-        owner_id=row.owner_id,
-        url=row.url,
-        event_types=tuple(row.event_types),
-        server_id=row.server_id,
-        secret=row.secret,
-        format=WebhookFormat(row.format),
-        active=row.active,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        id=row["id"],
+        owner_id=row["owner_id"],
+        url=row["url"],
+        event_types=tuple(row["event_types"]),
+        server_id=row["server_id"],
+        secret=row["secret"],
+        format=WebhookFormat(row["format"]),
+        active=row["active"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
@@ -73,8 +79,9 @@ def _values(webhook: WebhookRecord) -> dict[str, Any]:
 
 
 class PgWebhookStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, pool: ReadPool) -> None:
         self._engine = engine
+        self._pool = pool
 
     async def count_owned(self, owner_id: uuid.UUID) -> int:
         async with self._engine.connect() as conn:
@@ -88,7 +95,7 @@ class PgWebhookStore:
     async def get(self, webhook_id: uuid.UUID) -> WebhookRecord | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(webhooks.select().where(webhooks.c.id == webhook_id))).first()
-        return _webhook(row) if row else None
+        return _webhook(row._mapping) if row else None
 
     async def page(
         self, owner_id: uuid.UUID | None, *, page: int, limit: int
@@ -105,7 +112,7 @@ class PgWebhookStore:
                 .offset((page - 1) * limit)
                 .limit(limit)
             )
-            items = [_webhook(row) for row in rows]
+            items = [_webhook(row._mapping) for row in rows]
         return Page(items=items, total=int(total or 0), page=page, limit=limit)
 
     async def update(self, webhook: WebhookRecord) -> None:
@@ -120,19 +127,9 @@ class PgWebhookStore:
         return bool(result.rowcount)
 
     async def matching(self, event_type: str, server_id: uuid.UUID | None) -> list[WebhookRecord]:
-        types = webhooks.c.event_types
-        wanted = sa.or_(
-            types.contains(sa.cast([event_type], JSONB)),
-            types.contains(sa.cast([ALL_EVENTS], JSONB)),
-        )
-        server: sa.ColumnElement[bool] = webhooks.c.server_id.is_(None)
-        if server_id is not None:
-            server = sa.or_(server, webhooks.c.server_id == server_id)
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                webhooks.select().where(webhooks.c.active.is_(True), wanted, server)
-            )
-            return [_webhook(row) for row in rows]
+        """Asked for every event the relay dispatches, so one round trip through asyncpg."""
+        rows = await self._pool.fetch(_MATCHING, [event_type], [ALL_EVENTS], server_id)
+        return [_webhook(row) for row in rows]
 
     async def add_deliveries(self, deliveries: Sequence[NewDelivery]) -> list[uuid.UUID]:
         rows = [

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
@@ -67,7 +68,7 @@ def config_from_json(data: dict[str, Any]) -> ServerConfig:
     )
 
 
-def _server(row: RowMapping) -> Server:
+def _server(row: RowMapping | asyncpg.Record) -> Server:
     return Server(
         id=row["id"],
         version=row["version"],
@@ -194,13 +195,9 @@ class SqlServerListReadModel:
         self._pool = pool
 
     async def get(self, server_id: uuid.UUID) -> Server | None:
-        """One server as stored (a snapshot, not tracked by any unit of work)."""
-        async with self._engine.connect() as conn:
-            row = (
-                (await conn.execute(sa.select(servers).where(servers.c.id == server_id)))
-                .mappings()
-                .first()
-            )
+        """One server as stored (a snapshot, not tracked by any unit of work): what a command
+        answers with, so one round trip straight through asyncpg."""
+        row = await self._pool.fetchrow("SELECT * FROM servers WHERE id = $1", server_id)
         return _server(row) if row else None
 
     async def active_on_node(self, node: str) -> list[Server]:
