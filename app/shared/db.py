@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any, cast
 
 import asyncpg
 import sqlalchemy as sa
@@ -191,5 +192,11 @@ async def driver(conn: AsyncConnection) -> asyncpg.Connection:
     update (building the statement, its cache key, binding, the result), asyncpg 20 and 28
     (measured here), and a command runs some twenty of them. jsonb goes in as JSON text."""
     raw = await conn.get_raw_connection()
+    # SQLAlchemy's asyncpg adapter sends BEGIN with the first statement it runs itself: one run
+    # here first would run outside the transaction (its locks let go at once, its writes
+    # committed alone). So the transaction is begun here, as the adapter would begin it.
+    adapter = cast(Any, raw.dbapi_connection)
+    if conn.in_transaction() and adapter._transaction is None:
+        await adapter._start_transaction()
     connection: asyncpg.Connection = raw.driver_connection
     return connection

@@ -24,7 +24,7 @@ from app.servers.domain.model import (
 )
 from app.servers.domain.ports import NodeUsage
 from app.servers.infrastructure.tables import nodes, servers
-from app.shared.db import ReadPool, contains_pattern
+from app.shared.db import ReadPool, contains_pattern, driver
 from app.shared.domain import Page
 from app.shared.uow import SqlRepository, SqlUnitOfWork
 
@@ -92,6 +92,16 @@ def _server(row: RowMapping | asyncpg.Record) -> Server:
     )
 
 
+# What a create, an update or a start runs in its transaction, straight through asyncpg.
+_BY_ID = "SELECT * FROM servers WHERE id = $1"
+_NAME_TAKEN = "SELECT EXISTS (SELECT 1 FROM servers WHERE owner_id = $1 AND lower(name) = $2)"
+_PORTS = "SELECT port FROM servers WHERE node = $1"
+_LOCK_NODE = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+_USAGE = "SELECT node, count(*), sum(memory_mb) FROM servers GROUP BY node"
+_USAGE_OF = "SELECT node, count(*), sum(memory_mb) FROM servers WHERE node = $1 GROUP BY node"
+_CORDONED = "SELECT name FROM nodes WHERE cordoned"
+
+
 class SqlServerRepository(SqlRepository[Server]):
     table = servers
 
@@ -120,46 +130,27 @@ class SqlServerRepository(SqlRepository[Server]):
     async def get(self, server_id: uuid.UUID) -> Server | None:
         if server_id in self.seen:
             return self.seen[server_id]
-        row = (
-            (await self.conn.execute(sa.select(servers).where(servers.c.id == server_id)))
-            .mappings()
-            .first()
-        )
+        row = await (await driver(self.conn)).fetchrow(_BY_ID, server_id)
         return self.track(_server(row)) if row else None
 
     async def name_taken(self, owner_id: uuid.UUID, name: str) -> bool:
-        found = await self.conn.scalar(
-            sa.select(
-                sa.exists().where(
-                    servers.c.owner_id == owner_id, sa.func.lower(servers.c.name) == name.lower()
-                )
-            )
-        )
-        return bool(found)
+        return bool(await (await driver(self.conn)).fetchval(_NAME_TAKEN, owner_id, name.lower()))
 
     async def ports_in_use(self, node: str) -> set[int]:
-        query = sa.select(servers.c.port).where(servers.c.node == node)
-        return set((await self.conn.scalars(query)).all())
+        return {row[0] for row in await (await driver(self.conn)).fetch(_PORTS, node)}
 
     async def lock_node(self, node: str) -> None:
         """A transaction-scoped advisory lock per node: creates and moves onto one node take
         their port and memory one after another, so none races another for the same port."""
-        key = sa.func.hashtextextended(sa.literal(f"mcdash.node:{node}"), 0)
-        await self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+        await (await driver(self.conn)).execute(_LOCK_NODE, f"mcdash.node:{node}")
 
     async def node_usage(self, node: str | None = None) -> dict[str, NodeUsage]:
-        memory = servers.c.memory_mb
-        query = sa.select(servers.c.node, sa.func.count(), sa.func.sum(memory)).group_by(
-            servers.c.node
-        )
-        if node is not None:
-            query = query.where(servers.c.node == node)
-        rows = (await self.conn.execute(query)).all()
+        db = await driver(self.conn)
+        rows = await (db.fetch(_USAGE) if node is None else db.fetch(_USAGE_OF, node))
         return {name: NodeUsage(servers=count, memory_mb=int(mb or 0)) for name, count, mb in rows}
 
     async def cordoned(self) -> set[str]:
-        query = sa.select(nodes.c.name).where(nodes.c.cordoned)
-        return set((await self.conn.scalars(query)).all())
+        return {row[0] for row in await (await driver(self.conn)).fetch(_CORDONED)}
 
     async def set_cordoned(self, node: str, cordoned: bool) -> None:
         statement = pg_insert(nodes).values(name=node, cordoned=cordoned)
@@ -197,7 +188,7 @@ class SqlServerListReadModel:
     async def get(self, server_id: uuid.UUID) -> Server | None:
         """One server as stored (a snapshot, not tracked by any unit of work): what a command
         answers with, so one round trip straight through asyncpg."""
-        row = await self._pool.fetchrow("SELECT * FROM servers WHERE id = $1", server_id)
+        row = await self._pool.fetchrow(_BY_ID, server_id)
         return _server(row) if row else None
 
     async def active_on_node(self, node: str) -> list[Server]:
