@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import structlog
@@ -79,6 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             container.bus.barrier = ProjectionBarrier(
                 infra.projection_engine, container.projections
             )
+        # What startup built (modules, routes, schemas) stays out of every later collection:
+        # a full collection then walks only what requests made, and pauses requests less.
+        gc.collect()
+        gc.freeze()
         log.info("api_started", environment=settings.environment)
         try:
             yield

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 
 import structlog
@@ -31,6 +32,8 @@ async def run_relay(settings: Settings, *, stop: asyncio.Event | None = None) ->
     container = bootstrap(settings)
     serve_process_metrics(settings.relay_metrics_listen)
     relay = asyncio.create_task(container.relay.run(), name="event-relay")
+    gc.collect()
+    gc.freeze()  # as in the API (app/main.py): full collections walk only what runs made
     log.info("relay_started")
     try:
         stopping = asyncio.create_task(stop.wait())
