@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.metadata
 import json
 import os
@@ -158,6 +159,8 @@ def run_worker(settings: Settings, node: str, *, burst: bool = False) -> None:
     )
     heartbeat.beat()
     heartbeat.start()
+    gc.collect()
+    gc.freeze()  # as in the API (app/main.py): full collections walk only what runs made
     log.info("worker_started", node=node, queues=[q.name for q in queues], java=java)
     try:
         if not worker._stop_requested:
