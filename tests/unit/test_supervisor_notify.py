@@ -166,3 +166,18 @@ def test_usage_of_every_tree_comes_from_one_scan() -> None:
     usage = resource_usage_all([(me, {}), (gone, {})])
     assert usage[0][1] > 0
     assert usage[1] == (0.0, 0)
+
+
+def test_a_busy_process_shows_its_cpu_from_the_second_sample_on() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        tree = [(ProcessIdentity(busy.pid, 0.0), {})]
+        first = resource_usage_all(tree)  # sets the marks
+        time.sleep(0.5)
+        second = resource_usage_all(tree)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert first[0][0] == 0.0
+    assert 30.0 < second[0][0] <= 110.0, second
+    assert second[0][1] > 1_000_000, "resident memory in bytes"

@@ -10,10 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
-
 from app.servers.infrastructure.files import ServerDirectory
-from app.servers.infrastructure.process import ProcessIdentity
+from app.servers.infrastructure.process import CpuMark, ProcessIdentity
 
 
 @dataclass(eq=False)
@@ -43,7 +41,7 @@ class Managed:
     players: set[str] = field(default_factory=set)
     last_lines: deque[str] = field(default_factory=lambda: deque(maxlen=15))
     exited: asyncio.Event = field(default_factory=asyncio.Event)
-    usage: dict[int, psutil.Process] = field(default_factory=dict)
+    usage: dict[int, CpuMark] = field(default_factory=dict)
     waiters: list[tuple[Callable[[str], bool], asyncio.Future[str]]] = field(default_factory=list)
 
     def answer_waiters(self, message: str) -> None:

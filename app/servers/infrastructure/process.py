@@ -200,8 +200,20 @@ def process_children() -> dict[int, list[int]]:
     return children
 
 
+@dataclass(slots=True)
+class CpuMark:
+    """A process's CPU ticks (user and system) when last sampled, and when."""
+
+    ticks: int
+    at: float
+
+
+_TICKS_A_SECOND = os.sysconf("SC_CLK_TCK")
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
 def resource_usage_all(
-    trees: list[tuple[ProcessIdentity, dict[int, psutil.Process]]],
+    trees: list[tuple[ProcessIdentity, dict[int, CpuMark]]],
     children: dict[int, list[int]] | None = None,
 ) -> list[tuple[float, int]]:
     """Blocking: CPU percent since the last call and resident memory of each process tree, from
@@ -209,11 +221,24 @@ def resource_usage_all(
     every process's stat file: with hundreds of servers, that was most of the worker's time)."""
     if children is None:
         children = process_children()
-    return [_tree_usage(identity.pid, cache, children) for identity, cache in trees]
+    return [_tree_usage(identity.pid, marks, children) for identity, marks in trees]
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """CPU ticks and resident pages of a process from one read of /proc/PID/stat (psutil's
+    cpu_percent and memory_info read two files at 24 µs a process, this 8.5: a 500-server
+    node's trees are over a thousand processes every status round); None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()  # from field 3 on: the name may hold spaces
+    return int(fields[11]) + int(fields[12]), int(fields[21])
 
 
 def _tree_usage(
-    root: int, cache: dict[int, psutil.Process], children: dict[int, list[int]]
+    root: int, marks: dict[int, CpuMark], children: dict[int, list[int]]
 ) -> tuple[float, int]:
     cpu, rss = 0.0, 0
     tree, pending = [], [root]
@@ -221,11 +246,16 @@ def _tree_usage(
         pid = pending.pop()
         tree.append(pid)
         pending.extend(children.get(pid, ()))
+    now = time.monotonic()
     for pid in tree:
-        try:
-            tracked = cache.get(pid) or cache.setdefault(pid, psutil.Process(pid))
-            cpu += tracked.cpu_percent(None)
-            rss += tracked.memory_info().rss
-        except psutil.Error:
-            cache.pop(pid, None)
+        read = _stat(pid)
+        if read is None:
+            marks.pop(pid, None)
+            continue
+        ticks, pages = read
+        mark = marks.get(pid)
+        if mark is not None and now > mark.at:  # the first sample only sets the mark
+            cpu += max(0.0, 100.0 * (ticks - mark.ticks) / _TICKS_A_SECOND / (now - mark.at))
+        marks[pid] = CpuMark(ticks, now)
+        rss += pages * _PAGE_BYTES
     return cpu, rss
