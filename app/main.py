@@ -7,6 +7,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 
+import asyncpg
 import structlog
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -59,6 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.authenticator = container.authenticator
         app.state.limiter = container.limiter
         infra = container.infra
+        try:  # the first reads (a socket's checks, say) then wait for no connection
+            async with asyncio.timeout(5):
+                await infra.read_pool.open()
+        except (TimeoutError, OSError, asyncpg.PostgresError):
+            log.warning("read_pool_not_opened", exc_info=True)  # it opens on first use
         app.state.readiness = ReadinessProbe(infra.engine, infra.redis, head_revisions())
         app.state.tickets = SocketTickets(
             infra.redis, ttl_seconds=settings.websocket_ticket_ttl_seconds

@@ -112,6 +112,10 @@ class ReadPool:
                     )
         return self._pool
 
+    async def open(self) -> None:
+        """Connect now rather than on the first read (the API opens it as it starts)."""
+        await self._get()
+
     async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
         pool = await self._get()
         rows: list[asyncpg.Record] = await pool.fetch(query, *args)

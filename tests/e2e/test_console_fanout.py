@@ -91,6 +91,11 @@ async def test_deflated_viewers_read_every_line_in_order(dashboard, watched):
         negotiated = first.response.headers["Sec-WebSocket-Extensions"]
         assert "server_no_context_takeover" in negotiated, offered
         assert "client_no_context_takeover" in negotiated
+        # A socket is live once it has a line: its checks and its attach run after the
+        # handshake, and a loaded box may take longer over them than the publishing below.
+        await publish(redis, server_id, ["ready"])
+        for viewer in (first, second):
+            assert await lines_until(viewer, 1) == ["ready"]
         texts = [f"line {n:04d} " + "x" * (n % 97) for n in range(300)]
         for start in range(0, len(texts), 7):
             await publish(redis, server_id, texts[start : start + 7])
