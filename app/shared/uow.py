@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable
@@ -15,6 +16,21 @@ from app.shared.domain import Aggregate, ConcurrencyConflict, Conflict, DomainEv
 from app.shared.events import EventCodec, append_events
 
 _CONSTRAINT = re.compile(r'constraint "([^"]+)"')
+
+
+@functools.cache
+def _inserted(table: sa.Table) -> sa.Insert:
+    """One statement object per table, its columns named by the parameters: built (and its
+    cache key worked out) once, not for every write (170-220 µs of CPU a statement)."""
+    return table.insert()
+
+
+@functools.cache
+def _versioned(table: sa.Table) -> sa.Update:
+    """The row of `_id` at version `_expected`, set to the parameters' columns (see _inserted)."""
+    return table.update().where(
+        table.c.id == sa.bindparam("_id"), table.c.version == sa.bindparam("_expected")
+    )
 
 
 class SqlRepository[A: Aggregate]:
@@ -43,14 +59,16 @@ class SqlRepository[A: Aggregate]:
                 continue
             row = self.to_row(aggregate)
             if aggregate.version == 0:
-                await self.conn.execute(self.table.insert().values(**row, version=1))
+                await self.conn.execute(_inserted(self.table), {**row, "version": 1})
             else:
                 result = await self.conn.execute(
-                    self.table.update()
-                    .where(
-                        self.table.c.id == aggregate.id, self.table.c.version == aggregate.version
-                    )
-                    .values(**row, version=aggregate.version + 1)
+                    _versioned(self.table),
+                    {
+                        **row,
+                        "version": aggregate.version + 1,
+                        "_id": aggregate.id,
+                        "_expected": aggregate.version,
+                    },
                 )
                 if result.rowcount != 1:
                     raise ConcurrencyConflict(

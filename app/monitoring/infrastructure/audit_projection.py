@@ -14,9 +14,15 @@ from app.monitoring.domain.audit import SummaryContext, server_of, summarize
 from app.monitoring.infrastructure.tables import audit_log
 from app.shared.readmodels import ProjectedEvent, Projection
 
+_INSERT = insert(audit_log).on_conflict_do_nothing()  # built once: see app/shared/uow.py
+_NAMES = {
+    table: sa.text(f"SELECT id, {column} FROM {table} WHERE id = ANY(:ids)")  # noqa: S608
+    for table, column in (("users", "username"), ("servers", "name"))
+}
+
 
 async def _apply(conn: AsyncConnection, events: Sequence[ProjectedEvent]) -> None:
-    await conn.execute(insert(audit_log).on_conflict_do_nothing(), await _audit_rows(conn, events))
+    await conn.execute(_INSERT, await _audit_rows(conn, events))
 
 
 async def _reset(conn: AsyncConnection) -> None:
@@ -58,11 +64,7 @@ async def _names(conn: AsyncConnection, table: str, ids: set[uuid.UUID]) -> dict
     """Usernames or server names of one batch, in one query."""
     if not ids:
         return {}
-    column = "username" if table == "users" else "name"
-    result = await conn.execute(
-        sa.text(f"SELECT id, {column} FROM {table} WHERE id = ANY(:ids)"),  # noqa: S608
-        {"ids": list(ids)},
-    )
+    result = await conn.execute(_NAMES[table], {"ids": list(ids)})
     return {row[0]: row[1] for row in result}
 
 
