@@ -204,3 +204,12 @@ async def driver(conn: AsyncConnection) -> asyncpg.Connection:
         await adapter._start_transaction()
     connection: asyncpg.Connection = raw.driver_connection
     return connection
+
+
+async def lock_until_commit(conn: AsyncConnection, name: str) -> None:
+    """A transaction-scoped advisory lock on `name` (hashed to its key): whoever takes the same
+    name waits until this transaction commits or rolls back."""
+    await (await driver(conn)).execute(_LOCK_NAMED, name)
+
+
+_LOCK_NAMED = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.shared.bus import note_written
 from app.shared.context import event_metadata
-from app.shared.db import EVENTS_CHANNEL, driver
+from app.shared.db import EVENTS_CHANNEL, driver, lock_until_commit
 from app.shared.domain import DomainEvent
 
 
@@ -80,7 +80,6 @@ class EventCodec:
         return cls(occurred_at=occurred_at, **kwargs)
 
 
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 _VERSIONS = (
     "SELECT aggregate_id, max(event_version) FROM domain_events"
     " WHERE aggregate_id = ANY($1::uuid[]) GROUP BY aggregate_id"
@@ -112,7 +111,7 @@ async def append_events(
     db = await driver(conn)
     aggregate_ids = sorted({event.aggregate_id for event in events})
     for aggregate_id in aggregate_ids:
-        await db.execute(_LOCK, str(aggregate_id))
+        await lock_until_commit(conn, str(aggregate_id))
     versions: dict[uuid.UUID, int] = dict(await db.fetch(_VERSIONS, aggregate_ids))
     numbers = []
     for event in events:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.files.domain.model import FileVersion, Outcome, VersionAction
 from app.files.infrastructure.tables import file_versions
+from app.shared.db import lock_until_commit
 from app.shared.domain import Page
 from app.shared.uow import SqlUnitOfWork
 
@@ -48,8 +49,7 @@ class SqlFileHistory:
 
     async def lock(self, server_id: uuid.UUID, path: str) -> None:
         """Held until the transaction ends: compare, write and record happen as one step."""
-        key = sa.func.hashtextextended(f"file:{server_id}/{path}", 0)
-        await self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+        await lock_until_commit(self.conn, f"file:{server_id}/{path}")
 
     async def latest(self, server_id: uuid.UUID, path: str) -> FileVersion | None:
         """The newest applied version: what the dashboard last knew the file to be."""

@@ -24,7 +24,7 @@ from app.servers.domain.model import (
 )
 from app.servers.domain.ports import NodeUsage
 from app.servers.infrastructure.tables import nodes, servers
-from app.shared.db import ReadPool, contains_pattern, driver
+from app.shared.db import ReadPool, contains_pattern, driver, lock_until_commit
 from app.shared.domain import Page
 from app.shared.uow import SqlRepository, SqlUnitOfWork
 
@@ -96,7 +96,6 @@ def _server(row: RowMapping | asyncpg.Record) -> Server:
 _BY_ID = "SELECT * FROM servers WHERE id = $1"
 _NAME_TAKEN = "SELECT EXISTS (SELECT 1 FROM servers WHERE owner_id = $1 AND lower(name) = $2)"
 _PORTS = "SELECT port FROM servers WHERE node = $1"
-_LOCK_NODE = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 _USAGE = "SELECT node, count(*), sum(memory_mb) FROM servers GROUP BY node"
 _USAGE_OF = "SELECT node, count(*), sum(memory_mb) FROM servers WHERE node = $1 GROUP BY node"
 _CORDONED = "SELECT name FROM nodes WHERE cordoned"
@@ -142,7 +141,7 @@ class SqlServerRepository(SqlRepository[Server]):
     async def lock_node(self, node: str) -> None:
         """A transaction-scoped advisory lock per node: creates and moves onto one node take
         their port and memory one after another, so none races another for the same port."""
-        await (await driver(self.conn)).execute(_LOCK_NODE, f"mcdash.node:{node}")
+        await lock_until_commit(self.conn, f"mcdash.node:{node}")
 
     async def node_usage(self, node: str | None = None) -> dict[str, NodeUsage]:
         db = await driver(self.conn)
