@@ -12,6 +12,7 @@ from app.servers.domain.console import LINE_MAX_BYTES
 from app.servers.infrastructure.files import ServerDirectory
 from app.servers.infrastructure.managed import Managed
 from app.servers.infrastructure.process import ProcessIdentity
+from app.servers.infrastructure.supervisor.exits import crash_reason
 from app.servers.infrastructure.supervisor.tail import read_new_lines
 
 MARK = f" [... cut: the line was longer than {LINE_MAX_BYTES} bytes]"
@@ -110,3 +111,29 @@ class TestLineCap:
         (managed.directory.meta / "console.log").write_bytes(b"new log\n")
 
         assert read_new_lines(managed) == ["new log"]
+
+
+class TestLastWords:
+    def test_lines_count_in_the_crash_reason_as_soon_as_they_are_read(
+        self, managed: Managed
+    ) -> None:
+        # The JVM may exit while the lines read last are still being published (in CI, under
+        # load, the crash reason once came without them): reading is what keeps them.
+        append(managed, b"[12:00:00] [main/INFO]: loading\nbye\n")
+
+        read_new_lines(managed)
+
+        assert crash_reason(3, managed) == (
+            "the server process ended unexpectedly (exit code 3): [12:00:00] [main/INFO]: loading"
+            " | bye"
+        )
+
+    def test_the_last_line_without_its_newline_counts_once_the_jvm_is_gone(
+        self, managed: Managed
+    ) -> None:
+        append(managed, b"one\nlast words")
+
+        read_new_lines(managed)
+        read_new_lines(managed, final=True)
+
+        assert list(managed.last_lines) == ["one", "last words"]

@@ -184,7 +184,6 @@ class ConsoleTail:
     async def _parse(self, managed: Managed, lines: list[str]) -> None:
         players_before = set(managed.players)
         for text in lines:
-            managed.last_lines.append(text)
             parsed = ConsoleLine.parse(text)
             if managed.waiters:
                 managed.answer_waiters(parsed.message)
@@ -243,9 +242,13 @@ def read_new_lines(managed: Managed, *, final: bool = False) -> list[str]:
     if len(rest) > LINE_MAX_BYTES or (final and rest):
         complete.append(rest)
         managed.partial, managed.dropping = b"", not final
-    return [
+    lines = [
         cut_line(line)
         if len(line) > LINE_MAX_BYTES
         else line.decode("utf-8", "replace").rstrip("\r")
         for line in complete
     ]
+    # Kept as they are read, before they are published: a JVM that exits while its last lines
+    # are on their way to Redis still has them in its crash reason.
+    managed.last_lines.extend(lines)
+    return lines
