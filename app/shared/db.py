@@ -142,14 +142,31 @@ def contains_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _refuse_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """At checkout, a pooled connection whose socket is gone (PostgreSQL restarted, or dropped
+    it) is replaced, as a pre-ping would replace it: the pool retries with another. asyncpg
+    marks a connection closed as soon as the event loop sees its socket end, so this asks
+    nothing of the server; SQLAlchemy's pre-ping sends BEGIN, ";" and ROLLBACK, three round
+    trips a command."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise sa.exc.DisconnectionError("the pooled connection was closed")
+
+
+def _checked(engine: AsyncEngine) -> AsyncEngine:
+    sa.event.listen(engine.sync_engine, "checkout", _refuse_closed)
+    return engine
+
+
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    """The engine for units of work: transactions, and a ping before each checkout."""
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_pre_ping=True,
-        connect_args={"server_settings": {"application_name": "mcdash"}},
+    """The engine for units of work: transactions, on connections checked at checkout."""
+    return _checked(
+        create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_recycle=300,
+            connect_args={"server_settings": {"application_name": "mcdash"}},
+        )
     )
 
 
@@ -158,35 +175,37 @@ def create_projection_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
 
     A round commits without waiting for its WAL to reach the disk (synchronous_commit off; it
     is visible at once all the same): a crash loses at most the last rounds, their checkpoints
-    with them, so they are applied again. No pre-ping: a round that meets a dropped connection
-    fails and runs again, and a wait that meets one gives up waiting.
+    with them, so they are applied again. A round that meets a connection dropped since its
+    checkout fails and runs again, and a wait that meets one gives up waiting.
     """
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=2 * pool_size,  # commands' waits come in bursts
-        pool_recycle=300,
-        connect_args={
-            "server_settings": {
-                "application_name": "mcdash-projections",
-                "synchronous_commit": "off",
-            }
-        },
+    return _checked(
+        create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=2 * pool_size,  # commands' waits come in bursts
+            pool_recycle=300,
+            connect_args={
+                "server_settings": {
+                    "application_name": "mcdash-projections",
+                    "synchronous_commit": "off",
+                }
+            },
+        )
     )
 
 
 def create_read_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    """The engine for read models: autocommit (no BEGIN/ROLLBACK round trips) and no pre-ping.
-
-    A connection the server dropped fails one read and is replaced; recycling bounds their age.
-    """
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_recycle=300,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"server_settings": {"application_name": "mcdash-read"}},
+    """The engine for read models: autocommit (no BEGIN/ROLLBACK round trips), connections
+    checked at checkout; recycling bounds their age."""
+    return _checked(
+        create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_recycle=300,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"server_settings": {"application_name": "mcdash-read"}},
+        )
     )
 
 
