@@ -51,10 +51,10 @@ class FakeServerRepository(FakeRepository[Server]):
     async def lock_node(self, node: str) -> None:
         self.locked.append(node)
 
-    async def node_usage(self, node: str | None = None) -> dict[str, NodeUsage]:
+    async def node_usage(self, *among: str) -> dict[str, NodeUsage]:
         usage: dict[str, NodeUsage] = {}
         for server in self.committed():
-            if node is None or server.node == node:
+            if not among or server.node in among:
                 seen = usage.get(server.node, NodeUsage())
                 usage[server.node] = NodeUsage(
                     seen.servers + 1, seen.memory_mb + server.config.memory_mb

@@ -95,7 +95,7 @@ async def place(
             raise NoNodeOnline(
                 "no node is online to take the server: start a worker (mcdash worker --node NAME)"
             )
-        usage = await servers.node_usage()
+        usage = await servers.node_usage(*online)  # not the offline nodes' servers: O(online)
         candidates = ranked(online, usage, cordoned, memory_mb, rules.memory_ratio)
         if not candidates:
             _refuse_beyond_every_node(online, cordoned, memory_mb)

@@ -28,8 +28,9 @@ class ServerRepository(Protocol):
         """Hold placement on `node` (its ports, its memory) until the transaction ends."""
         ...
 
-    async def node_usage(self, node: str | None = None) -> dict[str, NodeUsage]:
-        """Servers placed on each node (or on `node` only) and the memory they are given."""
+    async def node_usage(self, *among: str) -> dict[str, NodeUsage]:
+        """Servers placed on each node (or on the nodes `among` only) and the memory they are
+        given."""
         ...
 
     async def cordoned(self) -> set[str]: ...

@@ -97,7 +97,9 @@ _BY_ID = "SELECT * FROM servers WHERE id = $1"
 _NAME_TAKEN = "SELECT EXISTS (SELECT 1 FROM servers WHERE owner_id = $1 AND lower(name) = $2)"
 _PORTS = "SELECT port FROM servers WHERE node = $1"
 _USAGE = "SELECT node, count(*), sum(memory_mb) FROM servers GROUP BY node"
-_USAGE_OF = "SELECT node, count(*), sum(memory_mb) FROM servers WHERE node = $1 GROUP BY node"
+_USAGE_OF = (
+    "SELECT node, count(*), sum(memory_mb) FROM servers WHERE node = ANY($1::text[]) GROUP BY node"
+)
 _CORDONED = "SELECT name FROM nodes WHERE cordoned"
 
 
@@ -143,9 +145,9 @@ class SqlServerRepository(SqlRepository[Server]):
         their port and memory one after another, so none races another for the same port."""
         await lock_until_commit(self.conn, f"mcdash.node:{node}")
 
-    async def node_usage(self, node: str | None = None) -> dict[str, NodeUsage]:
+    async def node_usage(self, *among: str) -> dict[str, NodeUsage]:
         db = await driver(self.conn)
-        rows = await (db.fetch(_USAGE) if node is None else db.fetch(_USAGE_OF, node))
+        rows = await (db.fetch(_USAGE_OF, list(among)) if among else db.fetch(_USAGE))
         return {name: NodeUsage(servers=count, memory_mb=int(mb or 0)) for name, count, mb in rows}
 
     async def cordoned(self) -> set[str]:
