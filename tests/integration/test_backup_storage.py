@@ -14,8 +14,8 @@ from minio import Minio
 from app.backups.domain.errors import InvalidArchive
 from app.backups.domain.model import Compression
 from app.backups.infrastructure.archive import extract_archive, inspect_archive, write_archive
-from app.backups.infrastructure.s3 import S3BackupStorage, StorageError
-from app.backups.infrastructure.storage import LocalBackupStorage
+from app.backups.infrastructure.s3 import S3BackupStorage
+from app.backups.infrastructure.storage import LocalBackupStorage, StorageError
 from tests.s3 import S3Endpoint, closed_port
 
 PART = 5 * 1024 * 1024

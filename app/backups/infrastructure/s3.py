@@ -15,10 +15,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from app.backups.infrastructure.archive import BUFFER
-
-
-class StorageError(OSError):
-    """The storage could not be reached or refused the data; the message says why."""
+from app.backups.infrastructure.storage import StorageError
 
 
 class _Aborted(Exception):

@@ -8,16 +8,22 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import structlog
 from pydantic import SecretStr
 
 from app.backups.infrastructure.archive import BUFFER
-from app.backups.infrastructure.s3 import S3BackupStorage, StorageError
 from app.settings import Settings
 
+if TYPE_CHECKING:  # minio (and its crypto and urllib3, some 7 MB) loads only for S3
+    from app.backups.infrastructure.s3 import S3BackupStorage
+
 log = structlog.get_logger(__name__)
+
+
+class StorageError(OSError):
+    """The storage could not be reached or refused the data; the message says why."""
 
 
 class LocalBackupStorage:
@@ -94,6 +100,8 @@ class LocalBackupStorage:
 
 def storage_from_settings(settings: Settings) -> LocalBackupStorage | S3BackupStorage:
     if settings.backup_storage == "s3":
+        from app.backups.infrastructure.s3 import S3BackupStorage
+
         if not settings.backup_s3_endpoint:
             raise RuntimeError(
                 "MCDASH_BACKUP_S3_ENDPOINT is required with MCDASH_BACKUP_STORAGE=s3"
