@@ -4,12 +4,15 @@ worker's agent on the compose network; each worker has its own volume and game p
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from tests.deployment import (
     Obj,
+    compose_command,
     compose_environment,
     compose_literal,
     is_compose_worker,
@@ -18,6 +21,7 @@ from tests.deployment import (
 )
 
 COMPOSE = load_compose()
+PROMETHEUS = Path(__file__).resolve().parents[2] / "ops" / "prometheus.yml"
 SERVICES: dict[str, Obj] = COMPOSE["services"]
 WORKERS = {
     key: svc for key, svc in SERVICES.items() if is_mcdash_service(svc) and is_compose_worker(svc)
@@ -66,7 +70,23 @@ def mounts(service: Obj) -> dict[str, str]:
 
 def test_there_are_workers_and_an_api() -> None:
     assert len(WORKERS) >= 1
-    assert {"api", "scheduler"} <= set(OTHERS)
+    assert {"api", "relay", "scheduler"} <= set(OTHERS)
+
+
+def test_the_relay_dispatches_the_events_in_its_own_process_and_is_scraped() -> None:
+    relays = [key for key, svc in OTHERS.items() if compose_command(svc)[:2] == ["mcdash", "relay"]]
+    assert relays == ["relay"]
+    assert env(SERVICES["api"]).get("MCDASH_RELAY_ENABLED") == "false"
+    assert env(SERVICES["relay"]).get("MCDASH_RELAY_ENABLED") in (None, "true")
+    _, _, port = str(env(SERVICES["relay"]).get("MCDASH_RELAY_METRICS_LISTEN")).rpartition(":")
+    assert port in [str(p) for p in SERVICES["relay"].get("expose", [])]
+    scraped = [
+        target
+        for job in yaml.safe_load(PROMETHEUS.read_text())["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    ]
+    assert f"relay:{port}" in scraped
 
 
 @pytest.mark.parametrize("service", sorted(OTHERS))
@@ -120,14 +140,14 @@ def test_workers_game_ports_do_not_overlap() -> None:
 @pytest.mark.parametrize("name", ["MCDASH_JWT_SECRET", "MCDASH_NODE_SECRET"])
 def test_the_api_and_every_worker_need_the_same_secret(name: str) -> None:
     """Each is `${NAME:?...}`: compose refuses to start without it, and there is one."""
-    for service in ["api", *WORKERS]:
+    for service in ["api", "relay", *WORKERS]:
         raw = str(compose_environment(SERVICES[service]).get(name))
         match = _REQUIRED.match(raw)
         assert match, f"{service}: {name}={raw!r} is not required"
         assert match["var"] == name
 
 
-@pytest.mark.parametrize("service", ["api", "scheduler", *sorted(WORKERS)])
+@pytest.mark.parametrize("service", ["api", "relay", "scheduler", *sorted(WORKERS)])
 def test_backups_go_to_the_minio_of_this_file(service: str) -> None:
     values = env(SERVICES[service])
     host, _, port = str(values.get("MCDASH_BACKUP_S3_ENDPOINT")).partition(":")

@@ -1,6 +1,7 @@
 """k8s/ wires the node agent as meant: each worker listens where its advertised URL points,
 through its headless Service; the API and the workers share the node secret; only the API
-pods reach the agent port while game ports stay open; only workers keep data on a volume."""
+pods and the relay's reach the agent port while game ports stay open; only workers keep data
+on a volume."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ from tests.k8s_references import env_entry, find, first_container, matching, pod
 @pytest.fixture(scope="module")
 def rendered() -> list[Obj]:
     return render()
+
+
+def runs(pod: Obj, command: str) -> bool:
+    return any(command in command_of(c) for c in containers(pod))
 
 
 def command_of(container: Obj) -> str:
@@ -65,13 +70,12 @@ def opens(rule: Obj, port_name: str, number: int) -> bool:
 
 def agent_problems(docs: list[Obj]) -> list[str]:
     """Each worker listens where its advertised URL points, through its headless Service; the
-    API and the workers read the same node secret; only the API reaches the agent port, and
-    game ports stay open; only workers have persistent volumes."""
+    API, the relay and the workers read the same node secret; only the API and the relay reach
+    the agent port, and game ports stay open; only workers have persistent volumes."""
     pods = pods_of(docs)
     by_key = {(obj["kind"], namespace(obj), name(obj)): obj for obj in docs}
-    api_pods = [
-        pod for _, pod in pods if any("mcdash api" in command_of(c) for c in containers(pod))
-    ]
+    api_pods = [pod for _, pod in pods if runs(pod, "mcdash api")]
+    relay_pods = [pod for _, pod in pods if runs(pod, "mcdash relay")]
     workers = [(obj, pod, c) for obj, pod in pods for c in containers(pod) if is_k8s_worker(c)]
     if not workers or not api_pods:
         return ["no worker or no api"]
@@ -94,7 +98,7 @@ def agent_problems(docs: list[Obj]) -> list[str]:
         if not any(p.get("name") == "agent" for p in (service.get("spec") or {}).get("ports", [])):
             problems.append(f"{where}: its Service {service_name} has no `agent` port")
         secrets.add(secret_ref(worker))
-        problems += policy_gaps(where, ns, docs, pod, api_pods, env, int(port))
+        problems += policy_gaps(where, ns, docs, pod, api_pods, relay_pods, env, int(port))
         if not (obj.get("spec") or {}).get("volumeClaimTemplates"):
             problems.append(f"{where}: a worker without its own PersistentVolume")
     for obj, pod in pods:
@@ -106,9 +110,11 @@ def agent_problems(docs: list[Obj]) -> list[str]:
             ]
             if claims or (obj.get("spec") or {}).get("volumeClaimTemplates"):
                 problems.append(f"{obj['kind']}/{name(obj)}: keeps data on a persistent volume")
-    secrets |= {secret_ref(c) for pod in api_pods for c in containers(pod)}
+    secrets |= {secret_ref(c) for pod in api_pods + relay_pods for c in containers(pod)}
     if len(secrets) != 1 or None in next(iter(secrets)):
-        problems.append(f"the API and the workers read MCDASH_NODE_SECRET differently: {secrets}")
+        problems.append(
+            f"the API, the relay and the workers read MCDASH_NODE_SECRET differently: {secrets}"
+        )
     return problems
 
 
@@ -118,11 +124,12 @@ def policy_gaps(
     docs: list[Obj],
     pod: Obj,
     api_pods: list[Obj],
+    relay_pods: list[Obj],
     env: dict[str, str],
     port: int,
 ) -> list[str]:
-    """The NetworkPolicies over a worker pod: the agent port open to the API pods and to
-    nothing else, the game port range (MCDASH_SERVER_PORT_RANGE_*) open to anyone."""
+    """The NetworkPolicies over a worker pod: the agent port open to the API and relay pods
+    and to nothing else, the game port range (MCDASH_SERVER_PORT_RANGE_*) open to anyone."""
     pods = pods_of(docs)
     policies = [
         obj["spec"]
@@ -135,7 +142,7 @@ def policy_gaps(
     if not policies:
         return [f"{where}: no NetworkPolicy guards its agent: every pod may call it"]
     problems = []
-    api_reaches = False
+    reaching: list[Obj] = []
     first = int(env.get("MCDASH_SERVER_PORT_RANGE_START", 25565))
     last = int(env.get("MCDASH_SERVER_PORT_RANGE_END", 25665))
     game_open = False
@@ -151,17 +158,22 @@ def policy_gaps(
                 continue
             if not peers:
                 problems.append(f"{where}: a rule opens the agent port to every source")
-                api_reaches = True
+                reaching += api_pods + relay_pods
             for peer in peers:
                 reached = matching(pods, ns, peer.get("podSelector"))
                 if "ipBlock" in peer or "namespaceSelector" in peer or "podSelector" not in peer:
                     problems.append(f"{where}: the agent port is open to {peer}")
-                elif any(p not in api_pods for p in reached):
-                    problems.append(f"{where}: the agent port is open to pods other than the API's")
-                elif reached:
-                    api_reaches = True
-    if not api_reaches:
+                elif any(p not in api_pods + relay_pods for p in reached):
+                    problems.append(
+                        f"{where}: the agent port is open to pods other than the API's and the"
+                        " relay's"
+                    )
+                else:
+                    reaching += reached
+    if not any(p in reaching for p in api_pods):
         problems.append(f"{where}: the API pods cannot reach the agent port")
+    if any(p not in reaching for p in relay_pods):
+        problems.append(f"{where}: the relay pods cannot reach the agent port")
     if not game_open:
         problems.append(f"{where}: game ports {first}-{last} are not open to players")
     return problems
@@ -181,6 +193,16 @@ def _agent_open_to_all(docs: list[Obj]) -> None:
 def _agent_open_to_scheduler(docs: list[Obj]) -> None:
     rule = find(docs, "NetworkPolicy", "mcdash-worker")["spec"]["ingress"][0]
     rule["from"][0]["podSelector"] = {"matchLabels": {"app.kubernetes.io/name": "mcdash"}}
+
+
+def _relay_cut_off(docs: list[Obj]) -> None:
+    rule = find(docs, "NetworkPolicy", "mcdash-worker")["spec"]["ingress"][0]
+    rule["from"] = [peer for peer in rule["from"] if "relay" not in str(peer)]
+
+
+def _relay_without_node_secret(docs: list[Obj]) -> None:
+    env = first_container(docs, "Deployment", "mcdash-relay")["env"]
+    env[:] = [e for e in env if e["name"] != "MCDASH_NODE_SECRET"]
 
 
 def _game_ports_closed(docs: list[Obj]) -> None:
@@ -213,6 +235,11 @@ def _api_without_node_secret(docs: list[Obj]) -> None:
 AGENT_BREAKS: dict[str, tuple[Callable[[list[Obj]], None], str]] = {
     "agent-open-to-every-source": (_agent_open_to_all, "opens the agent port to every source"),
     "agent-open-to-the-scheduler": (_agent_open_to_scheduler, "pods other than the API's"),
+    "relay-cut-off-from-the-agent": (_relay_cut_off, "the relay pods cannot reach the agent"),
+    "relay-without-the-node-secret": (
+        _relay_without_node_secret,
+        "read MCDASH_NODE_SECRET differently",
+    ),
     "game-ports-closed": (_game_ports_closed, "game ports 25565-25665 are not open"),
     "url-names-another-service": (
         _url_names_another_service,
