@@ -152,22 +152,28 @@ def _refuse_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         raise sa.exc.DisconnectionError("the pooled connection was closed")
 
 
-def _checked(engine: AsyncEngine) -> AsyncEngine:
+def _engine(
+    url: str, name: str, *, pool_size: int, max_overflow: int, **options: Any
+) -> AsyncEngine:
+    """An engine whose connections are named `name` in pg_stat_activity, recycled after five
+    minutes and checked at checkout (`_refuse_closed`); `server_settings` add to the session's
+    settings, the other options go to SQLAlchemy."""
+    settings = {"application_name": name, **options.pop("server_settings", {})}
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=300,
+        connect_args={"server_settings": settings},
+        **options,
+    )
     sa.event.listen(engine.sync_engine, "checkout", _refuse_closed)
     return engine
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """The engine for units of work: transactions, on connections checked at checkout."""
-    return _checked(
-        create_async_engine(
-            url,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
-            pool_recycle=300,
-            connect_args={"server_settings": {"application_name": "mcdash"}},
-        )
-    )
+    return _engine(url, "mcdash", pool_size=pool_size, max_overflow=max_overflow)
 
 
 def create_projection_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
@@ -178,34 +184,24 @@ def create_projection_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     with them, so they are applied again. A round that meets a connection dropped since its
     checkout fails and runs again, and a wait that meets one gives up waiting.
     """
-    return _checked(
-        create_async_engine(
-            url,
-            pool_size=pool_size,
-            max_overflow=2 * pool_size,  # commands' waits come in bursts
-            pool_recycle=300,
-            connect_args={
-                "server_settings": {
-                    "application_name": "mcdash-projections",
-                    "synchronous_commit": "off",
-                }
-            },
-        )
+    return _engine(
+        url,
+        "mcdash-projections",
+        pool_size=pool_size,
+        max_overflow=2 * pool_size,  # commands' waits come in bursts
+        server_settings={"synchronous_commit": "off"},
     )
 
 
 def create_read_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """The engine for read models: autocommit (no BEGIN/ROLLBACK round trips), connections
-    checked at checkout; recycling bounds their age."""
-    return _checked(
-        create_async_engine(
-            url,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
-            pool_recycle=300,
-            isolation_level="AUTOCOMMIT",
-            connect_args={"server_settings": {"application_name": "mcdash-read"}},
-        )
+    checked at checkout."""
+    return _engine(
+        url,
+        "mcdash-read",
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        isolation_level="AUTOCOMMIT",
     )
 
 
