@@ -74,6 +74,26 @@ class Wire(Protocol):
         ...
 
 
+class Inbox(Protocol):
+    """What a detached connection hands on: each message the viewer sends, and its end."""
+
+    def receive(self, message: str | bytes) -> None:
+        """A message; the connection reads no more until the inbox calls its `resume`."""
+        ...
+
+    def gone(self) -> None:
+        """The connection is closed."""
+        ...
+
+
+class Detachable(Wire, Protocol):
+    """A wire that can outlive the socket's ASGI call (app/shared/wsprotocol.py)."""
+
+    def detach(self, inbox: Inbox) -> bool: ...
+
+    def resume(self) -> None: ...
+
+
 class QueuedWire:
     """A wire over plain ASGI sends: a bounded queue and the task that sends it."""
 
@@ -152,6 +172,11 @@ class Viewer:
             if self.ended.done():
                 return
             self._push(batch)
+
+    def send(self, message: SharedText) -> None:
+        """One message for this viewer alone (a reply), behind what was pushed before it."""
+        if not self.ended.done():
+            self._send((message,))
 
     def stop(self) -> None:
         if isinstance(self.wire, QueuedWire):

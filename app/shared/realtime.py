@@ -1,8 +1,10 @@
 """Fan-out of Redis pub/sub channels to local WebSocket viewers over one Redis connection.
 
-Messages of a channel that arrive within `batch_seconds` of each other are handed on together,
-as one `Batch`, to each of the channel's sinks: a `Subscription` (a bounded queue that a task
-reads) or a live feed that pushes to its socket at once (app/shared/fanout.py).
+A message that arrives after a quiet spell is handed on at once; those that follow within
+`batch_seconds` of it are handed on together, one `Batch` a channel, at the end of that window,
+and so on while they keep coming. Each batch goes to every one of the channel's sinks: a
+`Subscription` (a bounded queue that a task reads) or a live feed that pushes to its socket at
+once (app/shared/fanout.py).
 """
 
 from __future__ import annotations
@@ -142,20 +144,28 @@ class PubSubHub:
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _add(self, channel: str, data: str) -> None:
+        if self._flush is None:  # quiet until now: at once, and batch what follows
+            self._flush = asyncio.get_running_loop().call_later(self._batch_seconds, self._deliver)
+            self._hand_on(channel, [data])
+            return
         pending = self._pending.get(channel)
         if pending is None:
             self._pending[channel] = [data]
         else:
             pending.append(data)
-        if self._flush is None:
-            self._flush = asyncio.get_running_loop().call_later(self._batch_seconds, self._deliver)
 
     def _deliver(self) -> None:
+        """The window's end: what came in it, and another window if anything did."""
         pending, self._pending, self._flush = self._pending, {}, None
+        if pending:
+            self._flush = asyncio.get_running_loop().call_later(self._batch_seconds, self._deliver)
         for channel, items in pending.items():
-            batch = Batch(items)
-            for sink in tuple(self._sinks.get(channel, ())):
-                try:
-                    sink.deliver(batch)
-                except Exception:
-                    log.warning("websocket_deliver_failed", channel=channel, exc_info=True)
+            self._hand_on(channel, items)
+
+    def _hand_on(self, channel: str, items: list[str]) -> None:
+        batch = Batch(items)
+        for sink in tuple(self._sinks.get(channel, ())):
+            try:
+                sink.deliver(batch)
+            except Exception:
+                log.warning("websocket_deliver_failed", channel=channel, exc_info=True)

@@ -80,8 +80,12 @@ async def _authenticate(websocket: WebSocket) -> tuple[Principal, str, str | Non
     return principal, token, None
 
 
-async def _hit(websocket: WebSocket | Request, key: str) -> RateLimited | None:
-    limiter: RateLimiter | None = websocket.app.state.limiter
+async def _hit(connection: WebSocket | Request, key: str) -> RateLimited | None:
+    return await _hit_in(connection.app, key)
+
+
+async def _hit_in(app: Any, key: str) -> RateLimited | None:
+    limiter: RateLimiter | None = app.state.limiter
     if limiter is None:
         return None
     try:
@@ -175,16 +179,31 @@ async def open_stream(
 async def receive(websocket: WebSocket, socket: WatchedSocket) -> str | None:
     """The next text message, or None (after an error reply) if it is over the rate limit."""
     text = await websocket.receive_text()
-    if limited := await _hit(websocket, user_key(socket.principal.user_id)):
-        await send_error(websocket, limited)
+    if refusal := await refused(websocket.app, socket):
+        await websocket.send_text(refusal)
         return None
     return text
 
 
-async def send_error(websocket: WebSocket, exc: DomainError) -> None:
+async def refused(app: Any, socket: WatchedSocket) -> str | None:
+    """The error reply to a message from `socket` over the rate limit; None if it is within."""
+    limited = await _hit_in(app, user_key(socket.principal.user_id))
+    return error_reply(limited) if limited else None
+
+
+async def watch_only(app: Any, socket: WatchedSocket, _: str) -> str | None:
+    """A watch-only socket's answer to a message: none, unless it is over the rate limit."""
+    return await refused(app, socket)
+
+
+def error_reply(exc: DomainError) -> str:
     reply: dict[str, Any] = {"type": "error", "status": exc.status, "detail": exc.detail}
     reply.update({k: v for k, v in exc.extra.items() if k == "retry_after"})
-    await websocket.send_text(json.dumps(reply))
+    return json.dumps(reply)
+
+
+async def send_error(websocket: WebSocket, exc: DomainError) -> None:
+    await websocket.send_text(error_reply(exc))
 
 
 async def drain(websocket: WebSocket, socket: WatchedSocket) -> None:
@@ -196,13 +215,15 @@ async def drain(websocket: WebSocket, socket: WatchedSocket) -> None:
 async def serve_inline(
     websocket: WebSocket,
     socket: WatchedSocket,
-    work: Awaitable[None],
+    work: Awaitable[bool],
     *ends: asyncio.Future[tuple[int, str]],
 ) -> None:
     """Run `work` in this task until it ends, or until the principal's watch or one of `ends`
-    ends the socket (it is then cancelled); close with the code the socket ended with.
+    ends the socket (it is then cancelled); close with the code the socket ended with, unless
+    `work` handed the socket off (returned True: app/shared/handoff.py ends it then).
 
-    No task of its own: with live messages pushed by the hub, a viewer costs one task, uvicorn's.
+    No task of its own: with live messages pushed by the hub, a viewer costs one task, uvicorn's,
+    and none once handed off.
     """
     watch: PrincipalWatch = websocket.app.state.principals
     ends = (socket.ended, *ends)
@@ -216,11 +237,11 @@ async def serve_inline(
             interrupted = True
             task.cancel()
 
-    serving = True
+    serving, handed_off = True, False
     for end in ends:
         end.add_done_callback(interrupt)
     try:
-        await work
+        handed_off = await work
     except asyncio.CancelledError:
         if not interrupted or task.uncancel() > 0:
             raise
@@ -232,8 +253,9 @@ async def serve_inline(
         serving = False
         for end in ends:
             end.remove_done_callback(interrupt)
-        watch.close(socket)
-        if websocket.client_state is WebSocketState.CONNECTED:
+        if not handed_off:
+            watch.close(socket)
+        if not handed_off and websocket.client_state is WebSocketState.CONNECTED:
             ended = [end.result() for end in ends if end.done()]
             code, reason = ended[0] if ended else (1000, "")
             with contextlib.suppress(Exception):

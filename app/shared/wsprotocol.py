@@ -11,6 +11,10 @@ Two changes to uvicorn's websockets (sans-I/O) implementation:
   transport. While the transport is paused (the viewer reads slower than it is sent to) the
   messages wait in a bounded queue; a push refused because that queue is full tells the caller
   to drop the viewer, which it does with `drop()` (a close frame, no waiting).
+- A live viewer's connection can be detached from its ASGI call (`detach`, app/shared/handoff.py):
+  the call returns, its task and everything it held (middleware frames, exit stacks, the
+  receive queue, the scope) go, and the connection stays open, handing what the viewer sends
+  to an `Inbox` one message at a time (reading pauses until the inbox asks for more).
 
 Everything else (handshake, receive, keepalive, ASGI sends) is uvicorn's.
 """
@@ -31,7 +35,7 @@ from websockets.extensions.permessage_deflate import (
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from app.shared.fanout import FANOUT_EXTENSION, SharedText
+from app.shared.fanout import FANOUT_EXTENSION, Inbox, SharedText
 
 if TYPE_CHECKING:
     from websockets.http11 import Request
@@ -40,6 +44,21 @@ WINDOW_BITS = 12
 """Both directions' deflate window: 4 KB, and only for the message being compressed."""
 DROP_GRACE_SECONDS = 5.0
 """How long a dropped viewer has to read its close frame before the connection is cut."""
+
+
+class _Unread:
+    """The receive queue of a detached connection: nobody reads it, so nothing is kept."""
+
+    __slots__ = ()
+
+    def put_nowait(self, _: object) -> None:
+        pass
+
+    def empty(self) -> bool:
+        return True
+
+
+_UNREAD: Any = _Unread()
 
 
 def deflate_factory() -> ServerPerMessageDeflateFactory:
@@ -67,6 +86,8 @@ class FanoutWebSocketProtocol(WebSocketsSansIOProtocol):
         """The negotiated deflate window bits, or None for plain frames: what a frame depends on."""
         self.waiting: deque[SharedText] | None = None
         """Pushed messages held while the transport is paused; None while it is not."""
+        self.inbox: Inbox | None = None
+        """Where a detached connection's messages go; None while its ASGI call reads them."""
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -116,9 +137,79 @@ class FanoutWebSocketProtocol(WebSocketsSansIOProtocol):
                 self.waiting.extendleft(reversed(waiting))
                 return
 
+    def detach(self, inbox: Inbox) -> bool:
+        """Outlive the ASGI call: keep the connection open once it returns, and hand `inbox`
+        what the viewer sends from now on. False if the connection is closing already."""
+        if self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
+            return False
+        queued, self.queue = self.queue, _UNREAD
+        self.inbox = inbox
+        forwarded = False
+        while not queued.empty():  # sent before the call stopped reading: the inbox's now
+            event = queued.get_nowait()
+            if event["type"] == "websocket.receive":
+                text = event.get("text")
+                inbox.receive(text if text is not None else event.get("bytes") or b"")
+                forwarded = True
+        if not forwarded:
+            self.resume()
+        return True
+
+    def resume(self) -> None:
+        """Read again: the inbox is done with what it was handed."""
+        if self.read_paused and not self.disconnected:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def send_receive_event_to_app(self) -> None:
+        inbox = self.inbox
+        if inbox is None:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return
+        if self.curr_msg_data_type == "text":
+            try:
+                message: str | bytes = data.decode()
+            except UnicodeDecodeError:
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        else:
+            message = data
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+        inbox.receive(message)
+
+    async def run_asgi(self) -> None:
+        """uvicorn's, except that a connection detached by the app stays open after the call."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        if self.inbox is not None:
+            del self.scope  # what the call was given: the inbox keeps what it needs
+        elif self.close_timer is None:
+            self.transport.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.waiting = None
         super().connection_lost(exc)
+        inbox, self.inbox = self.inbox, None
+        if inbox is not None:
+            inbox.gone()
 
     async def send(self, message: ASGISendEvent) -> None:
         """uvicorn's, except that a message sent after `drop` is a disconnect, not an error."""

@@ -10,6 +10,7 @@ import socket
 import time
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -134,3 +135,48 @@ async def test_a_viewer_that_stops_reading_is_dropped_alone(dashboard, watched):
         assert "fell behind" in closed.value.rcvd.reason
         await publish(redis, server_id, ["after the drop"])
         assert await lines_until(fast, 1) == ["after the drop"]
+
+
+async def test_live_viewers_outlive_their_call_and_are_answered_in_order(dashboard, watched):
+    """A live viewer is handed off from its ASGI call (app/shared/handoff.py): what it sends is
+    still answered, one message after another; a binary message closes it with 1003."""
+    server_id, redis = watched
+    auth = {"subprotocols": ["bearer", dashboard.token]}
+    async with (
+        connect(ws_url(dashboard, f"/ws/servers/{server_id}/console"), **auth) as console,
+        connect(ws_url(dashboard, f"/ws/servers/{server_id}/logs"), **auth) as logs,
+    ):
+        await publish(redis, server_id, ["ready"])
+        assert await lines_until(console, 1) == ["ready"]
+        assert await lines_until(logs, 1) == ["ready"]
+        assert await open_viewers(dashboard) == 2
+        sent = ["not json", json.dumps({"command": "list"}), "[]", json.dumps({"command": "x"})]
+        for text in sent:
+            await console.send(text)
+        replies = [json.loads(await asyncio.wait_for(console.recv(), 10)) for _ in sent]
+        assert [r["type"] for r in replies] == ["error"] * 4
+        statuses = [r["status"] for r in replies]
+        assert statuses[0] == statuses[2] == 422, replies
+        assert statuses[1] == statuses[3] != 422, "commands reach the bus: the server is stopped"
+        await publish(redis, server_id, ["still live"])
+        assert await lines_until(console, 1) == ["still live"]
+        await logs.send(b"\x00binary")
+        with pytest.raises(ConnectionClosed) as closed:
+            await read_all(logs)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1003
+        await publish(redis, server_id, ["after"])
+        assert await lines_until(console, 1) == ["after"], "the other viewer goes on"
+    async with asyncio.timeout(10):  # and once closed, each has left the hub
+        while await open_viewers(dashboard) != 0:
+            await asyncio.sleep(0.1)
+
+
+async def open_viewers(dashboard) -> float:
+    text = (await dashboard.http.get("/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "mcdash_websocket_connections" and sample.labels["channel"] == "console"
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket
@@ -20,6 +20,7 @@ from app.servers.infrastructure.runtime import CONSOLE_CHANNEL, STATUS_CHANNEL
 from app.shared.dependencies import CurrentPrincipal
 from app.shared.domain import DomainError
 from app.shared.fanout import SharedText, Skip, Viewer, wire_of
+from app.shared.handoff import Answer, Handoff, detachable
 from app.shared.principals import WatchedSocket
 from app.shared.ratelimit import RateLimiter, user_key
 from app.shared.realtime import Batch, PubSubHub
@@ -27,11 +28,11 @@ from app.shared.security import Permission, Principal
 from app.shared.websockets import (
     SocketTickets,
     Visible,
-    drain,
+    error_reply,
     open_socket,
-    receive,
-    send_error,
+    refused,
     serve_inline,
+    watch_only,
 )
 
 router = APIRouter(tags=["websockets"])
@@ -49,9 +50,11 @@ async def create_ticket(request: Request, principal: CurrentPrincipal) -> Ticket
 
 
 def _server_visible(websocket: WebSocket, server_id: uuid.UUID) -> Visible:
+    bus = websocket.app.state.bus  # not the socket: its watch keeps this while it is open
+
     async def visible(principal: Principal) -> bool:
         try:
-            await websocket.app.state.bus.handle(GetServer(actor=principal, server_id=server_id))
+            await bus.handle(GetServer(actor=principal, server_id=server_id))
         except DomainError:
             return False
         return True
@@ -114,10 +117,12 @@ async def _watch(
     socket: WatchedSocket,
     server_id: uuid.UUID,
     kind: str,
-    receive: Callable[[], Awaitable[None]],
+    answer: Answer,
 ) -> None:
-    """Serve one socket: the backlog, then live messages pushed by the hub as they come, while
-    `receive` reads what the viewer sends; until the viewer leaves or falls too far behind."""
+    """Serve one socket: the backlog, then live messages pushed by the hub as they come, and
+    `answer` to each message the viewer sends; until it leaves or falls too far behind.
+
+    Once live, the socket is handed off (app/shared/handoff.py) and this call returns."""
     app = websocket.app
     hub: PubSubHub = app.state.hub
     if kind == "console":
@@ -126,59 +131,72 @@ async def _watch(
     else:
         channel, encode = STATUS_CHANNEL.format(server_id=server_id), status_messages
         backlog = 0
-    viewer = Viewer(wire_of(websocket), encode, limit=app.state.settings.websocket_queue_size)
+    wire = wire_of(websocket)
+    viewer = Viewer(wire, encode, limit=app.state.settings.websocket_queue_size)
 
-    async def follow() -> None:
+    async def leave() -> None:
+        await hub.detach(channel, viewer, kind=kind)
+        viewer.stop()
+
+    async def follow() -> bool:
         await hub.attach(channel, viewer, kind=kind)
+        handed_off = False
         try:
             viewer.go_live(
                 await _send_backlog(websocket, socket, server_id, backlog) if backlog else None
             )
-            await receive()
+            detached = detachable(wire)
+            if detached is not None:
+                handoff = Handoff(
+                    detached, socket, viewer, app.state.principals, answer=answer, leave=leave
+                )
+                handed_off = handoff.start()
+            if not handed_off:
+                await _answer_each(websocket, answer)
+            return handed_off
         finally:
-            await hub.detach(channel, viewer, kind=kind)
-            viewer.stop()
+            if not handed_off:
+                await leave()
 
     await serve_inline(websocket, socket, follow(), viewer.ended)
 
 
-async def _receive_commands(
-    websocket: WebSocket, socket: WatchedSocket, server_id: uuid.UUID
-) -> None:
-    """Typed commands: each counts in the console rate limit, and the user is checked first."""
-    bus = websocket.app.state.bus
-    limiter: RateLimiter | None = websocket.app.state.limiter
+async def _answer_each(websocket: WebSocket, answer: Answer) -> None:
+    """Behind a server with nothing to detach from: read and answer in this call."""
     while True:
-        text = await receive(websocket, socket)
-        if text is None:
-            continue
-        reply: dict[str, Any]
-        try:
-            message = json.loads(text)
-            command = message["command"] if isinstance(message, dict) else None
-            if not isinstance(command, str):
-                raise ValueError
-        except (ValueError, KeyError):
-            reply = {"type": "error", "status": 422, "detail": 'send {"command": "..."}'}
-        else:
-            if not await socket.recheck():
-                return
-            try:
-                if limiter is not None:
-                    await limiter.hit("console", user_key(socket.principal.user_id))
-                sent = await bus.handle(
-                    SendConsoleCommand(
-                        actor=socket.principal,
-                        server_id=server_id,
-                        command=command,
-                        via="websocket",
-                    )
-                )
-                reply = {"type": "sent", "command": sent}
-            except DomainError as exc:
-                await send_error(websocket, exc)
-                continue
-        await websocket.send_text(json.dumps(reply))
+        reply = await answer(await websocket.receive_text())
+        if reply is not None:
+            await websocket.send_text(reply)
+
+
+async def _answer_command(
+    app: Any, socket: WatchedSocket, server_id: uuid.UUID, text: str
+) -> str | None:
+    """A typed command: it counts in the console rate limit, and the user is checked first.
+    None once the socket must close (its watch then closes it)."""
+    if refusal := await refused(app, socket):
+        return refusal
+    try:
+        message = json.loads(text)
+        command = message["command"] if isinstance(message, dict) else None
+        if not isinstance(command, str):
+            raise ValueError
+    except (ValueError, KeyError):
+        return json.dumps({"type": "error", "status": 422, "detail": 'send {"command": "..."}'})
+    if not await socket.recheck():
+        return None
+    limiter: RateLimiter | None = app.state.limiter
+    try:
+        if limiter is not None:
+            await limiter.hit("console", user_key(socket.principal.user_id))
+        sent = await app.state.bus.handle(
+            SendConsoleCommand(
+                actor=socket.principal, server_id=server_id, command=command, via="websocket"
+            )
+        )
+    except DomainError as exc:
+        return error_reply(exc)
+    return json.dumps({"type": "sent", "command": sent})
 
 
 @router.websocket("/api/v2/ws/servers/{server_id}/console")
@@ -186,8 +204,8 @@ async def _receive_commands(
 async def console_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     socket = await _open(websocket, server_id, Permission.SERVER_CONSOLE)
     if socket is not None:
-        receive = functools.partial(_receive_commands, websocket, socket, server_id)
-        await _watch(websocket, socket, server_id, "console", receive)
+        answer = functools.partial(_answer_command, websocket.app, socket, server_id)
+        await _watch(websocket, socket, server_id, "console", answer)
 
 
 @router.websocket("/api/v2/ws/servers/{server_id}/logs")
@@ -195,8 +213,8 @@ async def console_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
 async def logs_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     socket = await _open(websocket, server_id, Permission.SERVER_READ)
     if socket is not None:
-        receive = functools.partial(drain, websocket, socket)
-        await _watch(websocket, socket, server_id, "console", receive)
+        answer = functools.partial(watch_only, websocket.app, socket)
+        await _watch(websocket, socket, server_id, "console", answer)
 
 
 @router.websocket("/api/v2/ws/servers/{server_id}/status")
@@ -204,5 +222,5 @@ async def logs_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
 async def status_socket(websocket: WebSocket, server_id: uuid.UUID) -> None:
     socket = await _open(websocket, server_id, Permission.SERVER_READ)
     if socket is not None:
-        receive = functools.partial(drain, websocket, socket)
-        await _watch(websocket, socket, server_id, "status", receive)
+        answer = functools.partial(watch_only, websocket.app, socket)
+        await _watch(websocket, socket, server_id, "status", answer)
