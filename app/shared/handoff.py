@@ -35,7 +35,7 @@ log = structlog.get_logger(__name__)
 Answer = Callable[[str], Awaitable[str | None]]
 """A text message from the viewer -> the reply to send it, if any."""
 
-UNSUPPORTED, POLICY = 1003, 1008
+UNSUPPORTED, POLICY, INTERNAL = 1003, 1008, 1011
 PENDING_LIMIT = 64
 """Messages a viewer may send in one burst, before the first is answered."""
 
@@ -118,7 +118,7 @@ class Handoff:
                     self._viewer.send(SharedText(reply))
         except Exception as exc:  # noqa: BLE001 - logged like the call's failures, then closed
             log.warning("websocket_failed", error=repr(exc))
-            self._close(1011, "internal error")
+            self._close(INTERNAL, "internal error")
         finally:
             self._answering, self._pending = None, None
             if not self._over:

@@ -80,11 +80,7 @@ async def _authenticate(websocket: WebSocket) -> tuple[Principal, str, str | Non
     return principal, token, None
 
 
-async def _hit(connection: WebSocket | Request, key: str) -> RateLimited | None:
-    return await _hit_in(connection.app, key)
-
-
-async def _hit_in(app: Any, key: str) -> RateLimited | None:
+async def _hit(app: Any, key: str) -> RateLimited | None:
     limiter: RateLimiter | None = app.state.limiter
     if limiter is None:
         return None
@@ -111,13 +107,13 @@ async def open_socket(
     try:
         principal, token, subprotocol = await _authenticate(websocket)
     except DomainError as exc:
-        limited = await _hit(websocket, address_key(websocket))
+        limited = await _hit(websocket.app, address_key(websocket))
         await websocket.accept()
         await _refuse(websocket, RATE_LIMITED if limited else UNAUTHORIZED, exc.detail)
         return None
     await websocket.accept(subprotocol=subprotocol)
     set_actor(principal.user_id)
-    if limited := await _hit(websocket, user_key(principal.user_id)):
+    if limited := await _hit(websocket.app, user_key(principal.user_id)):
         await _refuse(websocket, RATE_LIMITED, limited.detail)
         return None
     if not principal.has(permission):
@@ -162,11 +158,11 @@ async def open_stream(
             request.app, token=token, ticket=request.query_params.get("ticket")
         )
     except DomainError:
-        if limited := await _hit(request, address_key(request)):
+        if limited := await _hit(request.app, address_key(request)):
             raise limited from None
         raise
     set_actor(principal.user_id)
-    if limited := await _hit(request, user_key(principal.user_id)):
+    if limited := await _hit(request.app, user_key(principal.user_id)):
         raise limited
     if not principal.has(permission):
         raise Forbidden(f"this stream needs the {permission.value} permission")
@@ -187,7 +183,7 @@ async def receive(websocket: WebSocket, socket: WatchedSocket) -> str | None:
 
 async def refused(app: Any, socket: WatchedSocket) -> str | None:
     """The error reply to a message from `socket` over the rate limit; None if it is within."""
-    limited = await _hit_in(app, user_key(socket.principal.user_id))
+    limited = await _hit(app, user_key(socket.principal.user_id))
     return error_reply(limited) if limited else None
 
 
@@ -200,10 +196,6 @@ def error_reply(exc: DomainError) -> str:
     reply: dict[str, Any] = {"type": "error", "status": exc.status, "detail": exc.detail}
     reply.update({k: v for k, v in exc.extra.items() if k == "retry_after"})
     return json.dumps(reply)
-
-
-async def send_error(websocket: WebSocket, exc: DomainError) -> None:
-    await websocket.send_text(error_reply(exc))
 
 
 async def drain(websocket: WebSocket, socket: WatchedSocket) -> None:
